@@ -1,0 +1,74 @@
+//! Command-line arguments (clap derive). Doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// taoke (套殼): is this model derived from that one, how, and how sure are we?
+///
+/// Exit codes: 0 success, 1 a --fail-on check matched, 2 error.
+#[derive(Debug, Parser)]
+#[command(name = "taoke", version, about, long_about = None)]
+pub struct Cli {
+    /// Options for every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options for every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// When to use colour on the terminal (NO_COLOR is respected with `auto`).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+    /// No progress bars or hints on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// Colour choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Terminal,
+    /// JSON (versioned by `schema_version`).
+    Json,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show what a checkpoint holds: format, files, architecture, tensors, dtypes, tokenizer.
+    Inspect(InspectArgs),
+}
+
+/// `taoke inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A weight file, a model folder, an HF cache repo id (`org/name`, `hf:org/name@rev`) or an
+    /// Ollama model (`ollama:name:tag`).
+    pub model: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+    /// Write the output to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Terminal output: list at most this many tensors (0 = all).
+    #[arg(long, default_value_t = 40)]
+    pub max_tensors: usize,
+}

@@ -1,0 +1,238 @@
+//! Resolving what the user names (a file, a model folder, an HF cache repo id, an Ollama model
+//! name) to files, and opening them as one [`Checkpoint`].
+
+use std::path::{Path, PathBuf};
+
+use crate::format::{self, Loader};
+use crate::{resolve, Checkpoint, Error, Format, IoMode, Result};
+
+/// Options for [`open_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenOptions {
+    /// How tensor bytes are read.
+    pub io: IoMode,
+}
+
+/// Opens a checkpoint with default options. See [`open_with`].
+pub fn open(reference: impl AsRef<str>) -> Result<Checkpoint> {
+    open_with(reference.as_ref(), OpenOptions::default())
+}
+
+/// Files that describe a model beside its weights.
+const SIDE_FILES: &[&str] = &[
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "README.md",
+];
+
+/// Opens `reference`:
+///
+/// - an existing file: its format is detected from its bytes;
+/// - an existing folder: the weights inside (sharded safetensors index, `model.safetensors`,
+///   `pytorch_model.bin[.index.json]`, one `*.gguf`, `*.onnx`, or one file of a known format),
+///   plus its config and tokenizer files;
+/// - `org/name` or `hf:org/name[@revision]`: a repository in the local Hugging Face cache
+///   (`HF_HUB_CACHE`, `HF_HOME/hub` or `~/.cache/huggingface/hub`), resolved offline;
+/// - `ollama:name[:tag]` or `name:tag`: a model in the local Ollama store (`OLLAMA_MODELS` or
+///   `~/.ollama/models`), through its manifest.
+pub fn open_with(reference: &str, opts: OpenOptions) -> Result<Checkpoint> {
+    let path = resolve::resolve(reference)?;
+    if path.is_dir() {
+        open_folder(reference, &path, opts)
+    } else {
+        let folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        open_files(reference, &path, &folder, &[path.clone()], None, opts)
+    }
+}
+
+fn open_folder(reference: &str, dir: &Path, opts: OpenOptions) -> Result<Checkpoint> {
+    let mut entries: Vec<PathBuf> = fs_err::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
+    let named = |n: &str| {
+        entries
+            .iter()
+            .find(|p| p.file_name().is_some_and(|f| f == n))
+    };
+    let with_ext = |ext: &str| -> Vec<PathBuf> {
+        entries
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == ext))
+            .cloned()
+            .collect()
+    };
+    let mut notes = Vec::new();
+    for index_name in [
+        "model.safetensors.index.json",
+        "pytorch_model.bin.index.json",
+    ] {
+        if let Some(index) = named(index_name) {
+            let bytes = fs_err::read(index).map_err(|e| Error::io(index, e))?;
+            let idx = taoke_safetensors::ShardIndex::parse(&bytes)
+                .map_err(|e| Error::format(index, e))?;
+            let shards: Vec<PathBuf> = idx.files().iter().map(|f| dir.join(f)).collect();
+            for s in &shards {
+                if !s.is_file() {
+                    return Err(Error::format(
+                        index,
+                        format!("lists shard {} which is missing", s.display()),
+                    ));
+                }
+            }
+            return open_files(
+                reference,
+                dir,
+                dir,
+                &shards,
+                Some((index.clone(), idx)),
+                opts,
+            );
+        }
+    }
+    let candidates: Vec<PathBuf> = [
+        named("model.safetensors").cloned().into_iter().collect(),
+        with_ext("safetensors"),
+        named("pytorch_model.bin").cloned().into_iter().collect(),
+        with_ext("gguf"),
+        with_ext("onnx"),
+        with_ext("bin"),
+        with_ext("pt"),
+        with_ext("pth"),
+    ]
+    .concat();
+    let Some(main) = candidates.first().cloned() else {
+        return Err(Error::NotFound {
+            reference: reference.to_owned(),
+            message: format!(
+                "no weight file (safetensors, gguf, onnx, bin) in {}",
+                dir.display()
+            ),
+        });
+    };
+    // Several same-kind safetensors without an index: treat as shards of one model.
+    let safetensors = with_ext("safetensors");
+    let files = if main.extension().is_some_and(|e| e == "safetensors") && safetensors.len() > 1 {
+        safetensors
+    } else {
+        vec![main.clone()]
+    };
+    let mut others: Vec<&PathBuf> = candidates.iter().filter(|c| !files.contains(c)).collect();
+    others.dedup();
+    if !others.is_empty() {
+        notes.push(format!(
+            "also present and not read: {}",
+            others
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut ck = open_files(
+        reference,
+        if files.len() > 1 { dir } else { &main },
+        dir,
+        &files,
+        None,
+        opts,
+    )?;
+    ck.notes.extend(notes);
+    Ok(ck)
+}
+
+fn open_files(
+    reference: &str,
+    path: &Path,
+    folder: &Path,
+    files: &[PathBuf],
+    index: Option<(PathBuf, taoke_safetensors::ShardIndex)>,
+    opts: OpenOptions,
+) -> Result<Checkpoint> {
+    let mut loader = Loader::new(folder.to_path_buf(), opts.io);
+    let mut format = None;
+    let mut tensors = Vec::new();
+    let mut metadata = Vec::new();
+    for f in files {
+        let id = loader.open(f)?;
+        let file = &loader.files[id];
+        let fmt = format::sniff(file.bytes()).ok_or_else(|| {
+            Error::format(
+                f,
+                "not a recognized model file (safetensors, GGUF, ONNX, PyTorch zip or llama2.c)",
+            )
+        })?;
+        if *format.get_or_insert(fmt) != fmt {
+            return Err(Error::format(
+                f,
+                "shards of one model have different formats",
+            ));
+        }
+        let parsed = format::load(&mut loader, id, fmt)?;
+        tensors.extend(parsed.tensors);
+        if metadata.is_empty() {
+            metadata = parsed.metadata;
+        }
+    }
+    let format = format.unwrap_or(Format::Safetensors);
+    // Tensor names must be unique across shards.
+    let mut names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::format(
+            path,
+            format!("tensor `{}` appears twice", w[0]),
+        ));
+    }
+    if let Some((index_path, idx)) = index {
+        for t in &tensors {
+            if !idx.weight_map.contains_key(&t.name) {
+                // Extra tensors in a shard happen (quantization aux tensors); keep them.
+                continue;
+            }
+        }
+        for name in idx.weight_map.keys() {
+            if names.binary_search(&name.as_str()).is_err() {
+                return Err(Error::format(
+                    &index_path,
+                    format!("lists tensor `{name}` which no shard holds"),
+                ));
+            }
+        }
+    }
+    let mut side_files = Vec::new();
+    for n in SIDE_FILES {
+        let p = folder.join(n);
+        if p.is_file() {
+            side_files.push(p);
+        }
+    }
+    let config = side_files
+        .iter()
+        .find(|p| p.file_name().is_some_and(|n| n == "config.json"))
+        .and_then(|p| fs_err::read(p).ok())
+        .filter(|b| b.len() < 16 << 20)
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    Ok(Checkpoint {
+        reference: reference.to_owned(),
+        path: path.to_path_buf(),
+        folder: Some(folder.to_path_buf()),
+        format,
+        files: loader.files,
+        tensors,
+        metadata,
+        config,
+        side_files,
+        notes: Vec::new(),
+    })
+}

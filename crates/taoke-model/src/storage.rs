@@ -1,0 +1,112 @@
+//! Bytes of one model file: memory-mapped (default) or read with positioned reads.
+//!
+//! This is the only module of the workspace that uses `unsafe` (to create the memory map).
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+/// How files are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IoMode {
+    /// Memory-map files (zero-copy).
+    #[default]
+    Mmap,
+    /// Read tensor bytes with positioned reads into owned buffers (headers are still parsed
+    /// from a map). Exists so tests can check that both paths give identical results.
+    Buffered,
+}
+
+/// One opened file.
+#[derive(Debug)]
+pub struct ModelFile {
+    /// Path of the file.
+    pub path: PathBuf,
+    /// File length in bytes.
+    pub len: u64,
+    map: memmap2::Mmap,
+    file: std::fs::File,
+    mode: IoMode,
+}
+
+impl ModelFile {
+    /// Opens and maps `path`.
+    pub fn open(path: &Path, mode: IoMode) -> std::io::Result<ModelFile> {
+        let file = fs_err::File::open(path)?.into_parts().0;
+        let len = file.metadata()?.len();
+        let map = map(&file)?;
+        Ok(ModelFile {
+            path: path.to_owned(),
+            len,
+            map,
+            file,
+            mode,
+        })
+    }
+
+    /// The whole file as a byte slice (used by the header parsers).
+    pub fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// `len` bytes at `offset`, borrowed from the map or read into a buffer depending on the
+    /// mode. Fails when the range is outside the file.
+    pub fn read_at(&self, offset: u64, len: u64) -> std::io::Result<Cow<'_, [u8]>> {
+        let end = offset
+            .checked_add(len)
+            .filter(|&e| e <= self.len)
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "range [{offset}, +{len}) is outside {} ({} bytes)",
+                        self.path.display(),
+                        self.len
+                    ),
+                )
+            })?;
+        match self.mode {
+            IoMode::Mmap => Ok(Cow::Borrowed(&self.map[offset as usize..end as usize])),
+            IoMode::Buffered => {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0u8; len as usize];
+                self.file.read_exact_at(&mut buf, offset)?;
+                Ok(Cow::Owned(buf))
+            }
+        }
+    }
+
+    /// Tells the kernel that the pages of `[offset, offset+len)` are no longer needed, so a
+    /// pass over a file larger than memory keeps a bounded resident set.
+    pub fn release(&self, offset: u64, len: u64) {
+        if self.mode == IoMode::Mmap && offset < self.len {
+            let len = len.min(self.len - offset) as usize;
+            // Advice only; failure changes nothing observable.
+            let _ = self
+                .map
+                .advise_range(memmap2::Advice::Normal, offset as usize, len);
+            release_pages(&self.map, offset as usize, len);
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+fn map(file: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
+    if file.metadata()?.len() == 0 {
+        // Mapping an empty file fails on some platforms; map nothing instead.
+        return memmap2::MmapOptions::new().len(0).map_anon().map(|m| {
+            m.make_read_only()
+                .expect("invariant: an anonymous map can be made read-only")
+        });
+    }
+    // SAFETY: the map is read-only. If another process truncates or rewrites the file while
+    // it is mapped, reads may see the new bytes or fault (SIGBUS); taoke treats model files
+    // as immutable inputs, as every mmap-based model reader does.
+    unsafe { memmap2::Mmap::map(file) }
+}
+
+#[allow(unsafe_code)]
+fn release_pages(map: &memmap2::Mmap, offset: usize, len: usize) {
+    // SAFETY: DontNeed on a private read-only file mapping only drops clean pages; later
+    // reads fault them back in from the file, so the contents seen never change.
+    let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
+}

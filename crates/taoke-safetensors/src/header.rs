@@ -1,0 +1,375 @@
+//! The safetensors header.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use taoke_dtype::Dtype;
+
+/// Largest header accepted, in bytes (huggingface_hub uses 25 MB for remote parsing; the
+/// reference crate 100 MB).
+pub const MAX_HEADER_LEN: u64 = 100_000_000;
+/// Most tensors accepted in one file.
+pub const MAX_TENSORS: usize = 1_000_000;
+/// Most dimensions accepted for one tensor.
+pub const MAX_DIMS: usize = 16;
+
+/// Returned by [`Header::parse`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Fewer than 8 bytes.
+    #[error("file too short for a safetensors header ({0} bytes)")]
+    TooShort(usize),
+    /// The declared header length exceeds the cap or the file.
+    #[error("header length {declared} exceeds {limit} (file is {file_len} bytes)")]
+    HeaderTooLarge {
+        /// Declared length.
+        declared: u64,
+        /// The cap in force.
+        limit: u64,
+        /// File length.
+        file_len: u64,
+    },
+    /// The header is not valid UTF-8 JSON.
+    #[error("header is not valid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// The header is not a JSON object.
+    #[error("header is not a JSON object")]
+    NotAnObject,
+    /// A tensor entry is malformed.
+    #[error("tensor `{name}`: {problem}")]
+    BadEntry {
+        /// Tensor name.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Too many tensors.
+    #[error("header lists {0} tensors, more than the cap of {MAX_TENSORS}")]
+    TooManyTensors(usize),
+    /// Two tensors overlap.
+    #[error("tensor `{name}`: data [{begin}, {end}) overlaps the previous tensor, which ends at {prev_end}")]
+    Overlap {
+        /// Tensor name.
+        name: String,
+        /// Begin offset.
+        begin: u64,
+        /// End offset.
+        end: u64,
+        /// End of the previous tensor (in offset order).
+        prev_end: u64,
+    },
+    /// Tensor data extends past the end of the file.
+    #[error("tensor `{name}`: data ends at {end} but the data section holds {data_len} bytes")]
+    OutOfBounds {
+        /// Tensor name.
+        name: String,
+        /// End offset.
+        end: u64,
+        /// Data section length.
+        data_len: u64,
+    },
+}
+
+/// One tensor of the header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorEntry {
+    /// Tensor name.
+    pub name: String,
+    /// The dtype string as written in the file (`"BF16"`, `"F8_E4M3"`, …).
+    pub dtype_name: String,
+    /// The dtype, or [`Dtype::Unknown`] for a string this version does not know.
+    pub dtype: Dtype,
+    /// Row-major shape.
+    pub shape: Vec<u64>,
+    /// `[begin, end)` relative to the data section.
+    pub data_offsets: (u64, u64),
+}
+
+/// A parsed safetensors header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    /// Length of the JSON header in bytes.
+    pub header_len: u64,
+    /// Byte offset of the data section in the file (`8 + header_len`).
+    pub data_start: u64,
+    /// Tensors in file order (by begin offset, then name).
+    pub tensors: Vec<TensorEntry>,
+    /// `__metadata__`, string values as is, other JSON values rendered as JSON text.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Header {
+    /// Reads the header length from the first 8 bytes (for callers that read the header
+    /// separately, e.g. over HTTP ranges).
+    pub fn header_len(prefix: &[u8]) -> Result<u64, Error> {
+        let b: [u8; 8] = prefix
+            .get(..8)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(Error::TooShort(prefix.len()))?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    /// Parses and validates the header of a complete file `bytes`.
+    ///
+    /// Validation: the header fits in the file and under [`MAX_HEADER_LEN`]; every tensor's
+    /// byte range matches its dtype and shape (for known dtypes), lies inside the data
+    /// section, and no two ranges overlap.
+    pub fn parse(bytes: &[u8]) -> Result<Header, Error> {
+        Self::parse_with_len(bytes, bytes.len() as u64)
+    }
+
+    /// Parses a header from `prefix` (which must hold at least the 8-byte length and the whole
+    /// JSON), validating tensor ranges against a file of `file_len` bytes.
+    pub fn parse_with_len(prefix: &[u8], file_len: u64) -> Result<Header, Error> {
+        let n = Self::header_len(prefix)?;
+        let avail = file_len.saturating_sub(8);
+        if n > MAX_HEADER_LEN || n > avail || n > (prefix.len() as u64).saturating_sub(8) {
+            return Err(Error::HeaderTooLarge {
+                declared: n,
+                limit: MAX_HEADER_LEN.min(avail),
+                file_len,
+            });
+        }
+        let json = &prefix[8..8 + n as usize];
+        let value: Value = serde_json::from_slice(json).map_err(Error::Json)?;
+        let Value::Object(map) = value else {
+            return Err(Error::NotAnObject);
+        };
+        if map.len() > MAX_TENSORS + 1 {
+            return Err(Error::TooManyTensors(map.len()));
+        }
+        let data_start = 8 + n;
+        let data_len = file_len - data_start;
+        let mut metadata = BTreeMap::new();
+        let mut tensors = Vec::with_capacity(map.len());
+        for (name, v) in map {
+            if name == "__metadata__" {
+                if let Value::Object(m) = v {
+                    for (k, v) in m {
+                        let s = match v {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        };
+                        metadata.insert(k, s);
+                    }
+                }
+                continue;
+            }
+            tensors.push(parse_entry(name, v)?);
+        }
+        tensors.sort_by(|a, b| {
+            a.data_offsets
+                .cmp(&b.data_offsets)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        let mut prev_end = 0u64;
+        for t in &tensors {
+            let (begin, end) = t.data_offsets;
+            if begin < prev_end {
+                return Err(Error::Overlap {
+                    name: t.name.clone(),
+                    begin,
+                    end,
+                    prev_end,
+                });
+            }
+            if end > data_len {
+                return Err(Error::OutOfBounds {
+                    name: t.name.clone(),
+                    end,
+                    data_len,
+                });
+            }
+            prev_end = end;
+        }
+        Ok(Header {
+            header_len: n,
+            data_start,
+            tensors,
+            metadata,
+        })
+    }
+}
+
+fn bad(name: &str, problem: impl Into<String>) -> Error {
+    Error::BadEntry {
+        name: name.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+fn parse_entry(name: String, v: Value) -> Result<TensorEntry, Error> {
+    let Value::Object(o) = v else {
+        return Err(bad(&name, "entry is not an object"));
+    };
+    let dtype_name = o
+        .get("dtype")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(&name, "missing string `dtype`"))?
+        .to_owned();
+    let shape_v = o
+        .get("shape")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad(&name, "missing array `shape`"))?;
+    if shape_v.len() > MAX_DIMS {
+        return Err(bad(
+            &name,
+            format!("{} dimensions, more than {MAX_DIMS}", shape_v.len()),
+        ));
+    }
+    let shape = shape_v
+        .iter()
+        .map(|d| {
+            d.as_u64()
+                .ok_or_else(|| bad(&name, "shape holds a non-integer"))
+        })
+        .collect::<Result<Vec<u64>, Error>>()?;
+    let offs = o
+        .get("data_offsets")
+        .and_then(Value::as_array)
+        .filter(|a| a.len() == 2)
+        .ok_or_else(|| bad(&name, "missing `data_offsets` pair"))?;
+    let begin = offs[0]
+        .as_u64()
+        .ok_or_else(|| bad(&name, "bad data_offsets"))?;
+    let end = offs[1]
+        .as_u64()
+        .ok_or_else(|| bad(&name, "bad data_offsets"))?;
+    if end < begin {
+        return Err(bad(
+            &name,
+            format!("data_offsets [{begin}, {end}) are reversed"),
+        ));
+    }
+    let dtype = Dtype::from_name(&dtype_name).unwrap_or(Dtype::Unknown);
+    if dtype != Dtype::Unknown {
+        let n = shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(|| bad(&name, "element count overflows"))?;
+        let needed = dtype.bytes_for(n).ok_or_else(|| {
+            bad(
+                &name,
+                format!("{n} elements of {dtype} do not fill whole bytes"),
+            )
+        })?;
+        if needed != end - begin {
+            return Err(bad(
+                &name,
+                format!(
+                    "{dtype} × {shape:?} needs {needed} bytes but data_offsets span {}",
+                    end - begin
+                ),
+            ));
+        }
+    }
+    Ok(TensorEntry {
+        name,
+        dtype_name,
+        dtype,
+        shape,
+        data_offsets: (begin, end),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(json: &str, data: usize) -> Vec<u8> {
+        let mut v = (json.len() as u64).to_le_bytes().to_vec();
+        v.extend_from_slice(json.as_bytes());
+        v.extend(std::iter::repeat_n(0u8, data));
+        v
+    }
+
+    #[test]
+    fn parses_and_tolerates_unknown_dtype() {
+        let f = file(
+            r#"{"__metadata__":{"format":"pt","n":1},"b":{"dtype":"F8_E4M3B11FNUZ","shape":[3],"data_offsets":[8,11]},"a":{"dtype":"BF16","shape":[2,2],"data_offsets":[0,8]}}"#,
+            11,
+        );
+        let h = Header::parse(&f).unwrap();
+        assert_eq!(h.tensors.len(), 2);
+        assert_eq!(h.tensors[0].name, "a");
+        assert_eq!(h.tensors[1].dtype, Dtype::Unknown);
+        assert_eq!(h.tensors[1].dtype_name, "F8_E4M3B11FNUZ");
+        assert_eq!(h.metadata["n"], "1");
+    }
+
+    #[test]
+    fn rejects_hostile_headers() {
+        // header length larger than file
+        let mut f = file("{}", 0);
+        f[..8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(matches!(
+            Header::parse(&f),
+            Err(Error::HeaderTooLarge { .. })
+        ));
+        // overlap
+        let f = file(
+            r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+            8,
+        );
+        assert!(matches!(Header::parse(&f), Err(Error::Overlap { .. })));
+        // byte count mismatch
+        let f = file(
+            r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#,
+            8,
+        );
+        let e = Header::parse(&f).unwrap_err().to_string();
+        assert!(e.contains("tensor `a`"), "{e}");
+        // out of bounds
+        let f = file(
+            r#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#,
+            8,
+        );
+        assert!(matches!(Header::parse(&f), Err(Error::OutOfBounds { .. })));
+        // shape overflow
+        let f = file(
+            r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,16]}}"#,
+            16,
+        );
+        assert!(Header::parse(&f).is_err());
+        assert!(matches!(Header::parse(&[1, 2]), Err(Error::TooShort(2))));
+    }
+
+    #[test]
+    fn matches_reference_crate() {
+        let data: Vec<u8> = (0..24u8).collect();
+        let tensors = vec![
+            (
+                "x",
+                safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::F32,
+                    vec![2, 2],
+                    &data[..16],
+                )
+                .unwrap(),
+            ),
+            (
+                "y",
+                safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::BF16,
+                    vec![4],
+                    &data[16..24],
+                )
+                .unwrap(),
+            ),
+        ];
+        let bytes = safetensors::serialize(tensors, None).unwrap();
+        let h = Header::parse(&bytes).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        for t in &h.tensors {
+            let v = st.tensor(&t.name).unwrap();
+            let start = (h.data_start + t.data_offsets.0) as usize;
+            let end = (h.data_start + t.data_offsets.1) as usize;
+            assert_eq!(&bytes[start..end], v.data());
+            assert_eq!(
+                t.shape,
+                v.shape().iter().map(|&d| d as u64).collect::<Vec<_>>()
+            );
+        }
+    }
+}

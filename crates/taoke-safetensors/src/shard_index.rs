@@ -1,0 +1,100 @@
+//! Sharded checkpoints: `model.safetensors.index.json` (and the same shape for
+//! `pytorch_model.bin.index.json`).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// Largest index file accepted, in bytes.
+pub const MAX_INDEX_LEN: usize = 64 << 20;
+
+/// Returned by [`ShardIndex::parse`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShardIndexError {
+    /// The index is larger than [`MAX_INDEX_LEN`].
+    #[error("index is {0} bytes, more than the cap of {MAX_INDEX_LEN}")]
+    TooLarge(usize),
+    /// Not JSON.
+    #[error("index is not valid JSON: {0}")]
+    Json(#[source] serde_json::Error),
+    /// No `weight_map` object of strings.
+    #[error("index has no `weight_map` object mapping tensor names to file names")]
+    NoWeightMap,
+    /// A shard file name is not a plain file name in the same folder.
+    #[error("shard file name `{0}` is not a plain relative file name")]
+    BadFileName(String),
+}
+
+/// A parsed shard index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardIndex {
+    /// Tensor name → shard file name (relative to the index's folder).
+    pub weight_map: BTreeMap<String, String>,
+    /// `metadata.total_size` when present.
+    pub total_size: Option<u64>,
+}
+
+impl ShardIndex {
+    /// Parses an index file's bytes.
+    pub fn parse(bytes: &[u8]) -> Result<ShardIndex, ShardIndexError> {
+        if bytes.len() > MAX_INDEX_LEN {
+            return Err(ShardIndexError::TooLarge(bytes.len()));
+        }
+        let v: Value = serde_json::from_slice(bytes).map_err(ShardIndexError::Json)?;
+        let map = v
+            .get("weight_map")
+            .and_then(Value::as_object)
+            .ok_or(ShardIndexError::NoWeightMap)?;
+        let mut weight_map = BTreeMap::new();
+        for (k, f) in map {
+            let f = f.as_str().ok_or(ShardIndexError::NoWeightMap)?;
+            if f.is_empty()
+                || f.contains('/')
+                || f.contains('\\')
+                || f == ".."
+                || f == "."
+                || f.contains('\0')
+            {
+                return Err(ShardIndexError::BadFileName(f.to_owned()));
+            }
+            weight_map.insert(k.clone(), f.to_owned());
+        }
+        let total_size = v
+            .get("metadata")
+            .and_then(|m| m.get("total_size"))
+            .and_then(|t| t.as_u64().or_else(|| t.as_f64().map(|f| f as u64)));
+        Ok(ShardIndex {
+            weight_map,
+            total_size,
+        })
+    }
+
+    /// The distinct shard file names, sorted.
+    pub fn files(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.weight_map.values().map(String::as_str).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_confines_names() {
+        let i = ShardIndex::parse(
+            br#"{"metadata":{"total_size":16},"weight_map":{"a":"m-2.safetensors","b":"m-1.safetensors","c":"m-1.safetensors"}}"#,
+        )
+        .unwrap();
+        assert_eq!(i.files(), ["m-1.safetensors", "m-2.safetensors"]);
+        assert_eq!(i.total_size, Some(16));
+        assert!(matches!(
+            ShardIndex::parse(br#"{"weight_map":{"a":"../../etc/passwd"}}"#),
+            Err(ShardIndexError::BadFileName(_))
+        ));
+        assert!(ShardIndex::parse(b"{}").is_err());
+    }
+}
