@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, FileId, Format, IoMode, MetaValue, ModelFile, Result, TensorInfo};
 
+pub(crate) mod gguf;
 pub(crate) mod llama2c;
+pub(crate) mod onnx;
 pub(crate) mod safetensors;
 // Engineers adding a format: add `pub(crate) mod NAME;` above and an arm in `load` and `sniff`.
 
@@ -114,6 +116,8 @@ pub(crate) fn load(loader: &mut Loader, id: FileId, format: Format) -> Result<Pa
     match format {
         Format::Safetensors => safetensors::load(loader, id),
         Format::Llama2c => llama2c::load(loader, id),
+        Format::Gguf => gguf::load(loader, id),
+        Format::Onnx => onnx::load(loader, id),
         other => Err(Error::format(
             &loader.files[id].path,
             format!("{other} files are recognized but this build cannot read them yet"),
