@@ -1,0 +1,469 @@
+//! Roles when names do not tell: from graph position, from shapes, and from content.
+//!
+//! - [`assign_from_graph`]: an anonymous ONNX matrix (`onnx::MatMul_470`) takes the role of the
+//!   named bias its `MatMul` feeds (the next `Add` in graph order), or, failing that, its place in
+//!   the per-block sequence of matrices (Q, K, V, O, up, down for BERT-like blocks; Q, K, V, O,
+//!   gate, up, down for gated MLPs).
+//! - [`assign_from_shapes`]: the token embedding from its `[vocab, hidden]` shape.
+//! - [`match_by_content`]: each target tensor is matched to the reference tensor it correlates
+//!   with best (Pearson on values, as stored or transposed, among tensors of equal or transposed
+//!   shape), by an optimal one-to-one assignment.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::describe::{Family, ModelDescription};
+use crate::layout::expected_dims;
+use crate::role::{CanonicalName, Param, Role};
+use crate::{AnatomyError, GraphHint, TensorDesc, TensorSource};
+
+/// ONNX operators that consume a weight matrix.
+pub const MATMUL_OPS: &[&str] = &[
+    "MatMul",
+    "Gemm",
+    "MatMulInteger",
+    "DequantizeLinear",
+    "Mul",
+    "Cast",
+];
+
+fn numel(shape: &[u64]) -> Option<u64> {
+    shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))
+}
+
+/// Assigns roles to anonymous 2-D tensors from their ONNX graph position. `roles[i]` is the role
+/// known so far (from names); returns the new assignments `(tensor index, canonical name)` in
+/// tensor order. Matrices consumed by `MatMul` are taken as `[in, out]`.
+pub fn assign_from_graph(
+    tensors: &[TensorDesc],
+    roles: &[Option<CanonicalName>],
+    hints: &[Option<GraphHint>],
+    d: &ModelDescription,
+) -> Vec<(usize, CanonicalName)> {
+    let mut order: Vec<(usize, usize, usize)> = hints
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| h.as_ref().map(|h| (h.order, h.input_slot, i)))
+        .collect();
+    order.sort_unstable();
+    let is_candidate = |i: usize| {
+        roles.get(i).is_some_and(Option::is_none)
+            && tensors[i].shape.len() == 2
+            && hints[i]
+                .as_ref()
+                .is_some_and(|h| MATMUL_OPS.contains(&h.consumer_op.as_str()))
+    };
+    let mut out: BTreeMap<usize, CanonicalName> = BTreeMap::new();
+
+    // 1. Pair each anonymous matrix with the named bias consumed right after it.
+    for (pos, &(ord, _, i)) in order.iter().enumerate() {
+        if !is_candidate(i) {
+            continue;
+        }
+        let next = order[pos + 1..].iter().find(|&&(o, _, _)| o > ord);
+        let Some(&(_, _, j)) = next else { continue };
+        let Some(bias) = roles.get(j).copied().flatten() else {
+            continue;
+        };
+        if bias.param != Param::Bias || !bias.role.is_linear() {
+            continue;
+        }
+        let len = numel(&tensors[j].shape);
+        let shape = &tensors[i].shape;
+        if len == Some(shape[1]) || len == Some(shape[0]) {
+            out.insert(
+                i,
+                CanonicalName {
+                    param: Param::Weight,
+                    ..bias
+                },
+            );
+        }
+    }
+
+    // 2. The rest: per-block sequence in graph order, when the count and shapes fit.
+    let rest: Vec<usize> = order
+        .iter()
+        .map(|&(_, _, i)| i)
+        .filter(|&i| is_candidate(i) && !out.contains_key(&i))
+        .fold(Vec::new(), |mut v, i| {
+            if !v.contains(&i) {
+                v.push(i);
+            }
+            v
+        });
+    let gated = roles
+        .iter()
+        .any(|r| r.is_some_and(|r| r.role == Role::MlpGate))
+        || matches!(
+            d.family.value,
+            Family::Llama | Family::Mistral | Family::Qwen2 | Family::Gemma | Family::Mixtral
+        );
+    let template: &[Role] = if gated {
+        &[
+            Role::AttnQ,
+            Role::AttnK,
+            Role::AttnV,
+            Role::AttnO,
+            Role::MlpGate,
+            Role::MlpUp,
+            Role::MlpDown,
+        ]
+    } else {
+        &[
+            Role::AttnQ,
+            Role::AttnK,
+            Role::AttnV,
+            Role::AttnO,
+            Role::MlpUp,
+            Role::MlpDown,
+        ]
+    };
+    let layers = d.layers.as_ref().map(|l| l.value);
+    if !rest.is_empty()
+        && rest.len().is_multiple_of(template.len())
+        && layers.is_none_or(|l| l as usize * template.len() == rest.len())
+    {
+        let fits = rest.iter().enumerate().all(|(k, &i)| {
+            let role = template[k % template.len()];
+            match expected_dims(role, d) {
+                Some([o, n]) => {
+                    let s = &tensors[i].shape;
+                    (s[0] == n && s[1] == o) || (s[0] == o && s[1] == n)
+                }
+                None => true,
+            }
+        });
+        if fits {
+            for (k, &i) in rest.iter().enumerate() {
+                let block = u32::try_from(k / template.len()).unwrap_or(u32::MAX);
+                out.insert(
+                    i,
+                    CanonicalName::block(block, template[k % template.len()], Param::Weight),
+                );
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Assigns roles from shapes alone where they are unambiguous: the token embedding as the only
+/// unknown `[vocab, hidden]` matrix when none is named.
+pub fn assign_from_shapes(
+    tensors: &[TensorDesc],
+    roles: &[Option<CanonicalName>],
+    d: &ModelDescription,
+) -> Vec<(usize, CanonicalName)> {
+    let mut out = Vec::new();
+    let has_emb = roles
+        .iter()
+        .any(|r| r.is_some_and(|r| r.role == Role::TokenEmbedding));
+    if let (false, Some(v), Some(h)) = (
+        has_emb,
+        d.vocab.as_ref().map(|x| x.value),
+        d.hidden.as_ref().map(|x| x.value),
+    ) {
+        let cands: Vec<usize> = (0..tensors.len())
+            .filter(|&i| roles[i].is_none() && tensors[i].shape == [v, h])
+            .collect();
+        if let [i] = cands[..] {
+            out.push((
+                i,
+                CanonicalName::global(Role::TokenEmbedding, Param::Weight),
+            ));
+        }
+    }
+    out
+}
+
+/// One content match: target tensor `target` is reference tensor `reference`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContentMatch {
+    /// Index of the target tensor.
+    pub target: usize,
+    /// Index of the matched reference tensor.
+    pub reference: usize,
+    /// Pearson correlation of the values in the matched layout.
+    pub r: f64,
+    /// Whether the target is stored transposed relative to the reference.
+    pub transposed: bool,
+}
+
+/// Options of [`match_by_content`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ContentOptions {
+    /// Smallest correlation accepted as a match.
+    pub min_r: f64,
+    /// Tensors with fewer elements are not matched (short vectors correlate by chance).
+    pub min_elements: u64,
+}
+
+impl Default for ContentOptions {
+    fn default() -> Self {
+        ContentOptions {
+            min_r: 0.5,
+            min_elements: 256,
+        }
+    }
+}
+
+/// Standardized values: `(x − mean) / sd`, non-finite values as 0; `None` if constant.
+fn standardize(v: &[f32]) -> Option<Vec<f32>> {
+    let fin = v.iter().filter(|x| x.is_finite());
+    let n = fin.clone().count();
+    if n < 2 {
+        return None;
+    }
+    let mean = fin.clone().map(|&x| f64::from(x)).sum::<f64>() / n as f64;
+    let var = fin.map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n as f64;
+    if var <= 0.0 {
+        return None;
+    }
+    let sd = var.sqrt();
+    Some(
+        v.iter()
+            .map(|&x| {
+                if x.is_finite() {
+                    ((f64::from(x) - mean) / sd) as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
+    )
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    // Fixed-order chunked reduction: deterministic and f64-accurate enough.
+    a.chunks(1024)
+        .zip(b.chunks(1024))
+        .map(|(x, y)| {
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| f64::from(*p) * f64::from(*q))
+                .sum::<f64>()
+        })
+        .sum()
+}
+
+fn read_checked(
+    src: &dyn TensorSource,
+    t: &TensorDesc,
+    index: usize,
+) -> Result<Vec<f32>, AnatomyError> {
+    let v = src.read_f32(index).map_err(|source| AnatomyError::Read {
+        name: t.name.clone(),
+        source,
+    })?;
+    let want = numel(&t.shape);
+    if want != Some(v.len() as u64) {
+        return Err(AnatomyError::ValueCount {
+            name: t.name.clone(),
+            got: v.len(),
+            shape: t.shape.clone(),
+        });
+    }
+    Ok(v)
+}
+
+/// Matches the `targets` (indices into `target`) to tensors of `reference` by content.
+///
+/// Candidates are reference tensors with the same shape or, for 2-D tensors, the transposed
+/// shape (square matrices are tried both ways). Correlations are computed on standardized values,
+/// the one-to-one assignment maximizing the total correlation is solved per shape class, and
+/// pairs below [`ContentOptions::min_r`] are dropped. Every candidate tensor is read once; the
+/// standardized values of a shape class are held in memory together.
+pub fn match_by_content(
+    reference: &[TensorDesc],
+    ref_src: &dyn TensorSource,
+    target: &[TensorDesc],
+    tgt_src: &dyn TensorSource,
+    targets: &[usize],
+    opts: &ContentOptions,
+) -> Result<Vec<ContentMatch>, AnatomyError> {
+    // Shape class: sorted dims.
+    let class = |s: &[u64]| {
+        let mut c = s.to_vec();
+        c.sort_unstable();
+        c
+    };
+    let mut classes: BTreeMap<Vec<u64>, (Vec<usize>, Vec<usize>)> = BTreeMap::new();
+    for &t in targets {
+        let Some(td) = target.get(t) else { continue };
+        if numel(&td.shape).is_none_or(|n| n < opts.min_elements) {
+            continue;
+        }
+        classes.entry(class(&td.shape)).or_default().0.push(t);
+    }
+    for (i, rd) in reference.iter().enumerate() {
+        if let Some(c) = classes.get_mut(&class(&rd.shape)) {
+            c.1.push(i);
+        }
+    }
+    let mut out = Vec::new();
+    for (_, (ts, rs)) in classes {
+        if rs.is_empty() {
+            continue;
+        }
+        let mut zr = Vec::with_capacity(rs.len());
+        for &i in &rs {
+            zr.push(standardize(&read_checked(ref_src, &reference[i], i)?));
+        }
+        // score[t][r] = (r, transposed); None = not a candidate.
+        let mut score = vec![vec![None; rs.len()]; ts.len()];
+        for (a, &t) in ts.iter().enumerate() {
+            let td = &target[t];
+            let v = read_checked(tgt_src, td, t)?;
+            let Some(z) = standardize(&v) else { continue };
+            let zt = match td.shape[..] {
+                [p, q] if p > 1 && q > 1 => {
+                    crate::layout::transpose(&z, p as usize, q as usize).ok()
+                }
+                _ => None,
+            };
+            let n = z.len() as f64;
+            for (b, &ri) in rs.iter().enumerate() {
+                let Some(zref) = &zr[b] else { continue };
+                let rshape = &reference[ri].shape;
+                let mut best: Option<(f64, bool)> = None;
+                if *rshape == td.shape {
+                    best = Some((dot(&z, zref) / n, false));
+                }
+                let reversed: Vec<u64> = td.shape.iter().rev().copied().collect();
+                if let (Some(zt), true) = (&zt, *rshape == reversed) {
+                    let r = dot(zt, zref) / n;
+                    if best.is_none_or(|(b0, _)| r > b0) {
+                        best = Some((r, true));
+                    }
+                }
+                score[a][b] = best;
+            }
+        }
+        let cost: Vec<Vec<f64>> = score
+            .iter()
+            .map(|row| row.iter().map(|s| s.map_or(1e9, |(r, _)| -r)).collect())
+            .collect();
+        for (a, b) in assign_max(&cost) {
+            if let Some((r, transposed)) = score[a][b] {
+                if r >= opts.min_r {
+                    out.push(ContentMatch {
+                        target: ts[a],
+                        reference: rs[b],
+                        r,
+                        transposed,
+                    });
+                }
+            }
+        }
+    }
+    out.sort_by_key(|m| m.target);
+    Ok(out)
+}
+
+/// Minimum-cost one-to-one assignment (Hungarian algorithm, O(n²m)) of an `n × m` cost matrix;
+/// returns `(row, column)` pairs for `min(n, m)` rows or columns.
+pub fn assign_max(cost: &[Vec<f64>]) -> Vec<(usize, usize)> {
+    let n = cost.len();
+    let m = cost.first().map_or(0, Vec::len);
+    if n == 0 || m == 0 {
+        return Vec::new();
+    }
+    if n > m {
+        let t: Vec<Vec<f64>> = (0..m)
+            .map(|j| (0..n).map(|i| cost[i][j]).collect())
+            .collect();
+        let mut p: Vec<(usize, usize)> = hungarian(&t).into_iter().map(|(j, i)| (i, j)).collect();
+        p.sort_unstable();
+        return p;
+    }
+    hungarian(cost)
+}
+
+/// Hungarian algorithm for `n ≤ m` (potentials, 1-based internally).
+fn hungarian(a: &[Vec<f64>]) -> Vec<(usize, usize)> {
+    let n = a.len();
+    let m = a[0].len();
+    let inf = f64::INFINITY;
+    let mut u = vec![0.0; n + 1];
+    let mut v = vec![0.0; m + 1];
+    let mut p = vec![0usize; m + 1];
+    let mut way = vec![0usize; m + 1];
+    for i in 1..=n {
+        p[0] = i;
+        let mut j0 = 0usize;
+        let mut minv = vec![inf; m + 1];
+        let mut used = vec![false; m + 1];
+        loop {
+            used[j0] = true;
+            let i0 = p[j0];
+            let mut delta = inf;
+            let mut j1 = 0usize;
+            for j in 1..=m {
+                if !used[j] {
+                    let cur = a[i0 - 1][j - 1] - u[i0] - v[j];
+                    if cur < minv[j] {
+                        minv[j] = cur;
+                        way[j] = j0;
+                    }
+                    if minv[j] < delta {
+                        delta = minv[j];
+                        j1 = j;
+                    }
+                }
+            }
+            for j in 0..=m {
+                if used[j] {
+                    u[p[j]] += delta;
+                    v[j] -= delta;
+                } else {
+                    minv[j] -= delta;
+                }
+            }
+            j0 = j1;
+            if p[j0] == 0 {
+                break;
+            }
+        }
+        loop {
+            let j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+            if j0 == 0 {
+                break;
+            }
+        }
+    }
+    let mut out: Vec<(usize, usize)> = (1..=m)
+        .filter(|&j| p[j] != 0)
+        .map(|j| (p[j] - 1, j - 1))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hungarian_finds_the_optimum() {
+        // Greedy would take (0,0)=1 then (1,1)=10: total 11; optimum is 2+3 = 5.
+        let c = vec![vec![1.0, 2.0], vec![3.0, 10.0]];
+        assert_eq!(assign_max(&c), vec![(0, 1), (1, 0)]);
+        let c = vec![
+            vec![4.0, 1.0, 3.0],
+            vec![2.0, 0.0, 5.0],
+            vec![3.0, 2.0, 2.0],
+        ];
+        let p = assign_max(&c);
+        let total: f64 = p.iter().map(|&(i, j)| c[i][j]).sum();
+        assert_eq!(total, 5.0);
+        // Rectangular both ways.
+        let c = vec![vec![5.0, 1.0, 9.0]];
+        assert_eq!(assign_max(&c), vec![(0, 1)]);
+        let c = vec![vec![5.0], vec![1.0], vec![9.0]];
+        assert_eq!(assign_max(&c), vec![(1, 0)]);
+        assert!(assign_max(&[]).is_empty());
+    }
+}

@@ -1,0 +1,325 @@
+//! Model anatomy: what every tensor of a checkpoint *is*, even when its name lies.
+//!
+//! # Overview
+//!
+//! Comparing two models needs, for every tensor, its block, its role (token embedding, attention
+//! Q/K/V/O, MLP gate/up/down, norms, experts, heads, …) and its layout. This crate derives them:
+//!
+//! - [`scheme`]: naming schemes written once as data ([`tables`]) — Hugging Face llama / mistral /
+//!   qwen2 / gemma / phi / gpt2 / gpt-neox / bert / falcon / mixtral / deepseek, llama.cpp GGUF,
+//!   Megatron, Yi's `ln1`/`ln2` — and a matcher with `{N}`/`{E}` placeholders that reports the
+//!   scheme used and what stayed unmatched.
+//! - [`describe`]: the [`ModelDescription`] (family, layers, widths, heads, vocabulary, norm,
+//!   rope, experts, tied embeddings) from `config.json`, GGUF metadata or the shapes, with the
+//!   source of every field.
+//! - [`layout`]: llama.cpp's Q/K row permutation and its inverse, transposed-storage detection,
+//!   fused QKV / gate-up splits.
+//! - [`infer`]: roles for anonymous tensors from ONNX graph position, shapes, or content
+//!   matching against a reference model.
+//! - [`values`]: equal / transposed / same-multiset / correlated relations between two tensors.
+//!
+//! [`analyze`] runs names → description → graph → shapes and returns an [`Anatomy`], where every
+//! tensor records *how* its role was assigned ([`RoleSource`]). Names are hints, content decides:
+//! [`Anatomy::apply_content_matches`] overrides roles with content matches.
+//!
+//! # Should I use this crate?
+//!
+//! It needs only tensor names and shapes ([`TensorDesc`]), optionally `config.json`, GGUF
+//! metadata ([`Metadata`]), ONNX graph hints ([`GraphHint`]) and, for content steps, a
+//! [`TensorSource`]. It does not open files; `taoke-model` does.
+//!
+//! # Terminology
+//!
+//! - *canonical name*: `[blk.N.][exp.E.]<role>.<param>` ([`CanonicalName`]).
+//! - *scheme*: a family of tensor names (a table of patterns).
+//! - *orientation*: `[out, in]` (expected) or `[in, out]` (transposed) storage of a matrix.
+
+#![deny(missing_docs)]
+
+pub mod describe;
+pub mod infer;
+pub mod layout;
+pub mod role;
+pub mod scheme;
+pub mod tables;
+pub mod values;
+
+use serde::{Deserialize, Serialize};
+
+pub use describe::{
+    describe, Family, Field, FieldSource, MetaValue, Metadata, ModelDescription, NormKind,
+};
+pub use infer::{match_by_content, ContentMatch, ContentOptions};
+pub use layout::{halve_qk_rows, interleave_qk_rows, Orientation, QkRowOrder};
+pub use role::{CanonicalName, Component, Param, Role};
+pub use scheme::{classify_names, NameReport, SchemeId};
+pub use values::{compare_matrix_values, compare_tensor_values, TensorValueRelation};
+
+/// A tensor as the anatomy sees it: name and row-major shape (`[out, in]` like PyTorch; GGUF
+/// dims already reversed by the reader).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorDesc {
+    /// Name in the checkpoint.
+    pub name: String,
+    /// Row-major shape.
+    pub shape: Vec<u64>,
+}
+
+impl TensorDesc {
+    /// A descriptor.
+    pub fn new(name: impl Into<String>, shape: impl Into<Vec<u64>>) -> Self {
+        TensorDesc {
+            name: name.into(),
+            shape: shape.into(),
+        }
+    }
+}
+
+/// Where an ONNX initializer is consumed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GraphHint {
+    /// Operator of the first node consuming the tensor (`MatMul`, `Add`, `Gather`, …).
+    pub consumer_op: String,
+    /// Input slot of the tensor in that node.
+    pub input_slot: usize,
+    /// Position of that node in graph (topological) order.
+    pub order: usize,
+}
+
+/// Boxed error of a [`TensorSource`].
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Reads tensor values as `f32` (dequantized), by index into the [`TensorDesc`] list.
+pub trait TensorSource {
+    /// All values of tensor `index`, row-major.
+    fn read_f32(&self, index: usize) -> Result<Vec<f32>, SourceError>;
+}
+
+/// Errors of the anatomy's content steps.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnatomyError {
+    /// The tensor source failed.
+    #[error("tensor `{name}`: reading values failed")]
+    Read {
+        /// Tensor name.
+        name: String,
+        /// The source's error.
+        #[source]
+        source: SourceError,
+    },
+    /// The source returned a different number of values than the shape holds.
+    #[error("tensor `{name}`: source returned {got} values for shape {shape:?}")]
+    ValueCount {
+        /// Tensor name.
+        name: String,
+        /// Values returned.
+        got: usize,
+        /// Declared shape.
+        shape: Vec<u64>,
+    },
+}
+
+/// How a tensor's role was assigned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "by")]
+pub enum RoleSource {
+    /// From the tensor's name (`scheme` `None`: vision-tower marker).
+    Name {
+        /// The scheme whose table matched.
+        scheme: Option<SchemeId>,
+        /// Wrapper prefix dropped before matching.
+        stripped_prefix: String,
+    },
+    /// From the shape alone.
+    Shape,
+    /// From the ONNX graph position.
+    GraphPosition,
+    /// From content matching against a reference model.
+    Content {
+        /// The matched reference tensor's name.
+        matched: String,
+        /// Pearson correlation.
+        r: f64,
+        /// Whether stored transposed relative to the reference.
+        transposed: bool,
+    },
+    /// Not assigned: the role is [`Role::Unknown`].
+    Unassigned,
+}
+
+/// One tensor's anatomy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorAnatomy {
+    /// Name in the checkpoint.
+    pub name: String,
+    /// Shape.
+    pub shape: Vec<u64>,
+    /// Canonical name (role [`Role::Unknown`] when unassigned).
+    pub canonical: CanonicalName,
+    /// How the role was assigned.
+    pub source: RoleSource,
+    /// Storage orientation for 2-D roles.
+    pub orientation: Orientation,
+}
+
+/// Inputs of [`analyze`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnatomyInput<'a> {
+    /// Tensors, in checkpoint order.
+    pub tensors: &'a [TensorDesc],
+    /// Hugging Face `config.json`.
+    pub config: Option<&'a serde_json::Value>,
+    /// GGUF metadata (or a header mapped to GGUF keys, e.g. llama2.c).
+    pub metadata: Option<&'a Metadata>,
+    /// ONNX graph hints, aligned with `tensors`.
+    pub graph: Option<&'a [Option<GraphHint>]>,
+    /// Scheme to prefer on ties (e.g. [`SchemeId::Gguf`] for GGUF files).
+    pub preferred_scheme: Option<SchemeId>,
+}
+
+/// A model's anatomy: description and per-tensor roles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anatomy {
+    /// Architecture and hyper-parameters.
+    pub description: ModelDescription,
+    /// The naming scheme explaining most names.
+    pub primary_scheme: Option<SchemeId>,
+    /// Names explained per scheme.
+    pub scheme_counts: Vec<(SchemeId, usize)>,
+    /// Names no scheme explained.
+    pub unmatched_names: Vec<String>,
+    /// Rotary row order of Q/K.
+    pub qk_row_order: QkRowOrder,
+    /// Per tensor, in input order.
+    pub tensors: Vec<TensorAnatomy>,
+}
+
+/// Derives the anatomy: roles from names, the description, roles of anonymous tensors from graph
+/// position and shapes, and each matrix's orientation.
+pub fn analyze(input: &AnatomyInput<'_>) -> Anatomy {
+    let tensors = input.tensors;
+    let names: Vec<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
+    let report = scheme::classify_names_with(&names, input.preferred_scheme);
+    let mut roles: Vec<Option<CanonicalName>> = report
+        .matches
+        .iter()
+        .map(|m| m.as_ref().map(|m| m.canonical))
+        .collect();
+    let mut sources: Vec<RoleSource> = report
+        .matches
+        .iter()
+        .map(|m| match m {
+            Some(m) => RoleSource::Name {
+                scheme: m.scheme,
+                stripped_prefix: m.stripped_prefix.clone(),
+            },
+            None => RoleSource::Unassigned,
+        })
+        .collect();
+    let mut desc = describe(tensors, &roles, input.config, input.metadata);
+    let mut changed = false;
+    if let Some(hints) = input.graph.filter(|h| h.len() == tensors.len()) {
+        for (i, c) in infer::assign_from_graph(tensors, &roles, hints, &desc) {
+            roles[i] = Some(c);
+            sources[i] = RoleSource::GraphPosition;
+            changed = true;
+        }
+    }
+    for (i, c) in infer::assign_from_shapes(tensors, &roles, &desc) {
+        roles[i] = Some(c);
+        sources[i] = RoleSource::Shape;
+        changed = true;
+    }
+    if changed {
+        desc = describe(tensors, &roles, input.config, input.metadata);
+    }
+    let storage = report.primary.map(|s| scheme::scheme(s).linear);
+    let tensors_out = tensors
+        .iter()
+        .zip(roles.iter().zip(sources))
+        .enumerate()
+        .map(|(i, (t, (r, source)))| {
+            let canonical = r.unwrap_or_else(CanonicalName::unknown);
+            let st = match &source {
+                RoleSource::GraphPosition => Some(scheme::LinearStorage::InOut),
+                RoleSource::Name { .. } => storage,
+                _ => None,
+            };
+            let by_op = input
+                .graph
+                .and_then(|g| g.get(i))
+                .and_then(Option::as_ref)
+                .filter(|h| h.consumer_op == "MatMul" && h.input_slot == 1)
+                .map(|_| scheme::LinearStorage::InOut);
+            TensorAnatomy {
+                name: t.name.clone(),
+                shape: t.shape.clone(),
+                canonical,
+                orientation: layout::orientation(canonical.role, &t.shape, &desc, by_op.or(st)),
+                source,
+            }
+        })
+        .collect();
+    let gguf_arch = input
+        .metadata
+        .and_then(|m| m.get("general.architecture"))
+        .and_then(|v| match v {
+            MetaValue::Str(s) => Some(s.as_str()),
+            _ => None,
+        });
+    Anatomy {
+        qk_row_order: layout::qk_row_order(report.primary, gguf_arch, desc.family.value),
+        description: desc,
+        primary_scheme: report.primary,
+        scheme_counts: report.scheme_counts,
+        unmatched_names: report.unmatched,
+        tensors: tensors_out,
+    }
+}
+
+impl Anatomy {
+    /// Tensors whose role is still unknown.
+    pub fn unknown(&self) -> impl Iterator<Item = (usize, &TensorAnatomy)> {
+        self.tensors
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.canonical.role == Role::Unknown)
+    }
+
+    /// The first tensor with this canonical name.
+    pub fn find(&self, c: &CanonicalName) -> Option<(usize, &TensorAnatomy)> {
+        self.tensors
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.canonical == *c)
+    }
+
+    /// Overrides roles with content matches against `reference` (matches from
+    /// [`match_by_content`] with this anatomy's tensors as targets): content decides.
+    pub fn apply_content_matches(&mut self, reference: &Anatomy, matches: &[ContentMatch]) {
+        for m in matches {
+            let (Some(t), Some(r)) = (
+                self.tensors.get_mut(m.target),
+                reference.tensors.get(m.reference),
+            ) else {
+                continue;
+            };
+            t.canonical = r.canonical;
+            t.source = RoleSource::Content {
+                matched: r.name.clone(),
+                r: m.r,
+                transposed: m.transposed,
+            };
+            t.orientation = match (r.orientation, m.transposed) {
+                (Orientation::Expected, false) | (Orientation::Transposed, true) => {
+                    Orientation::Expected
+                }
+                (Orientation::Expected, true) | (Orientation::Transposed, false) => {
+                    Orientation::Transposed
+                }
+                (o, _) => o,
+            };
+        }
+    }
+}
