@@ -1,0 +1,50 @@
+//! GGUF, the file format of llama.cpp and GGML: a sans-IO reader and a writer.
+//!
+//! [`Gguf::parse`] reads versions 1, 2 and 3 from a byte slice (typically a memory map of the
+//! whole file): the metadata key-value pairs ([`Value`]), and one [`TensorInfo`] per tensor
+//! with its shape, its GGML type mapped onto [`taoke_dtype::Dtype`] (unknown ids are kept by
+//! name, not rejected) and where its bytes are. Tensor data is never copied; use
+//! [`Gguf::tensor_data`] to borrow it and [`taoke_dtype::decode_f32`] to decode it.
+//!
+//! The parser trusts nothing it reads: every count and length is checked against the bytes
+//! left *before* anything is allocated, against the caps below, and with checked arithmetic;
+//! every tensor's byte range is checked to lie inside the buffer, at an aligned offset.
+//!
+//! [`GgufWriter`] writes version 3 (used by tests and to write quantized copies of models).
+//!
+//! The file layout, all little-endian: magic `GGUF`, `u32` version, tensor count, metadata
+//! count, key-value pairs (key string, `u32` value type, value), tensor infos (name, `u32`
+//! dimension count, dimensions innermost first, `u32` GGML type, `u64` offset relative to the
+//! data section), padding to `general.alignment` (default 32), data. Version 1 stores counts,
+//! string and array lengths and dimensions as `u32`, later versions as `u64`.
+
+#![deny(missing_docs)]
+
+mod error;
+mod ggml_type;
+mod parse;
+mod value;
+mod writer;
+
+pub use error::{Error, WriteError};
+pub use ggml_type::{dtype_from_ggml, ggml_type_name, ggml_type_of};
+pub use parse::{Gguf, TensorInfo};
+pub use value::Value;
+pub use writer::GgufWriter;
+
+/// Alignment of the data section when `general.alignment` is absent.
+pub const DEFAULT_ALIGNMENT: u64 = 32;
+/// Largest accepted `general.alignment` (1 MiB).
+pub const MAX_ALIGNMENT: u64 = 1 << 20;
+/// Longest accepted string (key, value or tensor name): 64 MiB.
+pub const MAX_STRING_LEN: u64 = 1 << 26;
+/// Most elements in one metadata array (16 Mi; the largest real vocabularies hold ~0.5 Mi).
+pub const MAX_ARRAY_LEN: u64 = 1 << 24;
+/// Deepest nesting of arrays inside arrays.
+pub const MAX_NESTING_DEPTH: usize = 8;
+/// Most tensors in one file (1 Mi).
+pub const MAX_TENSORS: u64 = 1 << 20;
+/// Most metadata pairs in one file (1 Mi).
+pub const MAX_KV: u64 = 1 << 20;
+/// Most dimensions of one tensor (GGML itself uses at most 4).
+pub const MAX_DIMS: usize = 8;
