@@ -237,7 +237,7 @@ mod tests {
     fn quantize_round_trips_within_tolerance() {
         // Smooth data with a few outliers; each type must reconstruct it within a tolerance
         // relative to the block range that matches its bit width.
-        let values: Vec<f32> = (0..1024)
+        let values: Vec<f32> = (0..1024usize)
             .map(|i| {
                 let x = i as f32;
                 (x * 0.37).sin() * 0.1 + if i.is_multiple_of(97) { 0.5 } else { 0.0 }
