@@ -1,0 +1,466 @@
+//! Reader for Hugging Face `tokenizer.json` (the `tokenizers` library's serialization).
+//!
+//! Understood: `model.type` `BPE`, `WordPiece`, `Unigram`, `WordLevel` (inferred from the
+//! model's fields when `type` is absent); `model.vocab` as a `{token: id}` map or, for Unigram,
+//! as `[[piece, score], …]`; `model.merges` as `["a b", …]` or `[["a", "b"], …]`;
+//! `added_tokens` (`id`, `content`, `special`); the `normalizer`, `pre_tokenizer` and `decoder`
+//! sections only as hints (byte-level or sentencepiece-style, lower-casing).
+//!
+//! Ids that neither the vocabulary nor the added tokens assign are filled with llama.cpp's
+//! filler `[PADn]` (kind [`TokenKind::Unused`]), so a GGUF converted from the same file
+//! compares equal id by id. The JSON is at most [`MAX_JSON_LEN`] bytes; serde_json's
+//! recursion limit (128) bounds nesting.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::vocab::{
+    Hints, NormStyle, Parts, RawToken, SpecialTokens, TokenKind, TokenizerKind, Vocab, MAX_VOCAB,
+};
+
+/// Largest JSON file accepted (512 MiB; Gemma's tokenizer.json is about 33 MB).
+pub const MAX_JSON_LEN: usize = 512 * 1024 * 1024;
+
+const FILE: &str = "tokenizer.json";
+
+#[derive(Deserialize)]
+struct Root {
+    model: Model,
+    #[serde(default)]
+    added_tokens: Vec<AddedToken>,
+    #[serde(default)]
+    normalizer: Option<Value>,
+    #[serde(default)]
+    pre_tokenizer: Option<Value>,
+    #[serde(default)]
+    decoder: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Model {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    vocab: Option<Value>,
+    #[serde(default)]
+    merges: Option<Vec<Merge>>,
+    #[serde(default)]
+    unk_token: Option<String>,
+    #[serde(default)]
+    unk_id: Option<i64>,
+    #[serde(default)]
+    continuing_subword_prefix: Option<String>,
+    #[serde(default)]
+    byte_fallback: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Merge {
+    Joined(String),
+    Pair(String, String),
+}
+
+#[derive(Deserialize)]
+struct AddedToken {
+    id: u64,
+    content: String,
+    #[serde(default)]
+    special: bool,
+}
+
+/// Whether `v` (a normalizer / pre-tokenizer / decoder section) contains an object whose
+/// `"type"` is `name`, at any depth.
+fn has_type(v: &Value, name: &str) -> bool {
+    match v {
+        Value::Object(m) => {
+            m.get("type").and_then(Value::as_str) == Some(name)
+                || m.values().any(|x| has_type(x, name))
+        }
+        Value::Array(a) => a.iter().any(|x| has_type(x, name)),
+        _ => false,
+    }
+}
+
+/// Whether any string in `v` contains `needle`.
+fn has_string_containing(v: &Value, needle: &str) -> bool {
+    match v {
+        Value::String(s) => s.contains(needle),
+        Value::Object(m) => m.values().any(|x| has_string_containing(x, needle)),
+        Value::Array(a) => a.iter().any(|x| has_string_containing(x, needle)),
+        _ => false,
+    }
+}
+
+/// `Sequence[Split,ByteLevel]`-style description of a section.
+fn describe(v: &Value) -> Option<String> {
+    let m = v.as_object()?;
+    let ty = m.get("type")?.as_str()?;
+    let inner = ["pretokenizers", "normalizers", "decoders"]
+        .iter()
+        .find_map(|k| m.get(*k).and_then(Value::as_array));
+    match inner {
+        Some(items) => {
+            let parts: Vec<String> = items.iter().filter_map(describe).collect();
+            Some(format!("{ty}[{}]", parts.join(",")))
+        }
+        None => Some(ty.to_string()),
+    }
+}
+
+fn is_lowercase(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => {
+            m.get("type").and_then(Value::as_str) == Some("Lowercase")
+                || m.get("lowercase").and_then(Value::as_bool) == Some(true)
+                || m.values().any(is_lowercase)
+        }
+        Value::Array(a) => a.iter().any(is_lowercase),
+        _ => false,
+    }
+}
+
+fn to_id(raw: u64, field: &str) -> Result<usize> {
+    let id = usize::try_from(raw).unwrap_or(usize::MAX);
+    if id >= MAX_VOCAB {
+        return Err(Error::TooMany {
+            file: FILE.into(),
+            field: field.into(),
+            count: id.saturating_add(1),
+            cap: MAX_VOCAB,
+        });
+    }
+    Ok(id)
+}
+
+/// Splits a joined merge `"a b"`; when there are several spaces, prefers the split whose two
+/// halves are both in the vocabulary.
+pub(crate) fn split_merge(s: &str, known: &dyn Fn(&str) -> bool) -> Option<(String, String)> {
+    let spaces: Vec<usize> = s.match_indices(' ').map(|(i, _)| i).collect();
+    let pick = if spaces.len() > 1 {
+        spaces
+            .iter()
+            .copied()
+            .find(|&i| known(&s[..i]) && known(&s[i + 1..]))
+            .or_else(|| spaces.first().copied())
+    } else {
+        spaces.first().copied()
+    }?;
+    Some((s[..pick].to_string(), s[pick + 1..].to_string()))
+}
+
+impl Vocab {
+    /// Reads a Hugging Face `tokenizer.json`.
+    pub fn from_tokenizer_json(json: &[u8]) -> Result<Vocab> {
+        if json.len() > MAX_JSON_LEN {
+            return Err(Error::TooLarge {
+                file: FILE.into(),
+                size: json.len(),
+                cap: MAX_JSON_LEN,
+            });
+        }
+        let root: Root = serde_json::from_slice(json).map_err(|source| Error::Json {
+            file: FILE.into(),
+            source,
+        })?;
+        let model = root.model;
+        let vocab_value = model.vocab.unwrap_or(Value::Null);
+        let type_name = match model.kind.as_deref() {
+            Some(t) => t.to_string(),
+            None if model.merges.is_some() => "BPE".into(),
+            None if vocab_value.is_array() => "Unigram".into(),
+            None if model.continuing_subword_prefix.is_some() => "WordPiece".into(),
+            None => "WordLevel".into(),
+        };
+        let sections: Vec<&Value> = [&root.normalizer, &root.pre_tokenizer, &root.decoder]
+            .into_iter()
+            .flatten()
+            .collect();
+        let any_type = |name: &str| sections.iter().any(|v| has_type(v, name));
+
+        // Collect (id, text, score) from the model's vocabulary.
+        let mut slots: Vec<Option<RawToken>> = Vec::new();
+        let mut notes = Vec::new();
+        let put = |slots: &mut Vec<Option<RawToken>>, id: usize, tok: RawToken| {
+            if slots.len() <= id {
+                slots.resize_with(id + 1, || None);
+            }
+            slots[id] = Some(tok);
+        };
+        match &vocab_value {
+            Value::Object(map) => {
+                if map.len() > MAX_VOCAB {
+                    return Err(Error::TooMany {
+                        file: FILE.into(),
+                        field: "model.vocab".into(),
+                        count: map.len(),
+                        cap: MAX_VOCAB,
+                    });
+                }
+                for (text, id) in map {
+                    let raw = id.as_u64().ok_or_else(|| {
+                        Error::field(
+                            FILE,
+                            format!("model.vocab[{text:?}]"),
+                            "id is not a non-negative integer",
+                        )
+                    })?;
+                    let id = to_id(raw, "model.vocab")?;
+                    if let Some(Some(prev)) = slots.get(id) {
+                        // Deterministic whatever the map order: keep the smaller text.
+                        notes.push(format!(
+                            "model.vocab: id {id} assigned to both {:?} and {text:?}; kept the smaller",
+                            prev.text
+                        ));
+                        if prev.text.as_str() <= text.as_str() {
+                            continue;
+                        }
+                    }
+                    put(
+                        &mut slots,
+                        id,
+                        RawToken {
+                            text: text.clone(),
+                            kind: TokenKind::Normal,
+                            score: None,
+                        },
+                    );
+                }
+            }
+            Value::Array(items) => {
+                if items.len() > MAX_VOCAB {
+                    return Err(Error::TooMany {
+                        file: FILE.into(),
+                        field: "model.vocab".into(),
+                        count: items.len(),
+                        cap: MAX_VOCAB,
+                    });
+                }
+                slots.reserve(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let pair = item.as_array().filter(|a| a.len() == 2);
+                    let text = pair.and_then(|a| a[0].as_str());
+                    let score = pair.and_then(|a| a[1].as_f64());
+                    let (Some(text), Some(score)) = (text, score) else {
+                        return Err(Error::field(
+                            FILE,
+                            format!("model.vocab[{i}]"),
+                            "expected [piece, score]",
+                        ));
+                    };
+                    slots.push(Some(RawToken {
+                        text: text.to_string(),
+                        kind: TokenKind::Normal,
+                        score: Some(score as f32),
+                    }));
+                }
+            }
+            Value::Null => {
+                return Err(Error::field(FILE, "model.vocab", "missing"));
+            }
+            _ => {
+                return Err(Error::field(
+                    FILE,
+                    "model.vocab",
+                    "expected an object or an array",
+                ));
+            }
+        }
+
+        // Added tokens override (or extend) the model's vocabulary.
+        if root.added_tokens.len() > MAX_VOCAB {
+            return Err(Error::TooMany {
+                file: FILE.into(),
+                field: "added_tokens".into(),
+                count: root.added_tokens.len(),
+                cap: MAX_VOCAB,
+            });
+        }
+        let mut special_ids = Vec::new();
+        for a in &root.added_tokens {
+            let id = to_id(a.id, "added_tokens")?;
+            let kind = if a.special {
+                special_ids.push(id as u32);
+                TokenKind::Special
+            } else {
+                TokenKind::UserDefined
+            };
+            let score = slots.get(id).and_then(|s| s.as_ref()).and_then(|t| t.score);
+            put(
+                &mut slots,
+                id,
+                RawToken {
+                    text: a.content.clone(),
+                    kind,
+                    score,
+                },
+            );
+        }
+        let holes = slots.iter().filter(|s| s.is_none()).count();
+        if holes > 0 {
+            notes.push(format!(
+                "{holes} ids are not assigned by the vocabulary nor added_tokens; filled with [PADn]"
+            ));
+        }
+        let tokens: Vec<RawToken> = slots
+            .into_iter()
+            .enumerate()
+            .map(|(id, s)| {
+                s.unwrap_or_else(|| RawToken {
+                    text: format!("[PAD{id}]"),
+                    kind: TokenKind::Unused,
+                    score: None,
+                })
+            })
+            .collect();
+
+        // Kind and normalization style.
+        let (kind, style) = match type_name.as_str() {
+            "BPE" => {
+                if any_type("ByteLevel") {
+                    (TokenizerKind::BpeByteLevel, NormStyle::ByteLevel)
+                } else if any_type("Metaspace")
+                    || model.byte_fallback == Some(true)
+                    || sections
+                        .iter()
+                        .any(|v| has_string_containing(v, "\u{2581}"))
+                {
+                    (TokenizerKind::BpeSentencePiece, NormStyle::SentencePiece)
+                } else {
+                    guess_bpe_style(&tokens)
+                }
+            }
+            "WordPiece" => (
+                TokenizerKind::WordPiece,
+                NormStyle::WordPiece {
+                    continuation: model
+                        .continuing_subword_prefix
+                        .clone()
+                        .unwrap_or_else(|| "##".into()),
+                },
+            ),
+            "Unigram" => (TokenizerKind::Unigram, NormStyle::SentencePiece),
+            "WordLevel" => (TokenizerKind::WordLevel, NormStyle::Raw),
+            _ => (TokenizerKind::Unknown, NormStyle::Raw),
+        };
+
+        // Merges.
+        let mut merges = Vec::new();
+        if let Some(list) = model.merges {
+            if list.len() > crate::vocab::MAX_MERGES {
+                return Err(Error::TooMany {
+                    file: FILE.into(),
+                    field: "model.merges".into(),
+                    count: list.len(),
+                    cap: crate::vocab::MAX_MERGES,
+                });
+            }
+            let known: HashSet<&str> = tokens.iter().map(|t| t.text.as_str()).collect();
+            let is_known = |s: &str| known.contains(s);
+            merges.reserve(list.len());
+            for (i, m) in list.into_iter().enumerate() {
+                match m {
+                    Merge::Pair(a, b) => merges.push((a, b)),
+                    Merge::Joined(s) => {
+                        let pair = split_merge(&s, &is_known).ok_or_else(|| {
+                            Error::field(
+                                FILE,
+                                format!("model.merges[{i}]"),
+                                format!("{s:?} has no space separating the pair"),
+                            )
+                        })?;
+                        merges.push(pair);
+                    }
+                }
+            }
+        }
+
+        let mut special = SpecialTokens {
+            added: special_ids,
+            ..SpecialTokens::default()
+        };
+        special.unk = match (model.unk_id, &model.unk_token) {
+            (Some(id), _) => u32::try_from(id).ok(),
+            (None, Some(t)) => tokens
+                .iter()
+                .position(|x| &x.text == t)
+                .and_then(|i| u32::try_from(i).ok()),
+            _ => None,
+        };
+        if kind == TokenizerKind::WordPiece {
+            let find = |s: &str| {
+                tokens
+                    .iter()
+                    .position(|x| x.text == s)
+                    .and_then(|i| u32::try_from(i).ok())
+            };
+            special.cls = find("[CLS]");
+            special.sep = find("[SEP]");
+            special.pad = find("[PAD]");
+            special.mask = find("[MASK]");
+        }
+        let hints = Hints {
+            pre: root.pre_tokenizer.as_ref().and_then(describe),
+            normalizer: root.normalizer.as_ref().and_then(describe),
+            lowercase: root.normalizer.as_ref().is_some_and(is_lowercase),
+            add_space_prefix: root
+                .pre_tokenizer
+                .as_ref()
+                .and_then(find_bool("add_prefix_space"))
+                .or_else(|| {
+                    root.pre_tokenizer
+                        .as_ref()
+                        .and_then(find_str("prepend_scheme"))
+                        .map(|s| s != "never")
+                }),
+            byte_fallback: model.byte_fallback,
+            model: Some(type_name.clone()),
+        };
+        Vocab::assemble(Parts {
+            file: FILE,
+            kind,
+            style,
+            tokens,
+            merges,
+            special,
+            hints,
+            source: format!("tokenizer.json ({type_name})"),
+            notes,
+        })
+    }
+}
+
+fn find_bool(key: &'static str) -> impl Fn(&Value) -> Option<bool> {
+    move |v| find_value(v, key).and_then(Value::as_bool)
+}
+
+fn find_str(key: &'static str) -> impl Fn(&Value) -> Option<&str> {
+    move |v| find_value(v, key).and_then(Value::as_str)
+}
+
+fn find_value<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) => m
+            .get(key)
+            .or_else(|| m.values().find_map(|x| find_value(x, key))),
+        Value::Array(a) => a.iter().find_map(|x| find_value(x, key)),
+        _ => None,
+    }
+}
+
+/// Byte-level or sentencepiece-style, from the tokens themselves (`Ġ` versus `▁`).
+pub(crate) fn guess_bpe_style(tokens: &[RawToken]) -> (TokenizerKind, NormStyle) {
+    let g = tokens.iter().filter(|t| t.text.contains('\u{120}')).count();
+    let s = tokens
+        .iter()
+        .filter(|t| t.text.contains('\u{2581}'))
+        .count();
+    if s > g {
+        (TokenizerKind::BpeSentencePiece, NormStyle::SentencePiece)
+    } else {
+        (TokenizerKind::BpeByteLevel, NormStyle::ByteLevel)
+    }
+}

@@ -1,0 +1,152 @@
+//! Tokenizer vocabularies, read from any of the usual files, normalized to one form and
+//! compared for lineage.
+//!
+//! A tokenizer tells its own lineage: a vocabulary copied unchanged, extended by a few tokens
+//! (Phi-3 is Llama 2's 32,000 tokens plus 64), or the same token set re-ordered. This crate
+//! reads a vocabulary into one model ([`Vocab`]) and compares two of them ([`compare`]).
+//!
+//! # Contents
+//!
+//! - [`Vocab`]: tokens by id ([`Token`]: stored text, normal form, [`TokenKind`], score),
+//!   merges, special-token ids ([`SpecialTokens`]), pre-tokenizer/normalizer [`Hints`], and a
+//!   source description.
+//! - Readers, all sans-IO (bytes in): [`Vocab::from_tokenizer_json`] (Hugging Face
+//!   `tokenizer.json`), [`Vocab::from_sentencepiece`] (`tokenizer.model`),
+//!   [`Vocab::from_vocab_txt`] (WordPiece), [`Vocab::from_vocab_json_merges`] (GPT-2
+//!   `vocab.json` + `merges.txt`), and [`Vocab::from_ggml`] (GGUF tokenizer metadata given as
+//!   plain values, [`GgmlTokenizer`]). [`load_dir`] and [`load_file`] do the file I/O.
+//! - [`normalize`]: the canonical normal form (documented there): spaces as `' '` whatever
+//!   the marker (`Ġ`, `▁`, WordPiece word-initial), byte-level BPE decoded to text,
+//!   `<0xNN>` for bytes that are not text.
+//! - [`compare()`]: Jaccard, same-id statistics, merges, special tokens, and a [`Relation`]
+//!   (identical, extended, modified, reordered, overlapping, unrelated) with documented
+//!   rules; [`VocabComparison::summary`] says it in plain words.
+//!
+//! # Example
+//!
+//! ```
+//! use taoke_tokenizer::{compare, Relation, Vocab};
+//!
+//! let base = Vocab::from_vocab_txt(b"[PAD]\n[UNK]\nthe\n##ing\n")?;
+//! let extended = Vocab::from_vocab_txt(b"[PAD]\n[UNK]\nthe\n##ing\nnew\n")?;
+//! let cmp = compare(&base, &extended);
+//! assert!(matches!(cmp.relation, Relation::Extended { .. }));
+//! assert_eq!(cmp.equal_id_fraction, 1.0);
+//! # Ok::<(), taoke_tokenizer::Error>(())
+//! ```
+//!
+//! # Caps
+//!
+//! At most [`MAX_VOCAB`] tokens of at most [`MAX_TOKEN_LEN`] bytes, [`MAX_MERGES`] merges,
+//! JSON files of at most [`MAX_JSON_LEN`] bytes (nesting bounded by serde_json's recursion
+//! limit of 128), sentencepiece models of at most [`MAX_MODEL_LEN`] bytes, text files of at
+//! most [`MAX_TEXT_LEN`] bytes. Errors name the file and the field.
+//!
+//! # Terminology
+//!
+//! - *Normal form*: the text a token stands for, independent of the file's conventions.
+//! - *Filler*: llama.cpp's `[PADn]` placeholder for an id the source vocabulary left
+//!   unassigned (`n` is the id).
+//! - *Special-like token*: special, control, user-defined, unused or unknown; the tokens
+//!   derived tokenizers add or rename.
+
+#![deny(missing_docs)]
+
+mod compare;
+mod error;
+mod ggml;
+mod hf_json;
+pub mod normalize;
+mod plain;
+mod spm;
+mod vocab;
+
+use std::path::Path;
+
+pub use compare::{
+    compare, Changes, IdChange, IdShift, IdToken, Relation, Side, SpecialDiff, TokenSample,
+    VocabComparison, EXTENDED_MAX_CHANGED, LIST_CAP, OVERLAP_MIN_JACCARD,
+    REORDERED_MAX_EQUAL_ID_FRACTION, REORDERED_MIN_JACCARD,
+};
+pub use error::{Error, Result};
+pub use ggml::{keys as ggml_keys, GgmlTokenizer};
+pub use hf_json::MAX_JSON_LEN;
+pub use plain::MAX_TEXT_LEN;
+pub use spm::{encode_sentencepiece, MAX_MODEL_LEN};
+pub use vocab::{
+    Hints, NormStyle, SpecialTokens, Token, TokenKind, TokenizerKind, Vocab, MAX_MERGES,
+    MAX_TOKEN_LEN, MAX_VOCAB,
+};
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    fs_err::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Reads one tokenizer file, choosing the reader by its name: `tokenizer.json` (or any
+/// `*.json` other than `vocab.json`), `*.model` (sentencepiece), `vocab.txt` (or any `*.txt`).
+/// `vocab.json` needs its `merges.txt`: use [`load_dir`].
+pub fn load_file(path: &Path) -> Result<Vocab> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bytes = read(path)?;
+    let label = path.display().to_string();
+    let result = if name.ends_with(".model") {
+        Vocab::from_sentencepiece(&bytes)
+    } else if name.ends_with(".txt") {
+        Vocab::from_vocab_txt(&bytes)
+    } else {
+        Vocab::from_tokenizer_json(&bytes)
+    };
+    let mut v = result.map_err(|e| e.with_file(label.clone()))?;
+    v.source = format!("{} [{}]", v.source, label);
+    Ok(v)
+}
+
+/// Finds and reads the tokenizer of a model folder: `tokenizer.json`, else `tokenizer.model`,
+/// else `vocab.json` + `merges.txt`, else `vocab.txt`. Role ids are then taken from
+/// `special_tokens_map.json` (else `tokenizer_config.json`) when present. `Ok(None)` when the
+/// folder has none of these files.
+pub fn load_dir(dir: &Path) -> Result<Option<Vocab>> {
+    let json = dir.join("tokenizer.json");
+    let spm = dir.join("tokenizer.model");
+    let vjson = dir.join("vocab.json");
+    let merges = dir.join("merges.txt");
+    let vtxt = dir.join("vocab.txt");
+    let mut vocab = if json.is_file() {
+        load_file(&json)?
+    } else if spm.is_file() {
+        load_file(&spm)?
+    } else if vjson.is_file() && merges.is_file() {
+        let v = read(&vjson)?;
+        let m = read(&merges)?;
+        let mut vocab = Vocab::from_vocab_json_merges(&v, &m).map_err(|e| {
+            let label = match &e {
+                Error::Line { .. } => merges.display().to_string(),
+                _ => vjson.display().to_string(),
+            };
+            e.with_file(label)
+        })?;
+        vocab.source = format!("{} [{}]", vocab.source, dir.display());
+        vocab
+    } else if vtxt.is_file() {
+        load_file(&vtxt)?
+    } else {
+        return Ok(None);
+    };
+    for name in ["special_tokens_map.json", "tokenizer_config.json"] {
+        let p = dir.join(name);
+        if p.is_file() {
+            let bytes = read(&p)?;
+            vocab
+                .apply_special_tokens_map(&bytes)
+                .map_err(|e| e.with_file(p.display().to_string()))?;
+            break;
+        }
+    }
+    Ok(Some(vocab))
+}
