@@ -113,6 +113,7 @@ impl Initializer {
 
 /// Where an initializer's values are.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InitData {
     /// `raw_data`: little-endian elements, a byte range of the model file.
     Raw {
