@@ -1,4 +1,4 @@
-//! Writers for torch-style checkpoints, for tests (feature `testing`).
+//! Writers for torch-style checkpoints, for tests and synthetic model zoos.
 //!
 //! [`CheckpointBuilder`] writes what `torch.save(obj, f)` (torch >= 1.6) writes: a zip whose
 //! single folder holds `data.pkl` (pickle protocol 2, with `collections.OrderedDict`,

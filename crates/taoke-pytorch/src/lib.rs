@@ -14,7 +14,9 @@
 //!   GLOBALs against an allow-list and **never imports or executes anything**;
 //! - [`parse`] / [`parse_state_dict`]: the torch meaning of both, a flat list of
 //!   [`TensorRecord`]s (dotted names, dtype, shape, strides, storage offset) and the
-//!   storages' byte ranges in the file.
+//!   storages' byte ranges in the file;
+//! - [`builder`]: writers producing the same files torch writes, for tests and synthetic
+//!   model zoos.
 //!
 //! # Should I use this crate?
 //!
@@ -27,7 +29,6 @@
 //! # Example
 //!
 //! ```
-//! # #[cfg(feature = "testing")] {
 //! use taoke_pytorch::builder::{CheckpointBuilder, PyValue};
 //! use taoke_dtype::Dtype;
 //!
@@ -41,7 +42,6 @@
 //! assert_eq!(ckpt.tensors[0].shape, [3]);
 //! let s = &ckpt.storages[ckpt.tensors[0].storage_index];
 //! assert_eq!(&file[s.offset as usize..][..4], &1.0f32.to_le_bytes());
-//! # }
 //! ```
 //!
 //! # Terminology
@@ -62,7 +62,6 @@
 
 #![deny(missing_docs)]
 
-#[cfg(feature = "testing")]
 pub mod builder;
 mod checkpoint;
 mod error;
