@@ -13,7 +13,10 @@
 //!   where they are used;
 //! - [`find_quantized_weights`] recovers weight-only quantized tensors stored as integers plus
 //!   scales (and zero points) and dequantized inside the graph, by `DequantizeLinear` or by
-//!   `Cast` → [`Sub`] → `Mul`, as one [`QuantizedWeight`] each.
+//!   `Cast` → [`Sub`] → `Mul`, as one [`QuantizedWeight`] each;
+//! - [`tensor_uses`] says, for every stored tensor under the name a checkpoint lists it by,
+//!   which nodes use it, how early, and whether a matrix is stored `[in, out]` (the transpose
+//!   of PyTorch's `Linear.weight`).
 //!
 //! ONNX data type numbers map to [`taoke_dtype::Dtype`] through the one table
 //! [`DATA_TYPES`].
@@ -31,6 +34,7 @@ mod error;
 mod graph;
 mod model;
 mod quant;
+mod uses;
 mod wire;
 
 pub use dtype::{data_type_name, dtype_of, DATA_TYPES};
@@ -42,3 +46,4 @@ pub use model::{
     MAX_INITIALIZERS, MAX_NAME_LEN, MAX_NODES, MAX_NODE_ITEMS, MAX_TEXT_LEN,
 };
 pub use quant::{find_quantized_weights, Pattern, QuantScan, QuantizedWeight, Rejected};
+pub use uses::{tensor_uses, MatmulUse, TensorUse};

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use taoke_dtype::Dtype;
-use taoke_onnx::{find_quantized_weights, parse, GraphIndex, InitData, OnnxModel, Pattern};
+use taoke_onnx::{
+    find_quantized_weights, parse, tensor_uses, GraphIndex, InitData, OnnxModel, Pattern,
+};
 
 fn raw_bytes<'a>(bytes: &'a [u8], m: &OnnxModel, name: &str) -> &'a [u8] {
     let t = m
@@ -107,6 +109,19 @@ fn int8_export_b_recovers_all_38_weights() {
         assert!(u.order > last, "{} used out of order", w.name);
         last = u.order;
     }
+    // Uses under the names a checkpoint lists: 160 - 76 components + 38 weights.
+    let uses = tensor_uses(&m, &idx, &scan);
+    assert_eq!(uses.len(), 122);
+    let in_linear: Vec<_> = uses
+        .iter()
+        .filter(|u| u.matmul.as_ref().and_then(|mm| mm.transposed_vs_linear) == Some(true))
+        .map(|u| u.name.as_str())
+        .collect();
+    assert_eq!(in_linear.len(), 36);
+    assert!(in_linear.iter().all(|n| n.starts_with("val_")));
+    let emb_use = uses.iter().find(|u| u.name == emb.name).unwrap();
+    assert_eq!(emb_use.matmul, None);
+    assert_eq!(emb_use.consumers[0].op_type, "Gather");
     let shapes: Vec<_> = mats[..6].iter().map(|w| w.dims.clone()).collect();
     assert_eq!(
         shapes,

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use taoke_dtype::Dtype;
 use taoke_onnx::{
-    find_quantized_weights, parse, Error, GraphIndex, InitData, PackedField, Pattern,
+    find_quantized_weights, parse, tensor_uses, Error, GraphIndex, InitData, PackedField, Pattern,
 };
 
 #[test]
@@ -360,4 +360,55 @@ fn cast_mul_patterns() {
     assert!(scan.rejected[0].reason.contains("more than one axis"));
     let w = &scan.weights[0];
     assert_eq!(idx.matmul_use(&w.output).map(|c| c.slot), Some(1));
+}
+
+#[test]
+fn matmul_orientation() {
+    let w = |n: &str| raw_f32(n, &[2, 2], &[1.0, 2.0, 3.0, 4.0]);
+    let bytes = model(
+        vec![
+            w("mm"),
+            w("gemm_t"),
+            w("gemm"),
+            w("tr"),
+            w("left"),
+            w("bias"),
+        ],
+        vec![
+            node("MatMul", &["x", "mm"], &["a"], vec![]),
+            node(
+                "Gemm",
+                &["a", "gemm_t", "bias"],
+                &["b"],
+                vec![attr_int("transB", 1)],
+            ),
+            node("Gemm", &["b", "gemm"], &["c"], vec![]),
+            node("Transpose", &["tr"], &["tr_t"], vec![]),
+            node("MatMul", &["c", "tr_t"], &["d"], vec![]),
+            node("MatMul", &["left", "d"], &["y"], vec![]),
+        ],
+    );
+    let m = parse(&bytes).unwrap();
+    let idx = GraphIndex::new(&m);
+    let scan = find_quantized_weights(&m, &idx);
+    let got: Vec<_> = tensor_uses(&m, &idx, &scan)
+        .into_iter()
+        .map(|u| {
+            let mm = u.matmul.unwrap();
+            (u.name, mm.slot, mm.order, mm.transposed_vs_linear)
+        })
+        .collect();
+    let want = [
+        ("mm", 1, 0, Some(true)),
+        ("gemm_t", 1, 1, Some(false)),
+        ("gemm", 1, 2, Some(true)),
+        ("tr", 1, 4, Some(false)),
+        ("left", 0, 5, Some(false)),
+        ("bias", 2, 1, None),
+    ];
+    let want: Vec<_> = want
+        .iter()
+        .map(|&(n, s, o, t)| (n.to_string(), s, o, t))
+        .collect();
+    assert_eq!(got, want);
 }
