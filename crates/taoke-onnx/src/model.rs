@@ -442,6 +442,7 @@ fn parse_string_entry(b: &[u8], off: u64, what: &'static str) -> Result<(String,
 }
 
 fn parse_graph(b: &[u8], off: u64, m: &mut OnnxModel) -> Result<(), Error> {
+    let mut names = std::collections::BTreeSet::new();
     for f in Fields::new(b, off, "graph") {
         let f = f?;
         match f.number {
@@ -461,6 +462,13 @@ fn parse_graph(b: &[u8], off: u64, m: &mut OnnxModel) -> Result<(), Error> {
                         what: "initializers",
                         cap: MAX_INITIALIZERS,
                     });
+                }
+                if !names.insert(t.name.clone()) {
+                    return Err(wrong(
+                        &format!("tensor {:?}", t.name),
+                        "name",
+                        "two initializers have this name",
+                    ));
                 }
                 m.initializers.push(t);
             }

@@ -18,7 +18,7 @@
 //! example, a scale whose shape does not broadcast along one axis) are listed in
 //! [`QuantScan::rejected`] with the reason, never silently dropped.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use taoke_dtype::Dtype;
 
@@ -105,14 +105,15 @@ const MAX_HOPS: usize = 8;
 /// Finds weight-only quantized tensors in the main graph. See the module docs.
 pub fn find_quantized_weights(model: &OnnxModel, index: &GraphIndex) -> QuantScan {
     let mut scan = QuantScan::default();
+    let lookup = Lookup::new(model, index);
     for &i in index.topo_order() {
         let node = &model.nodes[i];
         if !node.domain_is_onnx() && node.domain != "com.microsoft" {
             continue;
         }
         let r = match node.op_type.as_str() {
-            "DequantizeLinear" => dequantize_linear(model, i, node),
-            "Cast" => cast_chain(model, index, i, node),
+            "DequantizeLinear" => dequantize_linear(&lookup, i, node),
+            "Cast" => cast_chain(&lookup, i, node),
             _ => continue,
         };
         match r {
@@ -121,30 +122,53 @@ pub fn find_quantized_weights(model: &OnnxModel, index: &GraphIndex) -> QuantSca
             Err((q, reason)) => scan.rejected.push(Rejected { node: i, q, reason }),
         }
     }
-    name_weights(model, &mut scan.weights);
+    name_weights(&lookup, &mut scan.weights);
     scan
 }
 
 type Found = Result<Option<QuantizedWeight>, (String, String)>;
 
-/// Follows `Identity` (and, when `through_cast`, `Cast`) nodes back to a constant.
-fn resolve<'m>(model: &'m OnnxModel, value: &str, through_cast: bool) -> Option<&'m Initializer> {
-    let mut v = value;
-    for _ in 0..MAX_HOPS {
-        if let Some(t) = model.constant(v) {
-            return Some(t);
+/// Constants by value name: initializers, then tensor-valued `Constant` node outputs.
+struct Lookup<'m> {
+    model: &'m OnnxModel,
+    index: &'m GraphIndex,
+    consts: BTreeMap<&'m str, &'m Initializer>,
+}
+
+impl<'m> Lookup<'m> {
+    fn new(model: &'m OnnxModel, index: &'m GraphIndex) -> Self {
+        let mut consts = BTreeMap::new();
+        for t in &model.initializers {
+            consts.entry(t.name.as_str()).or_insert(t);
         }
-        let n = model
-            .nodes
-            .iter()
-            .find(|n| n.outputs.first().is_some_and(|o| o == v))?;
-        let passes = n.op_type == "Identity" || (through_cast && n.op_type == "Cast");
-        if !passes || !n.domain_is_onnx() {
-            return None;
+        for n in model.nodes.iter().filter(|n| n.domain_is_onnx()) {
+            if let Some(t) = n.constant_value() {
+                consts.entry(t.name.as_str()).or_insert(t);
+            }
         }
-        v = n.inputs.first()?;
+        Lookup {
+            model,
+            index,
+            consts,
+        }
     }
-    None
+
+    /// Follows `Identity` (and, when `through_cast`, `Cast`) nodes back to a constant.
+    fn resolve(&self, value: &str, through_cast: bool) -> Option<&'m Initializer> {
+        let mut v = value;
+        for _ in 0..MAX_HOPS {
+            if let Some(t) = self.consts.get(v) {
+                return Some(t);
+            }
+            let n = &self.model.nodes[self.index.producer(v)?];
+            let passes = n.op_type == "Identity" || (through_cast && n.op_type == "Cast");
+            if !passes || !n.domain_is_onnx() {
+                return None;
+            }
+            v = n.inputs.first()?;
+        }
+        None
+    }
 }
 
 fn is_int(d: Dtype) -> bool {
@@ -158,17 +182,17 @@ fn is_float(d: Dtype) -> bool {
     matches!(d, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64)
 }
 
-fn dequantize_linear(model: &OnnxModel, i: usize, node: &Node) -> Found {
+fn dequantize_linear(lookup: &Lookup<'_>, i: usize, node: &Node) -> Found {
     let input = |k: usize| node.inputs.get(k).filter(|s| !s.is_empty());
-    let Some(q) = input(0).and_then(|v| resolve(model, v, false)) else {
+    let Some(q) = input(0).and_then(|v| lookup.resolve(v, false)) else {
         return Ok(None); // activation quantization, not a stored weight
     };
     let fail = |reason: String| Err((q.name.clone(), reason));
-    let Some(scale) = input(1).and_then(|v| resolve(model, v, true)) else {
+    let Some(scale) = input(1).and_then(|v| lookup.resolve(v, true)) else {
         return fail("scale is not a constant".into());
     };
     let zp = match input(2) {
-        Some(v) => match resolve(model, v, true) {
+        Some(v) => match lookup.resolve(v, true) {
             Some(z) => Some(z),
             None => return fail("zero point is not a constant".into()),
         },
@@ -261,8 +285,9 @@ fn only_consumer<'m>(
     }
 }
 
-fn cast_chain(model: &OnnxModel, index: &GraphIndex, i: usize, cast: &Node) -> Found {
-    let Some(q) = cast.inputs.first().and_then(|v| resolve(model, v, false)) else {
+fn cast_chain(lookup: &Lookup<'_>, i: usize, cast: &Node) -> Found {
+    let (model, index) = (lookup.model, lookup.index);
+    let Some(q) = cast.inputs.first().and_then(|v| lookup.resolve(v, false)) else {
         return Ok(None);
     };
     // Cast to FLOAT, FLOAT16, DOUBLE or BFLOAT16 of an integer constant.
@@ -284,7 +309,7 @@ fn cast_chain(model: &OnnxModel, index: &GraphIndex, i: usize, cast: &Node) -> F
         if slot != 0 || next.inputs.len() != 2 {
             return Ok(None); // the cast value is subtracted (a zero point, not a weight)
         }
-        let Some(z) = resolve(model, &next.inputs[1], true) else {
+        let Some(z) = lookup.resolve(&next.inputs[1], true) else {
             return fail("Sub operand is not a constant zero point".into());
         };
         zp = Some(z);
@@ -310,7 +335,7 @@ fn cast_chain(model: &OnnxModel, index: &GraphIndex, i: usize, cast: &Node) -> F
         }
         return Ok(None); // a plain integer-to-float cast (e.g. of an index tensor)
     }
-    let Some(scale) = resolve(model, &next.inputs[1 - slot], true) else {
+    let Some(scale) = lookup.resolve(&next.inputs[1 - slot], true) else {
         return fail("Mul operand is not a constant scale".into());
     };
     if !is_float(scale.dtype) {
@@ -348,7 +373,7 @@ fn cast_chain(model: &OnnxModel, index: &GraphIndex, i: usize, cast: &Node) -> F
 }
 
 /// Gives each weight a unique name that no unrelated initializer has.
-fn name_weights(model: &OnnxModel, weights: &mut [QuantizedWeight]) {
+fn name_weights(lookup: &Lookup<'_>, weights: &mut [QuantizedWeight]) {
     let consumed: BTreeSet<String> = weights
         .iter()
         .flat_map(|w| {
@@ -360,7 +385,7 @@ fn name_weights(model: &OnnxModel, weights: &mut [QuantizedWeight]) {
         })
         .flatten()
         .collect();
-    let taken_by_other = |n: &str| !consumed.contains(n) && model.initializer(n).is_some();
+    let taken_by_other = |n: &str| !consumed.contains(n) && lookup.consts.contains_key(n);
     let mut used: BTreeSet<String> = BTreeSet::new();
     for w in weights.iter_mut() {
         let stripped = SUFFIXES

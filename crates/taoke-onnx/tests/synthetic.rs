@@ -412,3 +412,13 @@ fn matmul_orientation() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn duplicate_initializer_names_are_rejected() {
+    let bytes = model(
+        vec![raw_f32("w", &[1], &[1.0]), raw_f32("w", &[1], &[2.0])],
+        vec![],
+    );
+    let e = parse(&bytes).unwrap_err();
+    assert!(e.to_string().contains("two initializers"), "{e}");
+}
