@@ -132,3 +132,22 @@ fn legacy_and_torchscript_files_are_named() {
         "{err}"
     );
 }
+
+/// A training checkpoint's non-tensor values as CPython pickles them (protocol 2):
+/// `np.float64(0.5)` (numpy scalar + `_codecs.encode` for its bytes) and an
+/// `argparse.Namespace(lr=0.1)` (NEWOBJ + BUILD). They parse and are ignored.
+#[test]
+fn numpy_scalars_and_namespaces_parse_and_are_ignored() {
+    let mut p = b"\x80\x02}q\x00(X\x08\x00\x00\x00best_accq\x01\
+cnumpy.core.multiarray\nscalar\nq\x02cnumpy\ndtype\nq\x03X\x02\x00\x00\x00f8q\x04\x89\x88\x87q\x05Rq\x06\
+(K\x03X\x01\x00\x00\x00<q\x07NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tq\x08b\
+c_codecs\nencode\nq\t"
+        .to_vec();
+    // 0.5f64 little-endian = 00 00 00 00 00 00 e0 3f; as latin-1 text in UTF-8, 0xe0 is C3 A0.
+    p.extend_from_slice(b"X\x09\x00\x00\x00\x00\x00\x00\x00\x00\x00\xc3\xa0?q\nX\x06\x00\x00\x00latin1q\x0b\x86q\x0cRq\r\x86q\x0eRq\x0f");
+    p.extend_from_slice(b"X\x04\x00\x00\x00argsq\x10cargparse\nNamespace\nq\x11)\x81q\x12}q\x13X\x02\x00\x00\x00lrq\x14G?\xb9\x99\x99\x99\x99\x99\x9asb");
+    p.extend_from_slice(b"X\x05\x00\x00\x00modelq\x15ccollections\nOrderedDict\nq\x16)Rq\x17u.");
+    let s = parse_state_dict(&p).expect("parses");
+    assert!(s.tensors.is_empty());
+    assert!(s.storages.is_empty());
+}

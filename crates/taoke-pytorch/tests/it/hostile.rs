@@ -380,3 +380,62 @@ fn zip_structure_errors() {
     assert!(matches!(parse(&none), Err(Error::NoDataPkl { .. })));
     assert!(matches!(parse(b"GGUF\x03\x00\x00\x00"), Err(Error::NotZip)));
 }
+
+/// Seeded random corruption (byte flips, deletions, insertions, truncations) of a data.pkl:
+/// never a panic, and each outcome is a result.
+#[test]
+fn random_pickle_mutations_never_panic() {
+    let mut b = CheckpointBuilder::new();
+    let w = b.tensor(Dtype::F32, &[2, 2], f32_bytes(&[1.0, 2.0, 3.0, 4.0]));
+    let s = b.storage(Dtype::F32, f32_bytes(&[0.0; 8]));
+    let t = TensorSpec {
+        storage: s,
+        dtype: Dtype::F32,
+        offset: 2,
+        shape: vec![2, 3],
+        strides: vec![1, 2],
+        parameter: true,
+    };
+    let root = PyValue::Dict(vec![
+        (
+            "model".into(),
+            PyValue::OrderedDict(vec![("w".into(), w), ("t".into(), PyValue::Tensor(t))]),
+        ),
+        ("epoch".into(), PyValue::Int(3)),
+        (
+            "hist".into(),
+            PyValue::List(vec![PyValue::Float(0.5), PyValue::Str("x".into())]),
+        ),
+    ]);
+    let pkl = b.pickle(&root);
+    assert_eq!(parse_state_dict(&pkl).expect("valid").tensors.len(), 2);
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut errors = 0;
+    for _ in 0..20_000 {
+        let mut p = pkl.clone();
+        for _ in 0..1 + next() % 3 {
+            if p.is_empty() {
+                break;
+            }
+            let at = (next() % p.len() as u64) as usize;
+            match next() % 4 {
+                0 => p[at] = next() as u8,
+                1 => {
+                    p.remove(at);
+                }
+                2 => p.insert(at, next() as u8),
+                _ => p.truncate(at.max(1)),
+            }
+        }
+        if parse_state_dict(&p).is_err() {
+            errors += 1;
+        }
+    }
+    assert!(errors > 10_000, "only {errors} of 20000 mutations rejected");
+}
