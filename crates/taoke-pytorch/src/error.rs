@@ -248,7 +248,7 @@ pub enum Error {
         numel: u64,
         /// Torch dtype name.
         dtype: &'static str,
-        /// Bytes needed (`None` prints as overflow).
+        /// Bytes needed (`u64::MAX` when the count overflows).
         needed: u64,
         /// Entry length.
         len: u64,

@@ -27,7 +27,7 @@ pub const MAX_MARKS: usize = 4096;
 /// Most memo entries.
 pub const MAX_MEMO: usize = 1 << 22;
 /// Most objects (strings, containers, tensors, …) one pickle may create.
-pub const MAX_OBJECTS: usize = 1 << 23;
+pub const MAX_OBJECTS: usize = 1 << 22;
 /// Longest string or bytes object, in bytes.
 pub const MAX_STRING_LEN: u64 = 64 << 20;
 /// Longest LONG1/LONG4 integer, in bytes.
