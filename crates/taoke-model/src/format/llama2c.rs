@@ -125,19 +125,26 @@ pub(crate) fn load(loader: &mut Loader, id: FileId) -> Result<Parsed> {
         });
         offset += len;
     }
-    let meta = |k: &str, v: u64| (format!("llama2c.{k}"), MetaValue::UInt(v));
+    // GGUF-style keys, so every consumer reads one vocabulary of metadata.
+    let meta = |k: &str, v: u64| (k.to_owned(), MetaValue::UInt(v));
     let metadata = vec![
-        meta("dim", c.dim),
-        meta("hidden_dim", c.hidden),
-        meta("n_layers", c.layers),
-        meta("n_heads", c.heads),
-        meta("n_kv_heads", c.kv_heads),
-        meta("vocab_size", c.vocab),
+        (
+            "general.architecture".to_owned(),
+            MetaValue::Str("llama".into()),
+        ),
+        ("llama2c.version".to_owned(), MetaValue::UInt(0)),
+        meta("llama.embedding_length", c.dim),
+        meta("llama.feed_forward_length", c.hidden),
+        meta("llama.block_count", c.layers),
+        meta("llama.attention.head_count", c.heads),
+        meta("llama.attention.head_count_kv", c.kv_heads),
+        meta("llama.vocab_size", c.vocab),
+        meta("llama.context_length", c.seq),
+        meta("llama.rope.dimension_count", c.dim / c.heads),
         (
             "llama2c.shared_classifier".into(),
             MetaValue::Bool(c.shared),
         ),
-        meta("seq_len", c.seq),
     ];
     Ok(Parsed {
         tensors: out,

@@ -10,6 +10,7 @@ use crate::{Error, FileId, Format, IoMode, MetaValue, ModelFile, Result, TensorI
 pub(crate) mod gguf;
 pub(crate) mod llama2c;
 pub(crate) mod onnx;
+pub(crate) mod pytorch;
 pub(crate) mod safetensors;
 // Engineers adding a format: add `pub(crate) mod NAME;` above and an arm in `load` and `sniff`.
 
@@ -118,9 +119,6 @@ pub(crate) fn load(loader: &mut Loader, id: FileId, format: Format) -> Result<Pa
         Format::Llama2c => llama2c::load(loader, id),
         Format::Gguf => gguf::load(loader, id),
         Format::Onnx => onnx::load(loader, id),
-        other => Err(Error::format(
-            &loader.files[id].path,
-            format!("{other} files are recognized but this build cannot read them yet"),
-        )),
+        Format::Pytorch => pytorch::load(loader, id),
     }
 }
