@@ -46,4 +46,4 @@ pub use model::{
     MAX_INITIALIZERS, MAX_NAME_LEN, MAX_NODES, MAX_NODE_ITEMS, MAX_TEXT_LEN,
 };
 pub use quant::{find_quantized_weights, Pattern, QuantScan, QuantizedWeight, Rejected};
-pub use uses::{tensor_uses, MatmulUse, TensorUse};
+pub use uses::{tensor_uses, tensor_uses_of, MatmulUse, TensorUse};

@@ -119,3 +119,12 @@ fn matmul_use(model: &OnnxModel, index: &GraphIndex, value: &str) -> Option<Matm
     }
     None
 }
+
+/// Parses a model and returns [`tensor_uses`] of its stored tensors in one call: the names
+/// match those a checkpoint view lists (recovered quantized weights under their own name).
+pub fn tensor_uses_of(bytes: &[u8]) -> Result<Vec<TensorUse>, crate::Error> {
+    let model = crate::parse(bytes)?;
+    let index = GraphIndex::new(&model);
+    let scan = crate::find_quantized_weights(&model, &index);
+    Ok(tensor_uses(&model, &index, &scan))
+}

@@ -119,6 +119,7 @@ fn int8_export_b_recovers_all_38_weights() {
         .collect();
     assert_eq!(in_linear.len(), 36);
     assert!(in_linear.iter().all(|n| n.starts_with("val_")));
+    assert_eq!(taoke_onnx::tensor_uses_of(&bytes).unwrap(), uses);
     let emb_use = uses.iter().find(|u| u.name == emb.name).unwrap();
     assert_eq!(emb_use.matmul, None);
     assert_eq!(emb_use.consumers[0].op_type, "Gather");
