@@ -18,6 +18,20 @@
 //!   which nodes use it, how early, and whether a matrix is stored `[in, out]` (the transpose
 //!   of PyTorch's `Linear.weight`).
 //!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let bytes = std::fs::read("model.onnx")?;
+//! let model = taoke_onnx::parse(&bytes)?;
+//! let index = taoke_onnx::GraphIndex::new(&model);
+//! let scan = taoke_onnx::find_quantized_weights(&model, &index);
+//! for w in &scan.weights {
+//!     // e.g. "val_49 = val_49_q * val_49_scale (axis Some(1)), used by MatMul input 1"
+//!     let mm = index.matmul_use(&w.output);
+//!     println!("{} = {} * {} (axis {:?}), {:?}", w.name, w.q, w.scale, w.axis, mm);
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! ONNX data type numbers map to [`taoke_dtype::Dtype`] through the one table
 //! [`DATA_TYPES`].
 //!

@@ -422,3 +422,33 @@ fn duplicate_initializer_names_are_rejected() {
     let e = parse(&bytes).unwrap_err();
     assert!(e.to_string().contains("two initializers"), "{e}");
 }
+
+#[test]
+fn constant_nodes_feed_patterns() {
+    let q: Vec<u8> = (0..6).map(|i| i as u8).collect();
+    let scale_tensor = raw_f32("ignored", &[], &[0.25]);
+    let value = Msg::new().str(1, "value").msg(5, scale_tensor).int(20, 4);
+    let bytes = model(
+        vec![raw("k_q", &[2, 3], 3, &q)],
+        vec![
+            node("Constant", &[], &["k_scale_c"], vec![value]),
+            node("Identity", &["k_scale_c"], &["k_scale"], vec![]),
+            node("DequantizeLinear", &["k_q", "k_scale"], &["K"], vec![]),
+        ],
+    );
+    let m = parse(&bytes).unwrap();
+    let c = m.constant("k_scale_c").unwrap();
+    assert_eq!(
+        (c.name.as_str(), c.numel(), c.dtype),
+        ("k_scale_c", 1, Dtype::F32)
+    );
+    assert!(m.constant("k_scale").is_none());
+    let idx = GraphIndex::new(&m);
+    let scan = find_quantized_weights(&m, &idx);
+    assert_eq!(scan.weights.len(), 1);
+    let w = &scan.weights[0];
+    assert_eq!(
+        (w.name.as_str(), w.scale.as_str(), w.axis),
+        ("k", "k_scale_c", None)
+    );
+}
