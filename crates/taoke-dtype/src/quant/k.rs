@@ -59,35 +59,57 @@ pub(super) fn scales_q3_k(s: &[u8]) -> [u8; 16] {
 
 pub(super) fn dequant_q2_k(b: &[u8; 84], out: &mut [f32; 256]) {
     let scales = &b[0..16];
-    let qs = &b[16..80];
     let d = f16_at(b, 80);
     let dmin = f16_at(b, 82);
-    for (e, o) in out.iter_mut().enumerate() {
-        // Element e = 128*half + 32*group + l.
-        let (half, group, l) = (e / 128, (e / 32) % 4, e % 32);
-        let sc = scales[e / 16];
-        let q = (qs[32 * half + l] >> (2 * group)) & 3;
-        let dl = d * f32::from(sc & 0x0f);
-        let ml = dmin * f32::from(sc >> 4);
-        *o = dl * f32::from(q) - ml;
+    // Element 128*half + 32*group + l takes bits 2*group of byte 32*half + l.
+    for (half, (qs, out)) in b[16..80]
+        .chunks_exact(32)
+        .zip(out.chunks_exact_mut(128))
+        .enumerate()
+    {
+        for (group, out) in out.chunks_exact_mut(32).enumerate() {
+            let shift = 2 * group;
+            for (sub, (q, out)) in qs
+                .chunks_exact(16)
+                .zip(out.chunks_exact_mut(16))
+                .enumerate()
+            {
+                let sc = scales[8 * half + 2 * group + sub];
+                let dl = d * f32::from(sc & 0x0f);
+                let ml = dmin * f32::from(sc >> 4);
+                for (o, &byte) in out.iter_mut().zip(q) {
+                    *o = dl * f32::from((byte >> shift) & 3) - ml;
+                }
+            }
+        }
     }
 }
 
 pub(super) fn dequant_q3_k(b: &[u8; 110], out: &mut [f32; 256]) {
     let hmask = &b[0..32];
-    let qs = &b[32..96];
     let scales = scales_q3_k(&b[96..108]);
     let d = f16_at(b, 108);
     let mut dl = [0.0f32; 16];
     for (x, &s) in dl.iter_mut().zip(&scales) {
         *x = d * f32::from(s as i8 - 32);
     }
-    for (e, o) in out.iter_mut().enumerate() {
-        let (half, group, l) = (e / 128, (e / 32) % 4, e % 32);
-        let q = ((qs[32 * half + l] >> (2 * group)) & 3) as i8;
-        let h = (hmask[l] >> (4 * half + group)) & 1;
-        let q = q - if h == 0 { 4 } else { 0 };
-        *o = dl[e / 16] * f32::from(q);
+    // Element 128*half + 32*group + l: low bits 2*group of qs[32*half + l], high bit
+    // 4*half + group of hmask[l] (a clear bit subtracts 4).
+    for (half, (qs, out)) in b[32..96]
+        .chunks_exact(32)
+        .zip(out.chunks_exact_mut(128))
+        .enumerate()
+    {
+        for (group, out) in out.chunks_exact_mut(32).enumerate() {
+            let shift = 2 * group;
+            let hbit = 4 * half + group;
+            for (l, o) in out.iter_mut().enumerate() {
+                let q = ((qs[l] >> shift) & 3) as i8;
+                let h = (hmask[l] >> hbit) & 1;
+                let q = q - if h == 0 { 4 } else { 0 };
+                *o = dl[8 * half + 2 * group + l / 16] * f32::from(q);
+            }
+        }
     }
 }
 
@@ -126,20 +148,26 @@ pub(super) fn dequant_q5_k(b: &[u8; 176], out: &mut [f32; 256]) {
 }
 
 pub(super) fn dequant_q6_k(b: &[u8; 210], out: &mut [f32; 256]) {
-    let ql = &b[0..128];
-    let qh = &b[128..192];
     let d = f16_at(b, 208);
     let mut dl = [0.0f32; 16];
     for (x, &s) in dl.iter_mut().zip(&b[192..208]) {
         *x = d * f32::from(s as i8);
     }
-    for (e, o) in out.iter_mut().enumerate() {
-        // Element e = 128*half + 32*group + l.
-        let (half, group, l) = (e / 128, (e / 32) % 4, e % 32);
-        let lo = (ql[64 * half + 32 * (group % 2) + l] >> (4 * (group / 2))) & 0x0f;
-        let hi = (qh[32 * half + l] >> (2 * group)) & 3;
-        let q = (lo | hi << 4) as i8 - 32;
-        *o = dl[e / 16] * f32::from(q);
+    // Element 128*half + 32*group + l: low nibble (group < 2) or high nibble of
+    // ql[64*half + 32*(group%2) + l], high bits 2*group of qh[32*half + l].
+    let ql = b[0..128].chunks_exact(64);
+    let qh = b[128..192].chunks_exact(32);
+    for (half, ((ql, qh), out)) in ql.zip(qh).zip(out.chunks_exact_mut(128)).enumerate() {
+        for (group, out) in out.chunks_exact_mut(32).enumerate() {
+            let lo_bytes = &ql[32 * (group % 2)..32 * (group % 2) + 32];
+            let lo_shift = 4 * (group / 2);
+            let hi_shift = 2 * group;
+            let (d0, d1) = (dl[8 * half + 2 * group], dl[8 * half + 2 * group + 1]);
+            for (l, ((o, &lo), &hi)) in out.iter_mut().zip(lo_bytes).zip(qh).enumerate() {
+                let q = (((lo >> lo_shift) & 0x0f) | ((hi >> hi_shift) & 3) << 4) as i8 - 32;
+                *o = if l < 16 { d0 } else { d1 } * f32::from(q);
+            }
+        }
     }
 }
 

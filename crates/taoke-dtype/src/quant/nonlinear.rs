@@ -81,10 +81,13 @@ pub(super) fn dequant_tq1_0(b: &[u8; 54], out: &mut [f32; 256]) {
 
 pub(super) fn dequant_tq2_0(b: &[u8; 66], out: &mut [f32; 256]) {
     let d = f16_at(b, 64);
-    for (e, o) in out.iter_mut().enumerate() {
-        let (half, group, l) = (e / 128, (e / 32) % 4, e % 32);
-        let q = (b[32 * half + l] >> (2 * group)) & 3;
-        *o = d * f32::from(q as i8 - 1);
+    // Element 128*half + 32*group + l: bits 2*group of byte 32*half + l.
+    for (qs, out) in b[0..64].chunks_exact(32).zip(out.chunks_exact_mut(128)) {
+        for (group, out) in out.chunks_exact_mut(32).enumerate() {
+            for (o, &q) in out.iter_mut().zip(qs) {
+                *o = d * f32::from(((q >> (2 * group)) & 3) as i8 - 1);
+            }
+        }
     }
 }
 
