@@ -29,6 +29,8 @@ F16_FIELDS = {
     T.Q2_K: [80, 82], T.Q3_K: [108], T.Q4_K: [0, 2], T.Q5_K: [0, 2], T.Q6_K: [208],
     T.IQ4_NL: [0], T.IQ4_XS: [0], T.TQ1_0: [52], T.TQ2_0: [64],
     T.MXFP4: [], T.NVFP4: [],
+    T.IQ2_XXS: [0], T.IQ2_XS: [0], T.IQ2_S: [0], T.IQ3_XXS: [0], T.IQ3_S: [0], T.IQ1_S: [0],
+    T.IQ1_M: [],
 }
 CAN_QUANTIZE = {T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.TQ1_0, T.TQ2_0, T.MXFP4}
 
@@ -45,6 +47,13 @@ def random_blocks(rng, qtype, n):
         if n > 2:
             scales[2] = 0
         raw[:, off:off + 2] = scales.view(np.uint8).reshape(n, 2)
+    if qtype == T.IQ1_M:
+        # The f16 scale is spread over the top nibbles of the four u16 at bytes 48..56.
+        scales = (np.abs(rng.standard_normal(n)) * 0.01).astype(np.float16).view(np.uint16)
+        words = raw[:, 48:56].copy().view(np.uint16).reshape(n, 4)
+        for i, shift in enumerate((12, 8, 4, 0)):
+            words[:, i] = (words[:, i] & 0x0FFF) | (((scales >> shift) & 0xF) << 12)
+        raw[:, 48:56] = words.view(np.uint8).reshape(n, 8)
     if qtype == T.MXFP4:
         # Keep the E8M0 exponent in a range where values stay finite.
         raw[:, 0] = rng.integers(0, 200, size=n, dtype=np.uint8)

@@ -123,6 +123,13 @@ golden! {
     tq2_0: TQ2_0, false;
     mxfp4: MXFP4, false;
     nvfp4: NVFP4, false;
+    iq2_xxs: IQ2_XXS, false;
+    iq2_xs: IQ2_XS, false;
+    iq2_s: IQ2_S, false;
+    iq3_xxs: IQ3_XXS, false;
+    iq3_s: IQ3_S, false;
+    iq1_s: IQ1_S, false;
+    iq1_m: IQ1_M, false;
 }
 
 /// Our k-quantizers differ from llama.cpp's, but their blocks must decode, with our

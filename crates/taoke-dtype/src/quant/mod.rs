@@ -7,17 +7,19 @@
 //! - [`legacy`]: `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`, `Q8_0`, `Q8_1` (32 elements, one scale);
 //! - [`k`]: the k-quants `Q2_K` … `Q8_K` (256-element super-blocks of 16 or 32-element
 //!   sub-blocks with quantized sub-scales);
+//! - [`iq`]: the lattice-codebook types `IQ2_XXS`, `IQ2_XS`, `IQ2_S`, `IQ3_XXS`, `IQ3_S`,
+//!   `IQ1_S`, `IQ1_M`;
 //! - [`nonlinear`]: codebook and ternary types `IQ4_NL`, `IQ4_XS`, `TQ1_0`, `TQ2_0`, `MXFP4`,
 //!   `NVFP4`.
 //!
 //! The arithmetic mirrors the reference dequantizers operation for operation (scales are
 //! multiplied before codes, no fused multiply-add), so results are bit-identical to them; the
 //! golden-vector tests in `tests/quant_golden.rs` check this against the `gguf` Python package.
-//! The IQ2/IQ3/IQ1 grid types and `Q1_0` are not implemented and return
-//! [`DecodeError::Unsupported`].
+//! `Q1_0` is not implemented and returns [`DecodeError::Unsupported`].
 
 use crate::{DecodeError, Dtype, Storage};
 
+pub mod iq;
 pub mod k;
 pub mod legacy;
 pub mod nonlinear;
@@ -44,6 +46,13 @@ pub fn can_dequantize(dtype: Dtype) -> bool {
             | TQ2_0
             | MXFP4
             | NVFP4
+            | IQ2_XXS
+            | IQ2_XS
+            | IQ2_S
+            | IQ3_XXS
+            | IQ3_S
+            | IQ1_S
+            | IQ1_M
     )
 }
 
@@ -97,6 +106,13 @@ pub fn dequantize(dtype: Dtype, bytes: &[u8], out: &mut [f32]) -> Result<(), Dec
         Dtype::TQ2_0 => run(bytes, out, nonlinear::dequant_tq2_0),
         Dtype::MXFP4 => run(bytes, out, nonlinear::dequant_mxfp4),
         Dtype::NVFP4 => run(bytes, out, nonlinear::dequant_nvfp4),
+        Dtype::IQ2_XXS => run(bytes, out, iq::dequant_iq2_xxs),
+        Dtype::IQ2_XS => run(bytes, out, iq::dequant_iq2_xs),
+        Dtype::IQ2_S => run(bytes, out, iq::dequant_iq2_s),
+        Dtype::IQ3_XXS => run(bytes, out, iq::dequant_iq3_xxs),
+        Dtype::IQ3_S => run(bytes, out, iq::dequant_iq3_s),
+        Dtype::IQ1_S => run(bytes, out, iq::dequant_iq1_s),
+        Dtype::IQ1_M => run(bytes, out, iq::dequant_iq1_m),
         d => return Err(DecodeError::Unsupported(d)),
     }
     Ok(())
