@@ -4,12 +4,12 @@
 //! layouts, not copied from ggml. Each type stores elements in fixed-size blocks (32, 64, 128
 //! or 256 elements) holding one or more scales and packed integer codes:
 //!
-//! - [`legacy`]: `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`, `Q8_0`, `Q8_1` (32 elements, one scale);
-//! - [`k`]: the k-quants `Q2_K` … `Q8_K` (256-element super-blocks of 16 or 32-element
+//! - `legacy`: `Q4_0`, `Q4_1`, `Q5_0`, `Q5_1`, `Q8_0`, `Q8_1` (32 elements, one scale);
+//! - `k`: the k-quants `Q2_K` … `Q8_K` (256-element super-blocks of 16 or 32-element
 //!   sub-blocks with quantized sub-scales);
-//! - [`iq`]: the lattice-codebook types `IQ2_XXS`, `IQ2_XS`, `IQ2_S`, `IQ3_XXS`, `IQ3_S`,
+//! - `iq`: the lattice-codebook types `IQ2_XXS`, `IQ2_XS`, `IQ2_S`, `IQ3_XXS`, `IQ3_S`,
 //!   `IQ1_S`, `IQ1_M`;
-//! - [`nonlinear`]: codebook and ternary types `IQ4_NL`, `IQ4_XS`, `TQ1_0`, `TQ2_0`, `MXFP4`,
+//! - `nonlinear`: codebook and ternary types `IQ4_NL`, `IQ4_XS`, `TQ1_0`, `TQ2_0`, `MXFP4`,
 //!   `NVFP4`.
 //!
 //! The arithmetic mirrors the reference dequantizers operation for operation (scales are
@@ -19,10 +19,10 @@
 
 use crate::{DecodeError, Dtype, Storage};
 
-pub mod iq;
-pub mod k;
-pub mod legacy;
-pub mod nonlinear;
+mod iq;
+mod k;
+mod legacy;
+mod nonlinear;
 
 /// Whether [`dequantize`] supports `dtype`.
 pub fn can_dequantize(dtype: Dtype) -> bool {
