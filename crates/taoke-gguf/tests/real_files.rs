@@ -180,3 +180,66 @@ fn ggml_vocab_files() {
         assert_eq!(merges, n_merges, "{stem}");
     }
 }
+
+/// Every tensor of SmolLM2 decodes to finite values, and a quantized copy written with
+/// [`taoke_gguf::GgufWriter`] parses back and stays close to the original.
+#[test]
+fn smollm2_every_tensor_decodes_and_requantizes() {
+    let path = taoke_test::model_or_skip!(taoke_test::test_model(
+        "SmolLM2-135M-Instruct-Q4_1/SmolLM2-135M-Instruct.Q4_1.gguf"
+    ));
+    let bytes = read(&path);
+    let g = Gguf::parse(&bytes).unwrap();
+    let mut total = 0usize;
+    for t in &g.tensors {
+        let v = dequantize(&g, &bytes, &t.name);
+        assert!(v.iter().all(|x| x.is_finite()), "{}", t.name);
+        total += v.len();
+    }
+    assert_eq!(total, 134_515_008);
+
+    // Re-quantize two Q4_1 matrices to Q8_0, Q4_K and Q6_K (where rows are whole blocks) and
+    // write them out.
+    let mut w = taoke_gguf::GgufWriter::new();
+    w.add_kv("general.architecture", "llama").unwrap();
+    let mut originals = Vec::new();
+    for name in ["blk.0.attn_q.weight", "blk.5.ffn_down.weight"] {
+        let t = g.tensor(name).unwrap();
+        let v = dequantize(&g, &bytes, name);
+        for dtype in [Dtype::Q8_0, Dtype::Q4_K, Dtype::Q6_K] {
+            // K-quant rows must be whole 256-element blocks: attn_q rows (576) are not.
+            if t.dims[0] % dtype.block_elems() != 0 {
+                continue;
+            }
+            let q = taoke_dtype::quant::quantize(dtype, &v).unwrap();
+            w.add_tensor(format!("{name}.{dtype}"), &t.shape_row_major(), dtype, q)
+                .unwrap();
+        }
+        originals.push((name, v));
+    }
+    let out = w.to_bytes();
+    let h = Gguf::parse(&out).unwrap();
+    assert_eq!(h.tensors.len(), 4);
+    for (name, v) in &originals {
+        let (_, std) = mean_std(v);
+        for (dtype, bound) in [
+            (Dtype::Q8_0, 0.01),
+            (Dtype::Q4_K, 0.15),
+            (Dtype::Q6_K, 0.04),
+        ] {
+            if h.tensor(&format!("{name}.{dtype}")).is_none() {
+                continue;
+            }
+            let w = dequantize(&h, &out, &format!("{name}.{dtype}"));
+            let rms = (v
+                .iter()
+                .zip(&w)
+                .map(|(a, b)| f64::from(a - b).powi(2))
+                .sum::<f64>()
+                / v.len() as f64)
+                .sqrt();
+            eprintln!("{name} as {dtype}: rms error / std = {:.4}", rms / std);
+            assert!(rms / std < bound, "{name} {dtype}: {}", rms / std);
+        }
+    }
+}
