@@ -156,3 +156,100 @@ fn writer_rejects_bad_input() {
         Err(WriteError::DuplicateTensor(_))
     ));
 }
+
+/// A file written by the reference writer of the `gguf` Python package (see
+/// `tests/data/gen_fixture.py`): every value type, alignment 64, four tensors.
+#[test]
+fn python_writer_fixture() {
+    let bytes = include_bytes!("data/python-writer.gguf");
+    let g = Gguf::parse(bytes).unwrap();
+    assert_eq!(g.version, 3);
+    assert_eq!(g.alignment, 64);
+    assert_eq!(g.data_offset, 768);
+    assert_eq!(g.architecture(), Some("llama"));
+    assert_eq!(g.get("t.u8"), Some(&Value::U8(200)));
+    assert_eq!(g.get("t.i8"), Some(&Value::I8(-5)));
+    assert_eq!(g.get("t.u16"), Some(&Value::U16(65000)));
+    assert_eq!(g.get("t.i16"), Some(&Value::I16(-30000)));
+    assert_eq!(g.get("t.u32"), Some(&Value::U32(4_000_000_000)));
+    assert_eq!(g.get("t.i32"), Some(&Value::I32(-2_000_000_000)));
+    assert_eq!(g.get("t.f32"), Some(&Value::F32(1.5)));
+    assert_eq!(g.get("t.bool"), Some(&Value::Bool(true)));
+    assert_eq!(g.get_str("t.string"), Some("héllo ▁world"));
+    assert_eq!(g.get("t.u64"), Some(&Value::U64(u64::MAX)));
+    assert_eq!(g.get("t.i64"), Some(&Value::I64(i64::MIN)));
+    assert_eq!(g.get("t.f64"), Some(&Value::F64(-1e300)));
+    assert_eq!(g.get_str_array("t.strings").unwrap(), ["a", "", "ü"]);
+    assert_eq!(g.get_i64_array("t.ints").unwrap(), [1, -2, 3]);
+    let nested = g.get_array("t.nested").unwrap();
+    assert_eq!(nested.len(), 2);
+    assert_eq!(nested[0].as_array().unwrap().len(), 2);
+
+    // Name, dtype, row-major shape, offset, and the sum and first value the reference reader
+    // decodes.
+    struct Want {
+        name: &'static str,
+        dtype: Dtype,
+        shape: &'static [u64],
+        offset: u64,
+        sum: f64,
+        first: f32,
+    }
+    let expected = [
+        Want {
+            name: "f32",
+            dtype: Dtype::F32,
+            shape: &[2, 3],
+            offset: 0,
+            sum: 15.0,
+            first: 0.0,
+        },
+        Want {
+            name: "f16",
+            dtype: Dtype::F16,
+            shape: &[4],
+            offset: 64,
+            sum: 65503.5,
+            first: 1.0,
+        },
+        Want {
+            name: "q8",
+            dtype: Dtype::Q8_0,
+            shape: &[2, 32],
+            offset: 128,
+            sum: -1.3820228576660156,
+            first: 0.0,
+        },
+        Want {
+            name: "q4k",
+            dtype: Dtype::Q4_K,
+            shape: &[1, 256],
+            offset: 256,
+            sum: 375.84027099609375,
+            first: 1.6953621,
+        },
+    ];
+    assert_eq!(g.tensors.len(), 4);
+    for Want {
+        name,
+        dtype,
+        shape,
+        offset,
+        sum,
+        first,
+    } in expected
+    {
+        let t = g.tensor(name).unwrap();
+        assert_eq!(t.dtype, dtype, "{name}");
+        assert_eq!(t.shape_row_major(), shape, "{name}");
+        assert_eq!(t.offset, offset, "{name}");
+        let mut v = vec![0.0; t.n_elements().unwrap() as usize];
+        decode_f32(dtype, g.tensor_data(bytes, t).unwrap(), &mut v).unwrap();
+        let s: f64 = v.iter().map(|&x| f64::from(x)).sum();
+        assert!(
+            (s - sum).abs() <= 1e-12 * sum.abs().max(1.0),
+            "{name}: sum {s} vs {sum}"
+        );
+        assert_eq!(v[0], first, "{name}");
+    }
+}
