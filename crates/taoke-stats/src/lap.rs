@@ -1,0 +1,283 @@
+//! Dense linear assignment (maximize or minimize a total score), rectangular allowed.
+//!
+//! Solver: the `lapjv` crate (Jonker–Volgenant 1987, shortest augmenting paths) on the score
+//! matrix padded to a square with zero-cost dummy rows/columns. A padded square optimum
+//! restricted to the real rows and columns is an optimal injective assignment of the smaller
+//! side into the larger (dummy entries all cost 0, so they never change the ranking of the
+//! real part). The result is verified to be a permutation; if `lapjv` reports an error (it
+//! can, on degenerate float input) the crate falls back to its own O(n²m) shortest
+//! augmenting path solver with dual potentials, which is slower but unconditional.
+//!
+//! Complexity: O(n³) worst case for `n = max(rows, cols)`, much less on random dense input
+//! (about 0.2 s for 2048² in release builds). Memory: `n² × 8` bytes for the padded costs.
+
+use crate::{Result, StatsError};
+
+/// An optimal assignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    /// For each row, its column, or `None` when the row is left unassigned (only when
+    /// `rows > cols`).
+    pub row_to_col: Vec<Option<usize>>,
+    /// The total score (sum over assigned pairs) of the optimum, in the input's sense
+    /// (maximized for [`assign_max`], minimized for [`assign_min`]).
+    pub total: f64,
+}
+
+impl Assignment {
+    /// Assigned `(row, col)` pairs in increasing row order.
+    pub fn pairs(&self) -> Vec<(usize, usize)> {
+        self.row_to_col
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.map(|c| (i, c)))
+            .collect()
+    }
+}
+
+/// Assignment maximizing `Σ scores[i, π(i)]`; `scores` is row-major `rows x cols`.
+/// Every row is assigned when `rows ≤ cols`, every column when `rows ≥ cols`.
+pub fn assign_max(scores: &[f64], rows: usize, cols: usize) -> Result<Assignment> {
+    let neg: Vec<f64> = scores.iter().map(|v| -v).collect();
+    let mut a = assign_min(&neg, rows, cols)?;
+    a.total = -a.total;
+    Ok(a)
+}
+
+/// Assignment minimizing `Σ costs[i, π(i)]`; `costs` is row-major `rows x cols`.
+pub fn assign_min(costs: &[f64], rows: usize, cols: usize) -> Result<Assignment> {
+    let needed = rows.checked_mul(cols);
+    if needed != Some(costs.len()) {
+        return Err(StatsError::BufferLength {
+            what: "assignment costs",
+            rows,
+            cols,
+            needed: needed.unwrap_or(usize::MAX),
+            len: costs.len(),
+        });
+    }
+    if let Some(index) = costs.iter().position(|v| !v.is_finite()) {
+        return Err(StatsError::NonFinite {
+            what: "assignment costs",
+            index,
+        });
+    }
+    if rows == 0 || cols == 0 {
+        return Ok(Assignment {
+            row_to_col: vec![None; rows],
+            total: 0.0,
+        });
+    }
+    let n = rows.max(cols);
+    let row_to_col = match solve_lapjv(costs, rows, cols, n) {
+        Some(r) => r,
+        None => solve_sap(costs, rows, cols),
+    };
+    let total = row_to_col
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.map(|c| costs[i * cols + c]))
+        .sum();
+    Ok(Assignment { row_to_col, total })
+}
+
+/// `lapjv` on the padded square; `None` when it fails or returns something that is not a
+/// permutation.
+fn solve_lapjv(costs: &[f64], rows: usize, cols: usize, n: usize) -> Option<Vec<Option<usize>>> {
+    let mut m = ndarray::Array2::<f64>::zeros((n, n));
+    for i in 0..rows {
+        for j in 0..cols {
+            m[(i, j)] = costs[i * cols + j];
+        }
+    }
+    let (row_sol, _) = lapjv::lapjv(&m).ok()?;
+    if row_sol.len() != n {
+        return None;
+    }
+    let mut seen = vec![false; n];
+    for &c in &row_sol {
+        if c >= n || seen[c] {
+            return None;
+        }
+        seen[c] = true;
+    }
+    Some(
+        (0..rows)
+            .map(|i| {
+                let c = row_sol[i];
+                (c < cols).then_some(c)
+            })
+            .collect(),
+    )
+}
+
+/// Shortest augmenting path with dual potentials (the classical O(n²m) Hungarian method,
+/// Kuhn–Munkres in the Jonker–Volgenant/Dijkstra form), for `rows ≤ cols` after an internal
+/// transpose.
+fn solve_sap(costs: &[f64], rows: usize, cols: usize) -> Vec<Option<usize>> {
+    if rows > cols {
+        // Transpose: assign every column to a row, then invert.
+        let t: Vec<f64> = (0..cols)
+            .flat_map(|j| (0..rows).map(move |i| (i, j)))
+            .map(|(i, j)| costs[i * cols + j])
+            .collect();
+        let col_to_row = solve_sap(&t, cols, rows);
+        let mut out = vec![None; rows];
+        for (j, r) in col_to_row.iter().enumerate() {
+            if let Some(i) = r {
+                out[*i] = Some(j);
+            }
+        }
+        return out;
+    }
+    let (n, m) = (rows, cols);
+    // 1-based arrays, index 0 is the virtual root.
+    let mut u = vec![0.0f64; n + 1];
+    let mut v = vec![0.0f64; m + 1];
+    let mut p = vec![0usize; m + 1]; // p[j]: row matched to column j (0 = none)
+    let mut way = vec![0usize; m + 1];
+    for i in 1..=n {
+        p[0] = i;
+        let mut j0 = 0usize;
+        let mut minv = vec![f64::INFINITY; m + 1];
+        let mut used = vec![false; m + 1];
+        loop {
+            used[j0] = true;
+            let i0 = p[j0];
+            let mut delta = f64::INFINITY;
+            let mut j1 = 0usize;
+            for j in 1..=m {
+                if !used[j] {
+                    let cur = costs[(i0 - 1) * m + (j - 1)] - u[i0] - v[j];
+                    if cur < minv[j] {
+                        minv[j] = cur;
+                        way[j] = j0;
+                    }
+                    if minv[j] < delta {
+                        delta = minv[j];
+                        j1 = j;
+                    }
+                }
+            }
+            if j1 == 0 {
+                // Cannot happen with finite costs; guard against an infinite loop anyway.
+                break;
+            }
+            for j in 0..=m {
+                if used[j] {
+                    u[p[j]] += delta;
+                    v[j] -= delta;
+                } else {
+                    minv[j] -= delta;
+                }
+            }
+            j0 = j1;
+            if p[j0] == 0 {
+                break;
+            }
+        }
+        loop {
+            let j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+            if j0 == 0 {
+                break;
+            }
+        }
+    }
+    let mut out = vec![None; n];
+    for j in 1..=m {
+        if p[j] != 0 {
+            out[p[j] - 1] = Some(j - 1);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    fn brute_force_min(costs: &[f64], n: usize) -> f64 {
+        fn rec(costs: &[f64], n: usize, i: usize, used: &mut Vec<bool>, acc: f64, best: &mut f64) {
+            if i == n {
+                *best = best.min(acc);
+                return;
+            }
+            for j in 0..n {
+                if !used[j] {
+                    used[j] = true;
+                    rec(costs, n, i + 1, used, acc + costs[i * n + j], best);
+                    used[j] = false;
+                }
+            }
+        }
+        let mut best = f64::INFINITY;
+        rec(costs, n, 0, &mut vec![false; n], 0.0, &mut best);
+        best
+    }
+
+    #[test]
+    fn small_square_against_brute_force() {
+        let mut r = SplitMix64::new(3);
+        for _ in 0..20 {
+            let n = 6;
+            let c: Vec<f64> = (0..n * n).map(|_| r.next_f64()).collect();
+            let a = assign_min(&c, n, n).unwrap();
+            let want = brute_force_min(&c, n);
+            assert!((a.total - want).abs() < 1e-12);
+            let s = solve_sap(&c, n, n);
+            let t: f64 = s
+                .iter()
+                .enumerate()
+                .map(|(i, j)| c[i * n + j.unwrap()])
+                .sum();
+            assert!((t - want).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn rectangular_both_ways_agree_with_sap() {
+        let mut r = SplitMix64::new(11);
+        for &(rows, cols) in &[(5usize, 9usize), (9, 5), (1, 7), (30, 40)] {
+            let c: Vec<f64> = (0..rows * cols).map(|_| r.next_f64()).collect();
+            let a = assign_min(&c, rows, cols).unwrap();
+            assert_eq!(a.pairs().len(), rows.min(cols));
+            let s = solve_sap(&c, rows, cols);
+            let t: f64 = s
+                .iter()
+                .enumerate()
+                .filter_map(|(i, j)| j.map(|j| c[i * cols + j]))
+                .sum();
+            assert!(
+                (a.total - t).abs() < 1e-10,
+                "{rows}x{cols}: {} vs {t}",
+                a.total
+            );
+        }
+    }
+
+    #[test]
+    fn ties_and_constant_matrices() {
+        let c = vec![0.0f64; 64 * 64];
+        let a = assign_min(&c, 64, 64).unwrap();
+        assert_eq!(a.pairs().len(), 64);
+        let c: Vec<f64> = (0..50 * 50).map(|k| (k % 3) as f64).collect();
+        let a = assign_min(&c, 50, 50).unwrap();
+        let s = solve_sap(&c, 50, 50);
+        let t: f64 = s
+            .iter()
+            .enumerate()
+            .map(|(i, j)| c[i * 50 + j.unwrap()])
+            .sum();
+        assert_eq!(a.total, t);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert!(assign_min(&[1.0, f64::NAN], 1, 2).is_err());
+        assert!(assign_min(&[1.0, 2.0], 2, 2).is_err());
+        assert_eq!(assign_min(&[], 0, 3).unwrap().total, 0.0);
+    }
+}
