@@ -133,8 +133,10 @@ pub enum NormKind {
 pub enum FieldSource {
     /// Hugging Face `config.json`.
     Config,
-    /// GGUF metadata (or a header mapped to GGUF keys).
+    /// GGUF metadata.
     Gguf,
+    /// A raw checkpoint header (llama2.c `llama2c.*` keys).
+    Header,
     /// Inferred from tensor shapes and roles.
     Shapes,
     /// The family's documented default.
@@ -265,10 +267,41 @@ pub fn describe(
         from_config(&mut d, text_config(cfg), cfg);
     }
     if let Some(m) = meta {
-        from_gguf(&mut d, m);
+        // The llama2.c reader maps its header to GGUF-style keys and marks it with `llama2c.*`.
+        let header = m.keys().any(|k| k.starts_with("llama2c."));
+        from_gguf(
+            &mut d,
+            m,
+            if header {
+                FieldSource::Header
+            } else {
+                FieldSource::Gguf
+            },
+        );
+        from_llama2c(&mut d, m);
     }
     from_shapes(&mut d, tensors, roles);
+    defaults(&mut d);
     d
+}
+
+fn defaults(d: &mut ModelDescription) {
+    // Activation: the family's documented default.
+    if d.activation.is_none() {
+        let act = match d.family.value {
+            Family::Llama
+            | Family::Mistral
+            | Family::Qwen2
+            | Family::Mixtral
+            | Family::Deepseek
+            | Family::Phi3 => Some("silu"),
+            Family::Gemma => Some("gelu_pytorch_tanh"),
+            Family::Gpt2 | Family::Phi2 => Some("gelu_new"),
+            Family::Bert | Family::GptNeox | Family::Falcon => Some("gelu"),
+            Family::Unknown => None,
+        };
+        d.activation = act.and_then(|a| field(a.to_string(), FieldSource::Default));
+    }
 }
 
 fn from_config(d: &mut ModelDescription, cfg: &Value, outer: &Value) {
@@ -357,52 +390,53 @@ fn from_config(d: &mut ModelDescription, cfg: &Value, outer: &Value) {
     }
 }
 
-fn from_gguf(d: &mut ModelDescription, m: &Metadata) {
-    use FieldSource::Gguf as G;
+fn from_gguf(d: &mut ModelDescription, m: &Metadata, src: FieldSource) {
+    let g = src;
     let Some(arch) = m.get("general.architecture").and_then(MetaValue::as_str) else {
         return;
     };
     if d.architecture.is_none() {
-        d.architecture = field(arch.to_string(), G);
+        d.architecture = field(arch.to_string(), g);
     }
     let k = |s: &str| format!("{arch}.{s}");
     let u = |s: &str| m.get(&k(s)).and_then(MetaValue::as_u64);
     let f = |s: &str| m.get(&k(s)).and_then(MetaValue::as_f64);
-    fn fill<T>(slot: &mut Option<Field<T>>, v: Option<T>) {
+    fn put<T>(slot: &mut Option<Field<T>>, v: Option<T>, src: FieldSource) {
         if slot.is_none() {
             if let Some(v) = v {
-                *slot = field(v, FieldSource::Gguf);
+                *slot = field(v, src);
             }
         }
     }
-    fill(&mut d.layers, u("block_count"));
-    fill(&mut d.hidden, u("embedding_length"));
-    fill(&mut d.intermediate, u("feed_forward_length"));
-    fill(&mut d.heads, u("attention.head_count"));
-    fill(&mut d.kv_heads, u("attention.head_count_kv"));
-    fill(&mut d.head_dim, u("attention.key_length"));
-    fill(&mut d.max_positions, u("context_length"));
-    fill(&mut d.rope_theta, f("rope.freq_base"));
-    fill(&mut d.experts, u("expert_count").filter(|&n| n > 0));
-    fill(
+    put(&mut d.layers, u("block_count"), g);
+    put(&mut d.hidden, u("embedding_length"), g);
+    put(&mut d.intermediate, u("feed_forward_length"), g);
+    put(&mut d.heads, u("attention.head_count"), g);
+    put(&mut d.kv_heads, u("attention.head_count_kv"), g);
+    put(&mut d.head_dim, u("attention.key_length"), g);
+    put(&mut d.max_positions, u("context_length"), g);
+    put(&mut d.rope_theta, f("rope.freq_base"), g);
+    put(&mut d.experts, u("expert_count").filter(|&n| n > 0), g);
+    put(
         &mut d.experts_per_token,
         u("expert_used_count").filter(|&n| n > 0),
+        g,
     );
     let vocab = u("vocab_size").or_else(|| match m.get("tokenizer.ggml.tokens") {
         Some(MetaValue::Array { len }) => Some(*len),
         _ => None,
     });
-    fill(&mut d.vocab, vocab);
+    put(&mut d.vocab, vocab, g);
     if let Some(t) = m.get(&k("rope.scaling.type")).and_then(MetaValue::as_str) {
-        fill(&mut d.rope_scaling, Some(t.to_string()));
+        put(&mut d.rope_scaling, Some(t.to_string()), g);
     }
     if d.norm.is_none() {
         if let Some(eps) = f("attention.layer_norm_rms_epsilon") {
-            d.norm = field(NormKind::Rms, G);
-            d.norm_eps = field(eps, G);
+            d.norm = field(NormKind::Rms, g);
+            d.norm_eps = field(eps, g);
         } else if let Some(eps) = f("attention.layer_norm_epsilon") {
-            d.norm = field(NormKind::Layer, G);
-            d.norm_eps = field(eps, G);
+            d.norm = field(NormKind::Layer, g);
+            d.norm_eps = field(eps, g);
         }
     }
     if d.family.source != FieldSource::Config {
@@ -413,9 +447,48 @@ fn from_gguf(d: &mut ModelDescription, m: &Metadata) {
         if fam != Family::Unknown {
             d.family = Field {
                 value: fam,
-                source: G,
+                source: g,
             };
         }
+    }
+}
+
+/// llama2.c header keys as the `taoke-model` reader names them (`llama2c.dim`, …).
+fn from_llama2c(d: &mut ModelDescription, m: &Metadata) {
+    if let Some(MetaValue::Bool(shared)) = m.get("llama2c.shared_classifier") {
+        if d.tied_embeddings.is_none() {
+            d.tied_embeddings = field(*shared, FieldSource::Header);
+        }
+    }
+    let Some(dim) = m.get("llama2c.dim").and_then(MetaValue::as_u64) else {
+        return;
+    };
+    let u = |k: &str| m.get(&format!("llama2c.{k}")).and_then(MetaValue::as_u64);
+    fn fill<T>(slot: &mut Option<Field<T>>, v: Option<T>) {
+        if slot.is_none() {
+            if let Some(v) = v {
+                *slot = field(v, FieldSource::Header);
+            }
+        }
+    }
+    fill(&mut d.hidden, Some(dim));
+    fill(&mut d.intermediate, u("hidden_dim"));
+    fill(&mut d.layers, u("n_layers"));
+    fill(&mut d.heads, u("n_heads"));
+    fill(&mut d.kv_heads, u("n_kv_heads"));
+    fill(&mut d.vocab, u("vocab_size"));
+    fill(&mut d.max_positions, u("seq_len"));
+    // llama2.c's model.py: RMSNorm, SwiGLU, rope base 10000.
+    fill(&mut d.norm, Some(NormKind::Rms));
+    fill(&mut d.activation, Some("silu".to_string()));
+    if d.family.value == Family::Unknown {
+        d.family = Field {
+            value: Family::Llama,
+            source: FieldSource::Header,
+        };
+    }
+    if d.architecture.is_none() {
+        d.architecture = field("llama2c".to_string(), FieldSource::Header);
     }
 }
 

@@ -28,6 +28,10 @@ pub const MATMUL_OPS: &[&str] = &[
     "Cast",
 ];
 
+/// ONNX initializers with at most this many elements, consumed by an operator other than a
+/// matrix product, are graph constants ([`Role::GraphConstant`]), not weights.
+pub const MAX_GRAPH_CONSTANT_ELEMS: u64 = 64;
+
 fn numel(shape: &[u64]) -> Option<u64> {
     shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))
 }
@@ -82,11 +86,26 @@ pub fn assign_from_graph(
         }
     }
 
-    // 2. The rest: per-block sequence in graph order, when the count and shapes fit.
+    // 2. Small constants feeding plumbing operators.
+    for (i, h) in hints.iter().enumerate() {
+        let Some(h) = h else { continue };
+        if roles.get(i).is_some_and(Option::is_none)
+            && !MATMUL_OPS[..3].contains(&h.consumer_op.as_str())
+            && numel(&tensors[i].shape).is_some_and(|n| n <= MAX_GRAPH_CONSTANT_ELEMS)
+        {
+            out.insert(i, CanonicalName::global(Role::GraphConstant, Param::Buffer));
+        }
+    }
+
+    // 3. The rest: per-block sequence in graph order, when the count and shapes fit.
     let rest: Vec<usize> = order
         .iter()
         .map(|&(_, _, i)| i)
-        .filter(|&i| is_candidate(i) && !out.contains_key(&i))
+        .filter(|&i| {
+            is_candidate(i)
+                && !out.contains_key(&i)
+                && numel(&tensors[i].shape).is_some_and(|n| n > MAX_GRAPH_CONSTANT_ELEMS)
+        })
         .fold(Vec::new(), |mut v, i| {
             if !v.contains(&i) {
                 v.push(i);

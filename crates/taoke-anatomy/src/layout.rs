@@ -130,6 +130,7 @@ pub fn qk_row_order(
             Some(_) => QkRowOrder::HalfSplit,
             None => QkRowOrder::NotApplicable,
         },
+        Some(SchemeId::MetaLlama) => QkRowOrder::Interleaved,
         Some(SchemeId::Bert | SchemeId::Gpt2) => QkRowOrder::NotApplicable,
         Some(_) => match family {
             Family::Bert | Family::Gpt2 => QkRowOrder::NotApplicable,
@@ -151,13 +152,16 @@ pub enum Orientation {
     Ambiguous,
     /// No expectation for this role, or the dimensions fit neither way.
     Unknown,
+    /// Not a 2-D tensor.
+    NotMatrix,
 }
 
 /// The expected `[out, in]` of a 2-D tensor of `role`, from the model dimensions.
 pub fn expected_dims(role: Role, d: &ModelDescription) -> Option<[u64; 2]> {
     let h = d.hidden.as_ref()?.value;
     let q = d.q_width().unwrap_or(h);
-    let kv = d.kv_width();
+    // Without head counts, assume multi-head attention (K/V as wide as Q).
+    let kv = d.kv_width().or(Some(q));
     let i = d.intermediate.as_ref().map(|x| x.value);
     let v = d.vocab.as_ref().map(|x| x.value);
     Some(match role {
@@ -184,7 +188,7 @@ pub fn orientation(
     storage: Option<LinearStorage>,
 ) -> Orientation {
     let [a, b] = shape else {
-        return Orientation::Unknown;
+        return Orientation::NotMatrix;
     };
     let Some([o, i]) = expected_dims(role, d) else {
         return Orientation::Unknown;
@@ -426,6 +430,10 @@ mod tests {
         );
         assert_eq!(
             orientation(Role::AttnNorm, &[576], &d, None),
+            Orientation::NotMatrix
+        );
+        assert_eq!(
+            orientation(Role::AttnNorm, &[576, 2], &d, None),
             Orientation::Unknown
         );
     }

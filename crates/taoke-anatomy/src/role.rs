@@ -137,6 +137,8 @@ roles! {
     PositionIds => "position_ids", Buffer;
     /// Causal-mask buffers (GPT-2 `attn.bias`/`masked_bias`, NeoX `attention.bias`).
     AttnMaskBuffer => "attn_mask", Buffer;
+    /// A small ONNX graph constant (shape, axis, epsilon, mask value): plumbing, not a weight.
+    GraphConstant => "graph_const", Buffer;
     /// Role not known.
     Unknown => "unknown", Unknown;
 }

@@ -54,6 +54,8 @@ pub enum SchemeId {
     MegatronCore,
     /// llama.cpp GGUF names.
     Gguf,
+    /// Meta's original llama names, also used for llama2.c checkpoints.
+    MetaLlama,
 }
 
 impl SchemeId {
@@ -128,6 +130,14 @@ pub const SCHEMES: &[Scheme] = &[
         linear: LinearStorage::OutIn,
         fused_qkv: FusedQkvLayout::Contiguous,
         tables: &[GGUF],
+    },
+    Scheme {
+        id: SchemeId::MetaLlama,
+        name: "meta-llama",
+        description: "Meta original llama / llama2.c names (tok_embeddings, layers.N.attention.wq)",
+        linear: LinearStorage::OutIn,
+        fused_qkv: FusedQkvLayout::Contiguous,
+        tables: &[META_LLAMA],
     },
     Scheme {
         id: SchemeId::Bert,
@@ -522,6 +532,7 @@ mod tests {
             SchemeId::Megatron,
             SchemeId::MegatronCore,
             SchemeId::Gguf,
+            SchemeId::MetaLlama,
         ];
         assert_eq!(ids.len(), SCHEMES.len());
         for id in ids {
@@ -695,6 +706,18 @@ mod tests {
             ),
             ("blk.1.exp_probs_b.bias", Gguf, "blk.1.ffn_gate_inp.bias"),
             ("output.weight", Gguf, "output.weight"),
+            (
+                "layers.3.feed_forward.w3.weight",
+                MetaLlama,
+                "blk.3.ffn_up.weight",
+            ),
+            (
+                "layers.3.attention_norm.weight",
+                MetaLlama,
+                "blk.3.attn_norm.weight",
+            ),
+            ("tok_embeddings.weight", MetaLlama, "token_embd.weight"),
+            ("freq_cis_real", MetaLlama, "rope_freqs.buffer"),
         ];
         for (name, id, want) in cases {
             assert_eq!(canon(name, id), want, "{name} under {id}");

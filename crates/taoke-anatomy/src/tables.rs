@@ -327,6 +327,31 @@ pub const MEGATRON_CORE: &[Entry] = &[
     e("output_layer", LmHead),
 ];
 
+/// Meta's original llama checkpoints (`consolidated.pth`) and llama2.c (`tok_embeddings`,
+/// `layers.N.attention.wq`, `feed_forward.w1`; the llama2.c reader uses these names and exposes
+/// the RoPE tables as `freq_cis_real`/`freq_cis_imag`).
+pub const META_LLAMA: &[Entry] = &[
+    e("tok_embeddings", TokenEmbedding),
+    e("layers.{N}.attention_norm", AttnNorm),
+    e("layers.{N}.attention.wq", AttnQ),
+    e("layers.{N}.attention.wk", AttnK),
+    e("layers.{N}.attention.wv", AttnV),
+    e("layers.{N}.attention.wo", AttnO),
+    e("layers.{N}.ffn_norm", FfnNorm),
+    e("layers.{N}.feed_forward.w1", MlpGate),
+    e("layers.{N}.feed_forward.w3", MlpUp),
+    e("layers.{N}.feed_forward.w2", MlpDown),
+    e(
+        "layers.{N}.attention.inner_attention.rope.freqs",
+        RotaryInvFreq,
+    ),
+    e("norm", FinalNorm),
+    e("output", LmHead),
+    e("rope.freqs", RotaryInvFreq),
+    e("freq_cis_real", RotaryInvFreq),
+    e("freq_cis_imag", RotaryInvFreq),
+];
+
 /// llama.cpp GGUF tensor names (`gguf-py` `TensorNameMap` targets), all architectures.
 pub const GGUF: &[Entry] = &[
     e("token_embd", TokenEmbedding),
