@@ -701,3 +701,81 @@ fn check_or_fill(
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheme::classify_names;
+
+    fn roles(t: &[TensorDesc]) -> Vec<Option<CanonicalName>> {
+        let names: Vec<&str> = t.iter().map(|t| t.name.as_str()).collect();
+        classify_names(&names)
+            .matches
+            .into_iter()
+            .map(|m| m.map(|m| m.canonical))
+            .collect()
+    }
+
+    #[test]
+    fn config_contradicted_by_shapes_is_reported() {
+        let t = vec![
+            TensorDesc::new("model.embed_tokens.weight", vec![1000, 64]),
+            TensorDesc::new("model.layers.0.self_attn.q_proj.weight", vec![64, 64]),
+            TensorDesc::new("model.layers.0.self_attn.k_proj.weight", vec![16, 64]),
+            TensorDesc::new("model.layers.0.mlp.up_proj.weight", vec![200, 64]),
+            TensorDesc::new("model.layers.1.mlp.up_proj.weight", vec![200, 64]),
+            TensorDesc::new("lm_head.weight", vec![1000, 64]),
+        ];
+        let cfg = serde_json::json!({
+            "model_type": "mistral", "hidden_size": 64, "num_hidden_layers": 4,
+            "num_attention_heads": 4, "intermediate_size": 256, "rms_norm_eps": 1e-5,
+            "vocab_size": 1000, "rope_theta": 1e6
+        });
+        let d = describe(&t, &roles(&t), Some(&cfg), None);
+        assert_eq!(d.family.value, Family::Mistral);
+        assert_eq!(
+            d.head_dim.as_ref().map(|h| (h.value, h.source)),
+            Some((16, FieldSource::Shapes))
+        );
+        // K rows / head_dim: 1 KV head, inferred (config has no num_key_value_heads).
+        assert_eq!(
+            d.kv_heads.as_ref().map(|h| (h.value, h.source)),
+            Some((1, FieldSource::Shapes))
+        );
+        assert_eq!(d.tied_embeddings.as_ref().map(|h| h.value), Some(false));
+        assert_eq!(
+            d.warnings,
+            vec![
+                "layers: declared 4 (Config) but 1 + largest block index gives 2".to_string(),
+                "intermediate: declared 256 (Config) but ffn up projection gives 200".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn gguf_metadata_fills_fields() {
+        let mut m = Metadata::new();
+        m.insert(
+            "general.architecture".into(),
+            MetaValue::Str("llama".into()),
+        );
+        m.insert("llama.block_count".into(), MetaValue::UInt(2));
+        m.insert("llama.expert_count".into(), MetaValue::UInt(8));
+        m.insert("llama.expert_used_count".into(), MetaValue::UInt(2));
+        m.insert(
+            "tokenizer.ggml.tokens".into(),
+            MetaValue::Array { len: 32000 },
+        );
+        let d = describe(&[], &[], None, Some(&m));
+        assert_eq!(d.family.value, Family::Mixtral);
+        assert_eq!(
+            d.vocab.as_ref().map(|v| (v.value, v.source)),
+            Some((32000, FieldSource::Gguf))
+        );
+        assert_eq!(d.experts_per_token.as_ref().map(|v| v.value), Some(2));
+        assert_eq!(
+            d.activation.as_ref().map(|v| v.value.as_str()),
+            Some("silu")
+        );
+    }
+}

@@ -102,6 +102,32 @@ pub fn halve_qk_rows(
     Ok(out)
 }
 
+/// Brings a Q or K matrix (row-major `[rows, cols]`, `[out, in]`) into Hugging Face half-split
+/// row order, so checkpoints of different origins compare element-wise. Uses `heads` for
+/// [`Role::AttnQ`] and `kv_heads` for [`Role::AttnK`]; other roles, and matrices already
+/// half-split or not rotary, are returned unchanged (`Ok(None)`).
+pub fn normalize_qk_rows(
+    role: Role,
+    w: &[f32],
+    rows: usize,
+    cols: usize,
+    d: &ModelDescription,
+    order: QkRowOrder,
+) -> Result<Option<Vec<f32>>, LayoutError> {
+    if order != QkRowOrder::Interleaved {
+        return Ok(None);
+    }
+    let n = match role {
+        Role::AttnQ => d.heads.as_ref().map(|h| h.value),
+        Role::AttnK => d.kv_heads.as_ref().or(d.heads.as_ref()).map(|h| h.value),
+        _ => return Ok(None),
+    };
+    let Some(n) = n.and_then(|n| usize::try_from(n).ok()) else {
+        return Err(LayoutError::Heads { rows, n_head: 0 });
+    };
+    halve_qk_rows(w, rows, cols, n).map(Some)
+}
+
 /// How a checkpoint orders the rotary rows inside each Q/K head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -370,6 +396,31 @@ mod tests {
         let w = ramp(8);
         let p = interleave_qk_rows(&w, 8, 1, 1).expect("permute");
         assert_eq!(p, vec![0.0, 4.0, 1.0, 5.0, 2.0, 6.0, 3.0, 7.0]);
+    }
+
+    #[test]
+    fn normalize_uses_kv_heads_for_k() {
+        let d = dims(64, 8, 4, 172);
+        let k = ramp(32 * 64);
+        let gguf = interleave_qk_rows(&k, 32, 64, 4).expect("permute");
+        let back = normalize_qk_rows(Role::AttnK, &gguf, 32, 64, &d, QkRowOrder::Interleaved)
+            .expect("ok")
+            .expect("changed");
+        assert_eq!(back, k);
+        let q = ramp(64 * 64);
+        let gguf = interleave_qk_rows(&q, 64, 64, 8).expect("permute");
+        let back = normalize_qk_rows(Role::AttnQ, &gguf, 64, 64, &d, QkRowOrder::Interleaved)
+            .expect("ok")
+            .expect("changed");
+        assert_eq!(back, q);
+        assert_eq!(
+            normalize_qk_rows(Role::AttnV, &k, 32, 64, &d, QkRowOrder::Interleaved),
+            Ok(None)
+        );
+        assert_eq!(
+            normalize_qk_rows(Role::AttnK, &k, 32, 64, &d, QkRowOrder::HalfSplit),
+            Ok(None)
+        );
     }
 
     #[test]

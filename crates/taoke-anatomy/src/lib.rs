@@ -22,6 +22,23 @@
 //! tensor records *how* its role was assigned ([`RoleSource`]). Names are hints, content decides:
 //! [`Anatomy::apply_content_matches`] overrides roles with content matches.
 //!
+//! # Example
+//!
+//! ```
+//! use taoke_anatomy::{analyze, AnatomyInput, SchemeId, TensorDesc};
+//!
+//! let tensors = vec![
+//!     TensorDesc::new("model.embed_tokens.weight", vec![512, 64]),
+//!     TensorDesc::new("model.layers.0.ln1.weight", vec![64]),
+//!     TensorDesc::new("model.layers.0.self_attn.k_proj.weight", vec![32, 64]),
+//!     TensorDesc::new("model.layers.0.mlp.up_proj.weight", vec![172, 64]),
+//! ];
+//! let a = analyze(&AnatomyInput { tensors: &tensors, ..Default::default() });
+//! assert_eq!(a.primary_scheme, Some(SchemeId::Yi));
+//! assert_eq!(a.tensors[1].canonical.to_string(), "blk.0.attn_norm.weight");
+//! assert_eq!(a.description.intermediate.as_ref().map(|f| f.value), Some(172));
+//! ```
+//!
 //! # Should I use this crate?
 //!
 //! It needs only tensor names and shapes ([`TensorDesc`]), optionally `config.json`, GGUF
@@ -50,7 +67,7 @@ pub use describe::{
     describe, Family, Field, FieldSource, MetaValue, Metadata, ModelDescription, NormKind,
 };
 pub use infer::{match_by_content, ContentMatch, ContentOptions};
-pub use layout::{halve_qk_rows, interleave_qk_rows, Orientation, QkRowOrder};
+pub use layout::{halve_qk_rows, interleave_qk_rows, normalize_qk_rows, Orientation, QkRowOrder};
 pub use role::{CanonicalName, Component, Param, Role};
 pub use scheme::{classify_names, NameReport, SchemeId};
 pub use values::{compare_matrix_values, compare_tensor_values, TensorValueRelation};
