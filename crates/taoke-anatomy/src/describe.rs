@@ -202,11 +202,17 @@ pub struct ModelDescription {
 impl ModelDescription {
     /// Key/value width (`kv_heads × head_dim`), when both are known.
     pub fn kv_width(&self) -> Option<u64> {
-        Some(self.kv_heads.as_ref()?.value * self.head_dim.as_ref()?.value)
+        self.kv_heads
+            .as_ref()?
+            .value
+            .checked_mul(self.head_dim.as_ref()?.value)
     }
     /// Query width (`heads × head_dim`), when both are known.
     pub fn q_width(&self) -> Option<u64> {
-        Some(self.heads.as_ref()?.value * self.head_dim.as_ref()?.value)
+        self.heads
+            .as_ref()?
+            .value
+            .checked_mul(self.head_dim.as_ref()?.value)
     }
 }
 
@@ -377,7 +383,7 @@ fn from_config(d: &mut ModelDescription, cfg: &Value, outer: &Value) {
     use FieldSource::Default as D;
     if d.intermediate.is_none() && matches!(fam, Family::Gpt2 | Family::Falcon) {
         if let Some(h) = &d.hidden {
-            d.intermediate = field(4 * h.value, D);
+            d.intermediate = field(h.value.saturating_mul(4), D);
         }
     }
     if d.norm.is_none() {
@@ -750,6 +756,33 @@ mod tests {
                 "intermediate: declared 256 (Config) but ffn up projection gives 200".to_string(),
             ]
         );
+    }
+
+    #[test]
+    fn hostile_config_values_do_not_panic() {
+        let t = vec![
+            TensorDesc::new(
+                "model.layers.0.self_attn.qkv_proj.weight",
+                vec![u64::MAX, 3],
+            ),
+            TensorDesc::new("model.embed_tokens.weight", vec![7, u64::MAX]),
+        ];
+        let cfg = serde_json::json!({
+            "model_type": "phi3", "hidden_size": u64::MAX, "num_attention_heads": u64::MAX,
+            "num_key_value_heads": u64::MAX, "head_dim": u64::MAX, "intermediate_size": u64::MAX
+        });
+        let d = describe(&t, &roles(&t), Some(&cfg), None);
+        assert_eq!(d.q_width(), None);
+        for r in [Role::AttnQkv, Role::MlpGateUp, Role::AttnK] {
+            let _ = crate::layout::expected_dims(r, &d);
+            let _ = crate::layout::orientation(r, &t[0].shape, &d, None);
+            let _ = crate::layout::split_fused(
+                r,
+                u64::MAX,
+                &d,
+                crate::scheme::FusedQkvLayout::PerGroup,
+            );
+        }
     }
 
     #[test]

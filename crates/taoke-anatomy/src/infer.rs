@@ -45,6 +45,9 @@ pub fn assign_from_graph(
     hints: &[Option<GraphHint>],
     d: &ModelDescription,
 ) -> Vec<(usize, CanonicalName)> {
+    if hints.len() != tensors.len() || roles.len() != tensors.len() {
+        return Vec::new();
+    }
     let mut order: Vec<(usize, usize, usize)> = hints
         .iter()
         .enumerate()
@@ -142,7 +145,12 @@ pub fn assign_from_graph(
     let layers = d.layers.as_ref().map(|l| l.value);
     if !rest.is_empty()
         && rest.len().is_multiple_of(template.len())
-        && layers.is_none_or(|l| l as usize * template.len() == rest.len())
+        && layers.is_none_or(|l| {
+            usize::try_from(l)
+                .ok()
+                .and_then(|l| l.checked_mul(template.len()))
+                == Some(rest.len())
+        })
     {
         let fits = rest.iter().enumerate().all(|(k, &i)| {
             let role = template[k % template.len()];

@@ -196,10 +196,10 @@ pub fn expected_dims(role: Role, d: &ModelDescription) -> Option<[u64; 2]> {
         Role::AttnQ => [q, h],
         Role::AttnK | Role::AttnV => [kv?, h],
         Role::AttnO => [h, q],
-        Role::AttnQkv => [q + 2 * kv?, h],
+        Role::AttnQkv => [q.checked_add(kv?.checked_mul(2)?)?, h],
         Role::MlpGate | Role::MlpUp => [i?, h],
         Role::MlpDown => [h, i?],
-        Role::MlpGateUp => [2 * i?, h],
+        Role::MlpGateUp => [i?.checked_mul(2)?, h],
         Role::Pooler | Role::MlmTransform => [h, h],
         _ => return None,
     })
@@ -234,6 +234,9 @@ pub fn orientation(
         Orientation::Unknown
     }
 }
+
+/// Most heads (or KV groups) [`split_fused`] lists ranges for; more is not a real model.
+pub const MAX_FUSED_PARTS: u64 = 1 << 16;
 
 /// One role's rows inside a fused tensor (in `[out, in]` orientation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -291,6 +294,9 @@ pub fn split_fused(
                     if nh != nkv {
                         return None;
                     }
+                    if nh > MAX_FUSED_PARTS {
+                        return None;
+                    }
                     for h in 0..nh {
                         let base = 3 * h * hd;
                         q.push(base..base + hd);
@@ -300,6 +306,9 @@ pub fn split_fused(
                 }
                 FusedQkvLayout::PerGroup => {
                     if !nh.is_multiple_of(nkv) {
+                        return None;
+                    }
+                    if nkv > MAX_FUSED_PARTS {
                         return None;
                     }
                     let per = nh / nkv;
