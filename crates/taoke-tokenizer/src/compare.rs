@@ -36,14 +36,22 @@
 //!    removed from the middle).
 //! 4. [`Relation::Reordered`]: Jaccard ≥ [`REORDERED_MIN_JACCARD`] but equal-id fraction <
 //!    [`REORDERED_MAX_EQUAL_ID_FRACTION`]: the same token set under different ids.
-//! 5. [`Relation::Overlapping`]: Jaccard ≥ [`OVERLAP_MIN_JACCARD`]. Independently trained BPE
-//!    vocabularies on similar data reach 0.3–0.65 (gpt-2 vs falcon 0.58, llama-bpe vs qwen2
-//!    0.64), so this alone is *not* evidence of derivation.
-//! 6. Otherwise [`Relation::Unrelated`].
+//! 5. [`Relation::SharedBlock`]: the dominant id shift holds at least
+//!    `max(`[`SHARED_BLOCK_MIN_TOKENS`]`, `[`SHARED_BLOCK_MIN_FRACTION`]` × the smaller
+//!    distinct-token count)` shared tokens: a large block of tokens sits in both vocabularies
+//!    in the same order at a constant id offset, which independent training does not produce
+//!    (among unrelated vocabularies the dominant shift holds at most a few hundred tokens, the
+//!    byte alphabet). Llama 3 (llama-bpe) and Qwen2 share 71,871 tokens at offset −1,100,
+//!    consistent with both building on tiktoken's cl100k_base.
+//! 6. [`Relation::Overlapping`]: Jaccard ≥ [`OVERLAP_MIN_JACCARD`]. Independently trained BPE
+//!    vocabularies on similar data reach 0.3–0.6 (gpt-2 vs falcon 0.58, gpt-2 vs SmolLM2
+//!    0.59), so this alone is *not* evidence of derivation.
+//! 7. Otherwise [`Relation::Unrelated`].
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
 
-use crate::normalize::is_filler_text;
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+
 use crate::vocab::{TokenizerKind, Vocab};
 
 /// Most changed ids rule 2 ([`Relation::Extended`]) tolerates in the common id range.
@@ -54,6 +62,10 @@ pub const REORDERED_MIN_JACCARD: f64 = 0.9;
 pub const REORDERED_MAX_EQUAL_ID_FRACTION: f64 = 0.5;
 /// Jaccard at and above which vocabularies overlap (rule 5).
 pub const OVERLAP_MIN_JACCARD: f64 = 0.3;
+/// Fewest tokens at the dominant id shift for rule 5 ([`Relation::SharedBlock`]).
+pub const SHARED_BLOCK_MIN_TOKENS: usize = 1000;
+/// Fraction of the smaller distinct-token count the dominant id shift must hold (rule 5).
+pub const SHARED_BLOCK_MIN_FRACTION: f64 = 0.2;
 /// Most tokens listed in a [`TokenSample`] or [`Changes`] (the counts are always complete).
 pub const LIST_CAP: usize = 200;
 
@@ -80,6 +92,8 @@ pub struct IdToken {
 pub struct TokenSample {
     /// How many there are.
     pub total: usize,
+    /// How many of them are llama.cpp `[PADn]` fillers.
+    pub fillers: usize,
     /// The first [`LIST_CAP`] of them (in the order the field documents).
     pub tokens: Vec<IdToken>,
 }
@@ -146,6 +160,14 @@ pub enum Relation {
     },
     /// The same token set under different ids.
     Reordered,
+    /// A large block of tokens in the same order at a constant id offset: both vocabularies
+    /// copied a common ancestor, then differ.
+    SharedBlock {
+        /// `id_B − id_A` for the block.
+        shift: i64,
+        /// How many shared tokens sit at that offset.
+        tokens: usize,
+    },
     /// Substantial overlap, different ids: not by itself evidence of derivation.
     Overlapping,
     /// Little overlap.
@@ -160,6 +182,7 @@ impl Relation {
             Relation::Extended { .. } => "extended",
             Relation::Modified { .. } => "modified",
             Relation::Reordered => "reordered",
+            Relation::SharedBlock { .. } => "shared-block",
             Relation::Overlapping => "overlapping",
             Relation::Unrelated => "unrelated",
         }
@@ -172,6 +195,12 @@ impl Relation {
             self,
             Relation::Identical | Relation::Extended { .. } | Relation::Modified { .. }
         )
+    }
+
+    /// Whether the vocabularies share an origin: a derivation, a re-ordering of the same
+    /// set, or a shared block.
+    pub fn is_related(&self) -> bool {
+        self.is_derivation() || matches!(self, Relation::Reordered | Relation::SharedBlock { .. })
     }
 }
 
@@ -236,11 +265,18 @@ fn id32(i: usize) -> u32 {
 fn first_ids(v: &Vocab) -> HashMap<&str, u32> {
     let mut m: HashMap<&str, u32> = HashMap::with_capacity(v.len());
     for (i, t) in v.tokens.iter().enumerate() {
-        if !is_filler_text(&t.text, i) {
+        if !v.is_filler(i) {
             m.entry(t.norm.as_str()).or_insert(id32(i));
         }
     }
     m
+}
+
+/// The set of normalized merge pairs.
+fn merge_set<'a>(v: &'a [(Cow<'a, str>, Cow<'a, str>)]) -> HashSet<(&'a str, &'a str)> {
+    let mut s: HashSet<(&str, &str)> = HashSet::with_capacity(v.len());
+    s.extend(v.iter().map(|(x, y)| (x.as_ref(), y.as_ref())));
+    s
 }
 
 /// Compares two vocabularies.
@@ -251,7 +287,7 @@ pub fn compare(a: &Vocab, b: &Vocab) -> VocabComparison {
     // Token sets (first id of each normal form), fillers left out.
     let ma = first_ids(a);
     let mb = first_ids(b);
-    let mut shifts: HashMap<i64, usize> = HashMap::new();
+    let mut shifts: HashMap<i64, usize> = HashMap::with_capacity(1024);
     let mut only_a: Vec<(&str, u32)> = Vec::new();
     let mut shared = 0usize;
     for (tok, &ia) in &ma {
@@ -298,15 +334,16 @@ pub fn compare(a: &Vocab, b: &Vocab) -> VocabComparison {
     let equal_id_fraction = ratio(equal_ids, n);
 
     // Merges.
-    let na = a.normalized_merges();
-    let nb = b.normalized_merges();
+    let na = a.normalized_merge_refs();
+    let nb = b.normalized_merge_refs();
     let merges_identical = na == nb;
     let merge_prefix_len = na.iter().zip(&nb).take_while(|(x, y)| x == y).count();
     let merges_jaccard = if na.is_empty() && nb.is_empty() {
         None
+    } else if na.is_empty() || nb.is_empty() {
+        Some(0.0)
     } else {
-        let sa: HashSet<(&str, &str)> = na.iter().map(|(x, y)| (x.as_str(), y.as_str())).collect();
-        let sb: HashSet<(&str, &str)> = nb.iter().map(|(x, y)| (x.as_str(), y.as_str())).collect();
+        let (sa, sb) = (merge_set(&na), merge_set(&nb));
         let inter = sa.iter().filter(|p| sb.contains(*p)).count();
         Some(ratio(inter, sa.len() + sb.len() - inter))
     };
@@ -331,10 +368,17 @@ pub fn compare(a: &Vocab, b: &Vocab) -> VocabComparison {
         })
         .collect();
     let mut hint_diff = Vec::new();
-    for (name, x, y) in [
-        ("pre", &a.hints.pre, &b.hints.pre),
-        ("normalizer", &a.hints.normalizer, &b.hints.normalizer),
-    ] {
+    // Hints are only comparable between files of one format (a GGUF `pre` name is not a
+    // tokenizer.json pre-tokenizer type).
+    let hint_pairs = if a.format == b.format {
+        vec![
+            ("pre", &a.hints.pre, &b.hints.pre),
+            ("normalizer", &a.hints.normalizer, &b.hints.normalizer),
+        ]
+    } else {
+        Vec::new()
+    };
+    for (name, x, y) in hint_pairs {
         if let (Some(x), Some(y)) = (x, y) {
             if x != y {
                 hint_diff.push(format!("{name}: {x} vs {y}"));
@@ -371,6 +415,7 @@ pub fn compare(a: &Vocab, b: &Vocab) -> VocabComparison {
             base,
             added: TokenSample {
                 total: longer.len() - n,
+                fillers: (n..longer.len()).filter(|&i| longer.is_filler(i)).count(),
                 tokens: longer.tokens[n..]
                     .iter()
                     .take(LIST_CAP)
@@ -391,6 +436,15 @@ pub fn compare(a: &Vocab, b: &Vocab) -> VocabComparison {
         }
     } else if jaccard >= REORDERED_MIN_JACCARD {
         Relation::Reordered
+    } else if let Some(sh) = id_shift.filter(|sh| {
+        let smaller = ma.len().min(mb.len()) as f64;
+        sh.tokens >= SHARED_BLOCK_MIN_TOKENS
+            && sh.tokens as f64 >= SHARED_BLOCK_MIN_FRACTION * smaller
+    }) {
+        Relation::SharedBlock {
+            shift: sh.shift,
+            tokens: sh.tokens,
+        }
     } else if jaccard >= OVERLAP_MIN_JACCARD {
         Relation::Overlapping
     } else {
@@ -398,9 +452,16 @@ pub fn compare(a: &Vocab, b: &Vocab) -> VocabComparison {
     };
 
     let sample = |list: &mut Vec<(&str, u32)>| {
+        // Only the first LIST_CAP in order are listed: select them, then sort those.
+        let total = list.len();
+        if list.len() > LIST_CAP {
+            list.select_nth_unstable(LIST_CAP);
+            list.truncate(LIST_CAP + 1);
+        }
         list.sort_unstable();
         TokenSample {
-            total: list.len(),
+            total,
+            fillers: 0,
             tokens: list
                 .iter()
                 .take(LIST_CAP)
@@ -464,11 +525,7 @@ impl VocabComparison {
                     Side::A => ("A", "B"),
                     Side::B => ("B", "A"),
                 };
-                let fillers = added
-                    .tokens
-                    .iter()
-                    .filter(|t| is_filler_text(&t.token, t.id as usize))
-                    .count();
+                let fillers = added.fillers;
                 let mut s = format!(
                     "{l} extends {b}: {l} holds {b}'s {} tokens at the same ids plus {} tokens added at the end",
                     self.len_a.min(self.len_b),
@@ -509,6 +566,11 @@ impl VocabComparison {
                 }
                 s
             }
+            Relation::SharedBlock { shift, tokens } => format!(
+                "shared block: {tokens} tokens appear in both in the same order at a constant id offset ({shift:+}), which independent training does not produce: both copied a common ancestor vocabulary, then changed it (Jaccard {:.3}, {:.2}% same ids)",
+                self.jaccard,
+                100.0 * self.equal_id_fraction
+            ),
             Relation::Overlapping => format!(
                 "overlapping: Jaccard {:.3} ({} shared tokens), {:.2}% same ids; partial overlap is typical of independently trained BPE vocabularies and is not by itself evidence of derivation",
                 self.jaccard,

@@ -9,8 +9,8 @@
 use crate::error::{Error, Result};
 use crate::hf_json::split_merge;
 use crate::vocab::{
-    Hints, NormStyle, Parts, RawToken, SpecialTokens, TokenKind, TokenizerKind, Vocab, MAX_MERGES,
-    MAX_VOCAB,
+    Hints, NormStyle, Parts, RawToken, SourceFormat, SpecialTokens, TokenKind, TokenizerKind,
+    Vocab, MAX_MERGES, MAX_VOCAB,
 };
 
 /// The GGUF metadata keys a [`GgmlTokenizer`] is filled from.
@@ -158,6 +158,7 @@ impl Vocab {
         };
         Vocab::assemble(Parts {
             file: FILE,
+            format: SourceFormat::Gguf,
             kind,
             style,
             tokens: raw,

@@ -18,7 +18,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::vocab::{
-    Hints, NormStyle, Parts, RawToken, SpecialTokens, TokenKind, TokenizerKind, Vocab, MAX_VOCAB,
+    Hints, NormStyle, Parts, RawToken, SourceFormat, SpecialTokens, TokenKind, TokenizerKind,
+    Vocab, MAX_VOCAB,
 };
 
 /// Largest JSON file accepted (512 MiB; Gemma's tokenizer.json is about 33 MB).
@@ -421,6 +422,7 @@ impl Vocab {
         };
         Vocab::assemble(Parts {
             file: FILE,
+            format: SourceFormat::TokenizerJson,
             kind,
             style,
             tokens,

@@ -19,7 +19,7 @@
 //!   the marker (`Ġ`, `▁`, WordPiece word-initial), byte-level BPE decoded to text,
 //!   `<0xNN>` for bytes that are not text.
 //! - [`compare()`]: Jaccard, same-id statistics, merges, special tokens, and a [`Relation`]
-//!   (identical, extended, modified, reordered, overlapping, unrelated) with documented
+//!   (identical, extended, modified, reordered, shared block, overlapping, unrelated) with documented
 //!   rules; [`VocabComparison::summary`] says it in plain words.
 //!
 //! # Example
@@ -66,7 +66,8 @@ use std::path::Path;
 pub use compare::{
     compare, Changes, IdChange, IdShift, IdToken, Relation, Side, SpecialDiff, TokenSample,
     VocabComparison, EXTENDED_MAX_CHANGED, LIST_CAP, OVERLAP_MIN_JACCARD,
-    REORDERED_MAX_EQUAL_ID_FRACTION, REORDERED_MIN_JACCARD,
+    REORDERED_MAX_EQUAL_ID_FRACTION, REORDERED_MIN_JACCARD, SHARED_BLOCK_MIN_FRACTION,
+    SHARED_BLOCK_MIN_TOKENS,
 };
 pub use error::{Error, Result};
 pub use ggml::{keys as ggml_keys, GgmlTokenizer};
@@ -74,8 +75,8 @@ pub use hf_json::MAX_JSON_LEN;
 pub use plain::MAX_TEXT_LEN;
 pub use spm::{encode_sentencepiece, MAX_MODEL_LEN};
 pub use vocab::{
-    Hints, NormStyle, SpecialTokens, Token, TokenKind, TokenizerKind, Vocab, MAX_MERGES,
-    MAX_TOKEN_LEN, MAX_VOCAB,
+    Hints, NormStyle, SourceFormat, SpecialTokens, Token, TokenKind, TokenizerKind, Vocab,
+    MAX_MERGES, MAX_TOKEN_LEN, MAX_VOCAB,
 };
 
 fn read(path: &Path) -> Result<Vec<u8>> {

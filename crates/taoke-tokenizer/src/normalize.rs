@@ -170,13 +170,18 @@ pub fn norm_wordpiece_ggml(text: &str) -> String {
     }
 }
 
+/// The number `n` of a llama.cpp filler text `[PADn]`.
+pub fn pad_filler_number(text: &str) -> Option<usize> {
+    let n = text.strip_prefix("[PAD")?.strip_suffix(']')?;
+    if n.is_empty() || n.len() > 12 || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
 /// Whether `text` is llama.cpp's filler for id `id`: exactly `[PAD{id}]`.
 pub fn is_filler_text(text: &str, id: usize) -> bool {
-    text.strip_prefix("[PAD")
-        .and_then(|r| r.strip_suffix(']'))
-        .is_some_and(|n| {
-            !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && n.parse() == Ok(id)
-        })
+    pad_filler_number(text) == Some(id)
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use crate::error::{Error, Result};
 use crate::hf_json::{guess_bpe_style, split_merge, MAX_JSON_LEN};
 use crate::vocab::{
-    Hints, NormStyle, Parts, RawToken, SpecialTokens, TokenKind, TokenizerKind, Vocab, MAX_MERGES,
-    MAX_VOCAB,
+    Hints, NormStyle, Parts, RawToken, SourceFormat, SpecialTokens, TokenKind, TokenizerKind,
+    Vocab, MAX_MERGES, MAX_VOCAB,
 };
 
 /// Largest `vocab.txt` / `merges.txt` accepted (256 MiB).
@@ -100,6 +100,7 @@ impl Vocab {
         }
         Vocab::assemble(Parts {
             file: FILE,
+            format: SourceFormat::VocabTxt,
             kind: TokenizerKind::WordPiece,
             style: NormStyle::WordPiece {
                 continuation: "##".into(),
@@ -230,6 +231,7 @@ impl Vocab {
         }
         Vocab::assemble(Parts {
             file: VFILE,
+            format: SourceFormat::VocabJsonMerges,
             kind,
             style,
             tokens,

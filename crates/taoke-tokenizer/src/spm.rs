@@ -20,7 +20,8 @@
 
 use crate::error::{Error, Result};
 use crate::vocab::{
-    Hints, NormStyle, Parts, RawToken, SpecialTokens, TokenKind, TokenizerKind, Vocab, MAX_VOCAB,
+    Hints, NormStyle, Parts, RawToken, SourceFormat, SpecialTokens, TokenKind, TokenizerKind,
+    Vocab, MAX_VOCAB,
 };
 
 /// Largest `tokenizer.model` accepted (256 MiB; real ones are a few MB).
@@ -205,6 +206,7 @@ impl Vocab {
         };
         Vocab::assemble(Parts {
             file: FILE,
+            format: SourceFormat::SentencePiece,
             kind,
             style: NormStyle::SentencePiece,
             tokens,

@@ -1,6 +1,10 @@
 //! The [`Vocab`] model every reader produces: tokens by id (stored and normalized text, kind,
 //! score), merges, special-token ids, pre-tokenizer/normalizer hints and a source description.
 
+use std::borrow::Cow;
+
+use foldhash::HashMapExt;
+
 use crate::error::{Error, Result};
 use crate::normalize;
 
@@ -186,6 +190,22 @@ pub struct Hints {
     pub model: Option<String>,
 }
 
+/// The file format a vocabulary was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum SourceFormat {
+    /// Hugging Face `tokenizer.json`.
+    TokenizerJson,
+    /// Sentencepiece `tokenizer.model`.
+    SentencePiece,
+    /// WordPiece `vocab.txt`.
+    VocabTxt,
+    /// GPT-2 style `vocab.json` + `merges.txt`.
+    VocabJsonMerges,
+    /// GGUF tokenizer metadata.
+    Gguf,
+}
+
 /// A tokenizer vocabulary.
 #[derive(Debug, Clone)]
 pub struct Vocab {
@@ -201,11 +221,16 @@ pub struct Vocab {
     pub special: SpecialTokens,
     /// Pre-tokenizer / normalizer hints.
     pub hints: Hints,
+    /// The file format it was read from.
+    pub format: SourceFormat,
     /// Where the vocabulary came from (`tokenizer.json (BPE)`, `GGUF metadata (gpt2)`, …).
     pub source: String,
     /// Things the reader noticed and repaired (id holes filled, duplicate ids, out-of-range
     /// special ids), sorted by discovery.
     pub notes: Vec<String>,
+    /// For each merge, the ids of its two halves (`u32::MAX` when a half is not a token), so
+    /// comparisons borrow the tokens' normal forms instead of normalizing again.
+    merge_ids: Vec<[u32; 2]>,
 }
 
 /// A token before normalization, as a reader found it.
@@ -218,6 +243,7 @@ pub(crate) struct RawToken {
 /// Everything a reader collected; [`Vocab::assemble`] checks caps and normalizes.
 pub(crate) struct Parts {
     pub file: &'static str,
+    pub format: SourceFormat,
     pub kind: TokenizerKind,
     pub style: NormStyle,
     pub tokens: Vec<RawToken>,
@@ -239,11 +265,14 @@ impl Vocab {
         self.tokens.is_empty()
     }
 
-    /// Whether token `id` is llama.cpp's `[PADid]` filler for an unassigned id.
+    /// Whether token `id` is a llama.cpp filler for an unassigned id: `[PADn]` with `n` its
+    /// own id, or any `[PADn]` of kind [`TokenKind::Unused`] (some converters number them
+    /// differently).
     pub fn is_filler(&self, id: usize) -> bool {
-        self.tokens
-            .get(id)
-            .is_some_and(|t| normalize::is_filler_text(&t.text, id))
+        self.tokens.get(id).is_some_and(|t| {
+            normalize::pad_filler_number(&t.text)
+                .is_some_and(|n| n == id || t.kind == TokenKind::Unused)
+        })
     }
 
     /// The id of the first token whose stored text is `text`.
@@ -256,13 +285,29 @@ impl Vocab {
 
     /// The merges with both sides in normal form (what comparisons use).
     pub fn normalized_merges(&self) -> Vec<(String, String)> {
+        self.normalized_merge_refs()
+            .into_iter()
+            .map(|(a, b)| (a.into_owned(), b.into_owned()))
+            .collect()
+    }
+
+    /// The merges in normal form, borrowing the tokens' normal forms where a half is an
+    /// ordinary token of this vocabulary.
+    pub(crate) fn normalized_merge_refs(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+        let half = |text: &str, id: Option<&u32>| -> Cow<'_, str> {
+            if let Some(t) = id.and_then(|&i| self.tokens.get(i as usize)) {
+                if t.kind == TokenKind::Normal && t.text == text {
+                    return Cow::Borrowed(t.norm.as_str());
+                }
+            }
+            Cow::Owned(normalize_text(&self.style, TokenKind::Normal, text))
+        };
         self.merges
             .iter()
-            .map(|(a, b)| {
-                (
-                    normalize_text(&self.style, TokenKind::Normal, a),
-                    normalize_text(&self.style, TokenKind::Normal, b),
-                )
+            .enumerate()
+            .map(|(i, (a, b))| {
+                let ids = self.merge_ids.get(i);
+                (half(a, ids.map(|x| &x[0])), half(b, ids.map(|x| &x[1])))
             })
             .collect()
     }
@@ -309,6 +354,7 @@ impl Vocab {
     pub(crate) fn assemble(parts: Parts) -> Result<Vocab> {
         let Parts {
             file,
+            format,
             kind,
             style,
             tokens,
@@ -391,6 +437,17 @@ impl Vocab {
         added.sort_unstable();
         added.dedup();
         special.added = added;
+        let merge_ids = if merges.is_empty() {
+            Vec::new()
+        } else {
+            let mut by_text: foldhash::HashMap<&str, u32> =
+                foldhash::HashMap::with_capacity(tokens.len());
+            for (i, t) in tokens.iter().enumerate() {
+                by_text.entry(t.text.as_str()).or_insert(i as u32);
+            }
+            let id = |s: &str| by_text.get(s).copied().unwrap_or(u32::MAX);
+            merges.iter().map(|(a, b)| [id(a), id(b)]).collect()
+        };
         Ok(Vocab {
             kind,
             style,
@@ -398,8 +455,10 @@ impl Vocab {
             merges,
             special,
             hints,
+            format,
             source,
             notes,
+            merge_ids,
         })
     }
 }

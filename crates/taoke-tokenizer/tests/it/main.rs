@@ -2,6 +2,7 @@
 //! inputs, and the real tokenizers of the test-model set (skipped when not fetched).
 
 mod hostile;
+mod real_gguf;
 mod real_hf;
 mod relations;
 mod synthetic;
