@@ -54,6 +54,42 @@ pub enum Format {
 pub enum Command {
     /// Show what a checkpoint holds: format, files, architecture, tensors, dtypes, tokenizer.
     Inspect(InspectArgs),
+    /// Is B derived from A? Verdict, kinds, direction, p-value and the evidence behind them.
+    ///
+    /// Exit code 1 when --fail-on matches the verdict.
+    Compare(CompareArgs),
+}
+
+/// When `compare` should exit with code 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Verdict related (or closer: same-weights, identical).
+    Related,
+    /// Verdict same-weights or identical.
+    SameWeights,
+    /// Any verdict but independent.
+    Any,
+}
+
+/// `taoke compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Model A (file, folder, `org/name`, `ollama:name:tag`).
+    pub a: String,
+    /// Model B.
+    pub b: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+    /// Write the output to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Exit with code 1 when the verdict matches.
+    #[arg(long, value_enum)]
+    pub fail_on: Option<FailOn>,
+    /// Significance level for "related" (combined p-value of independence).
+    #[arg(long, default_value_t = 1e-6)]
+    pub alpha: f64,
 }
 
 /// `taoke inspect`.

@@ -181,11 +181,12 @@ impl Dtype {
         match self.storage() {
             Storage::Bits(b) => {
                 let bits = n.checked_mul(u64::from(b))?;
-                (bits % 8 == 0).then_some(bits / 8)
+                bits.is_multiple_of(8).then_some(bits / 8)
             }
             Storage::Block { elems, bytes } => {
                 let elems = u64::from(elems);
-                (n % elems == 0).then(|| (n / elems).checked_mul(u64::from(bytes)))?
+                n.is_multiple_of(elems)
+                    .then(|| (n / elems).checked_mul(u64::from(bytes)))?
             }
             Storage::Unknown => None,
         }

@@ -32,4 +32,4 @@ pub use metadata::MetaValue;
 pub use open::{open, open_with, OpenOptions};
 pub use read::MAX_READ_ELEMS;
 pub use storage::{IoMode, ModelFile};
-pub use tensor::{TensorInfo, TensorSummary};
+pub use tensor::{GraphUse, TensorInfo, TensorSummary};

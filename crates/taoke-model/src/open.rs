@@ -49,7 +49,14 @@ pub fn open_with(reference: &str, opts: OpenOptions) -> Result<Checkpoint> {
         open_folder(reference, &path, opts)
     } else {
         let folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        open_files(reference, &path, &folder, &[path.clone()], None, opts)
+        open_files(
+            reference,
+            &path,
+            &folder,
+            std::slice::from_ref(&path),
+            None,
+            opts,
+        )
     }
 }
 

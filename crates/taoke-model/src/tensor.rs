@@ -24,6 +24,22 @@ pub struct TensorInfo {
     /// Names of other stored tensors folded into this one (e.g. an int8 weight's scale and
     /// zero point), so inspect can account for every stored tensor.
     pub folded: Vec<String>,
+    /// Where the tensor is used in a computation graph (ONNX), when known.
+    pub graph: Option<GraphUse>,
+}
+
+/// How a graph uses a tensor: the anatomy assigns roles to anonymous tensors from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphUse {
+    /// Operator consuming the tensor (`MatMul`, `Gemm`, `Gather`, `Add`, …).
+    pub op: String,
+    /// Input slot of the tensor in that operator.
+    pub slot: usize,
+    /// Position of that operator in topological order.
+    pub order: usize,
+    /// For matrix products: whether the stored matrix is `[in, out]` (transposed relative to
+    /// a `Linear` layer's `[out, in]`).
+    pub transposed_vs_linear: Option<bool>,
 }
 
 impl TensorInfo {

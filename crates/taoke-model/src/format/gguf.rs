@@ -45,6 +45,7 @@ pub(crate) fn load(loader: &mut Loader, id: FileId) -> Result<Parsed> {
                 },
                 stored_bytes: len,
                 folded: Vec::new(),
+                graph: None,
             }
         })
         .collect();

@@ -119,6 +119,7 @@ pub(crate) fn load(loader: &mut Loader, id: FileId) -> Result<Parsed> {
                 layout: layout.clone(),
                 stored_bytes: *bytes,
                 folded: Vec::new(),
+                graph: None,
             });
         }
     }
@@ -159,6 +160,30 @@ pub(crate) fn load(loader: &mut Loader, id: FileId) -> Result<Parsed> {
             .iter()
             .map(|(k, v)| (k.clone(), MetaValue::Str(v.clone()))),
     );
+    // Graph positions, for the anatomy's roles of anonymous tensors.
+    let uses = taoke_onnx::tensor_uses(&model, &index, &scan);
+    let by_name: BTreeMap<&str, &taoke_onnx::TensorUse> =
+        uses.iter().map(|u| (u.name.as_str(), u)).collect();
+    for t in &mut tensors {
+        let Some(u) = by_name.get(t.name.as_str()) else {
+            continue;
+        };
+        t.graph = match (&u.matmul, u.consumers.first()) {
+            (Some(m), _) => Some(crate::GraphUse {
+                op: m.op_type.clone(),
+                slot: m.slot,
+                order: m.order,
+                transposed_vs_linear: m.transposed_vs_linear,
+            }),
+            (None, Some(c)) => Some(crate::GraphUse {
+                op: c.op_type.clone(),
+                slot: c.slot,
+                order: c.order,
+                transposed_vs_linear: None,
+            }),
+            (None, None) => None,
+        };
+    }
     Ok(Parsed { tensors, metadata })
 }
 
@@ -269,5 +294,6 @@ fn affine(
             axis: w.axis,
         },
         folded,
+        graph: None,
     })
 }

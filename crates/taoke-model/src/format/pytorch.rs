@@ -51,6 +51,7 @@ pub(crate) fn load(loader: &mut Loader, id: FileId) -> Result<Parsed> {
                 layout: layout(id, storage.offset, t),
                 stored_bytes: t.numel() * t.elem_bytes,
                 folded: Vec::new(),
+                graph: None,
             }
         })
         .collect();

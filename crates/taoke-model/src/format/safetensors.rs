@@ -35,6 +35,7 @@ pub(crate) fn load(loader: &mut Loader, id: FileId) -> Result<Parsed> {
                 dtype: t.dtype,
                 dtype_name: t.dtype_name,
                 folded: Vec::new(),
+                graph: None,
             }
         })
         .collect();

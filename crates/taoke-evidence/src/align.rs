@@ -1,0 +1,133 @@
+//! Residual-stream alignment anchored on the vocabulary (after AWM): pick the tokens both
+//! models share (by normalized string), take their embedding rows, and find the map from B's
+//! hidden coordinates to A's: identity, a signed permutation (assignment on |cos| between
+//! embedding columns) or an orthogonal rotation (Procrustes).
+//!
+//! The alignment only prepares B's matrices for comparison; it is never itself a test of
+//! relatedness (two independently trained embeddings of one vocabulary align well by
+//! Procrustes — that is how cross-lingual embedding alignment works). The exact tests run on
+//! units whose order stays exchangeable under the null whatever the alignment.
+
+use taoke_stats::{Matrix, MatrixRef};
+
+/// How B's residual coordinates map to A's.
+#[derive(Debug, Clone)]
+pub enum Transform {
+    /// Same coordinates (same width).
+    Identity,
+    /// Column `j` of B maps to column `map[j].0` of A with sign `map[j].1` (None: dropped).
+    SignedPermutation(Vec<Option<(usize, f32)>>),
+    /// Dense `d_b × d_a` orthogonal map: `X_B · M` is in A's coordinates.
+    Rotation(Matrix),
+}
+
+impl Transform {
+    /// A short name for reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transform::Identity => "identity",
+            Transform::SignedPermutation(m) => {
+                let identity = m
+                    .iter()
+                    .enumerate()
+                    .all(|(j, x)| matches!(x, Some((i, s)) if *i == j && *s > 0.0));
+                if identity {
+                    "identity"
+                } else {
+                    "signed-permutation"
+                }
+            }
+            Transform::Rotation(_) => "rotation",
+        }
+    }
+
+    /// Maps `x` (`rows × d_b`, columns in B's residual coordinates) to `rows × d_a`.
+    pub fn apply(&self, x: &Matrix, d_a: usize) -> Matrix {
+        match self {
+            Transform::Identity => {
+                if x.cols == d_a {
+                    x.clone()
+                } else {
+                    // Different widths without a map: keep the common leading columns.
+                    Matrix::from_fn(
+                        x.rows,
+                        d_a,
+                        |i, j| if j < x.cols { x.get(i, j) } else { 0.0 },
+                    )
+                }
+            }
+            Transform::SignedPermutation(map) => {
+                let mut out = Matrix::zeros(x.rows, d_a);
+                for (j, m) in map.iter().enumerate() {
+                    if let Some((i, s)) = m {
+                        if *i < d_a && j < x.cols {
+                            for r in 0..x.rows {
+                                out.data[r * d_a + i] = s * x.data[r * x.cols + j];
+                            }
+                        }
+                    }
+                }
+                out
+            }
+            Transform::Rotation(m) => matmul(x.view(), m.view()),
+        }
+    }
+}
+
+/// `a · b` with faer.
+pub fn matmul(a: MatrixRef<'_>, b: MatrixRef<'_>) -> Matrix {
+    let fa = faer::MatRef::from_row_major_slice(a.data(), a.rows(), a.cols());
+    let fb = faer::MatRef::from_row_major_slice(b.data(), b.rows(), b.cols());
+    let c = fa * fb;
+    Matrix::from_fn(a.rows(), b.cols(), |i, j| c[(i, j)])
+}
+
+/// `aᵀ · b` with faer.
+pub fn matmul_tn(a: MatrixRef<'_>, b: MatrixRef<'_>) -> Matrix {
+    let fa = faer::MatRef::from_row_major_slice(a.data(), a.rows(), a.cols());
+    let fb = faer::MatRef::from_row_major_slice(b.data(), b.rows(), b.cols());
+    let c = fa.transpose() * fb;
+    Matrix::from_fn(a.cols(), b.cols(), |i, j| c[(i, j)])
+}
+
+/// Centres each column of `x` (subtracts the column mean).
+pub fn center_columns(x: &mut Matrix) {
+    for j in 0..x.cols {
+        let mean = (0..x.rows)
+            .map(|i| f64::from(x.data[i * x.cols + j]))
+            .sum::<f64>()
+            / x.rows.max(1) as f64;
+        for i in 0..x.rows {
+            x.data[i * x.cols + j] -= mean as f32;
+        }
+    }
+}
+
+/// Orthogonal Procrustes: the orthogonal `M` (`d_b × d_a`, square) minimizing ‖B·M − A‖.
+pub fn procrustes(a: MatrixRef<'_>, b: MatrixRef<'_>) -> Option<Matrix> {
+    if a.cols() != b.cols() || a.rows() != b.rows() {
+        return None;
+    }
+    let c = matmul_tn(b, a); // d_b × d_a = Bᵀ A
+    let fc = faer::Mat::<f64>::from_fn(c.rows, c.cols, |i, j| f64::from(c.get(i, j)));
+    let svd = fc.thin_svd().ok()?;
+    let m = svd.U() * svd.V().transpose();
+    Some(Matrix::from_fn(m.nrows(), m.ncols(), |i, j| {
+        m[(i, j)] as f32
+    }))
+}
+
+/// Relative residual ‖B·M − A‖ / ‖A‖ of a transform.
+pub fn fit_residual(a: &Matrix, b: &Matrix, t: &Transform) -> f64 {
+    let bm = t.apply(b, a.cols);
+    let mut num = 0f64;
+    let mut den = 0f64;
+    for (x, y) in a.data.iter().zip(&bm.data) {
+        num += f64::from(x - y).powi(2);
+        den += f64::from(*x).powi(2);
+    }
+    if den == 0.0 {
+        return f64::INFINITY;
+    }
+    (num / den).sqrt()
+}

@@ -1,0 +1,455 @@
+//! The comparison pipeline: views → role recovery by content → triage → vocabulary anchoring
+//! and residual alignment → exact unit-matching tests per block pair → layer map → invariant
+//! products → verdict, kinds, direction, components.
+
+use taoke_anatomy::{ContentOptions, Param, Role, TensorSource};
+use taoke_model::Checkpoint;
+use taoke_stats::Matrix;
+
+use crate::align::{self, Transform};
+use crate::report::*;
+use crate::triage::{self, PairDelta};
+use crate::units;
+use crate::verdict;
+use crate::view::{descs, ModelView};
+use crate::{Error, Result};
+
+/// Options of [`compare`].
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Significance level for `related` (family-wise, on the combined p-value).
+    pub alpha: f64,
+    /// Combined p-values at or above this call `independent` (when the tests had power).
+    pub independent_above: f64,
+    /// Most shared tokens used for alignment.
+    pub max_tokens: usize,
+    /// Most units per unit-matching test (a seeded subset above; the p-value stays exact).
+    pub max_units: usize,
+    /// Most block pairs tested (all pairs when `blocks_a × blocks_b` fits, else a band).
+    pub max_block_pairs: usize,
+    /// Seed for subsets and sketches.
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            alpha: 1e-6,
+            independent_above: 1e-2,
+            max_tokens: 4096,
+            max_units: 1024,
+            max_block_pairs: 1024,
+            seed: 0x7a0_6e,
+        }
+    }
+}
+
+struct Source<'a, 'b>(&'a ModelView<'b>);
+
+impl TensorSource for Source<'_, '_> {
+    fn read_f32(&self, index: usize) -> std::result::Result<Vec<f32>, taoke_anatomy::SourceError> {
+        let t = &self.0.ck.tensors[index];
+        self.0.ck.read_f32(t).map_err(|e| Box::new(e) as _)
+    }
+}
+
+/// Assigns roles to B's anonymous tensors by content matching against A (and vice versa).
+fn recover_roles<'x>(a: &mut ModelView<'x>, b: &mut ModelView<'x>) -> usize {
+    let unknown = |v: &ModelView<'_>| -> Vec<usize> {
+        v.anatomy
+            .tensors
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.canonical.role == Role::Unknown && t.shape.len() == 2)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let mut n = 0;
+    for flip in [false, true] {
+        let (r, t) = if flip { (&*b, &*a) } else { (&*a, &*b) };
+        let targets = unknown(t);
+        if targets.is_empty() || unknown(r).len() >= targets.len() {
+            continue;
+        }
+        let matches = taoke_anatomy::match_by_content(
+            &descs(r.ck),
+            &Source(r),
+            &descs(t.ck),
+            &Source(t),
+            &targets,
+            &ContentOptions::default(),
+        );
+        if let Ok(m) = matches {
+            n += m.len();
+            let reference = r.anatomy.clone();
+            let t = if flip { &mut *a } else { &mut *b };
+            t.anatomy.apply_content_matches(&reference, &m);
+            t.reindex();
+        }
+    }
+    n
+}
+
+/// Finds tensors whose bytes hold the transpose of the declared shape (square or not), by
+/// comparing with the other model's tensor at the same role.
+fn detect_reinterpreted(a: &ModelView<'_>, b: &mut ModelView<'_>) {
+    let keys: Vec<_> = b.by_key.iter().map(|(k, &i)| (*k, i)).collect();
+    for (k, ib) in keys {
+        let Some(&ia) = a.by_key.get(&k) else {
+            continue;
+        };
+        let (ta, tb) = (&a.ck.tensors[ia], &b.ck.tensors[ib]);
+        if ta.shape.len() != 2 || ta.n_elements() != tb.n_elements() || ta.n_elements() > 1 << 24 {
+            continue;
+        }
+        let (Ok(ma), Ok(mb)) = (a.matrix(ia), b.matrix(ib)) else {
+            continue;
+        };
+        if (ma.rows, ma.cols) != (mb.rows, mb.cols) {
+            continue;
+        }
+        let direct = crate::products::delta(&ma.data, &mb.data).r;
+        if direct > 0.5 {
+            continue;
+        }
+        // Read again as if the bytes held the transpose (before any row reordering).
+        b.reinterpret.insert(ib);
+        let r = match b.matrix(ib) {
+            Ok(alt) if alt.data.len() == ma.data.len() => {
+                crate::products::delta(&ma.data, &alt.data).r
+            }
+            _ => f64::NAN,
+        };
+        if !(r > 0.9 && r > direct + 0.3) {
+            b.reinterpret.remove(&ib);
+        }
+    }
+}
+
+/// Shared tokens (id in A, id in B), by normalized string, excluding special and control
+/// tokens; evenly thinned to at most `max`.
+fn shared_tokens(a: &ModelView<'_>, b: &ModelView<'_>, max: usize) -> (Vec<(usize, usize)>, bool) {
+    let (Some(va), Some(vb)) = (&a.vocab, &b.vocab) else {
+        // No tokenizer on one side: assume the same ids when the embedding heights agree.
+        let h = |v: &ModelView<'_>| {
+            v.index(None, Role::TokenEmbedding, Param::Weight)
+                .map(|i| v.ck.tensors[i].shape.first().copied().unwrap_or(0))
+        };
+        return match (h(a), h(b)) {
+            (Some(x), Some(y)) if x == y && x > 0 => {
+                let n = x as usize;
+                let step = n.div_ceil(max).max(1);
+                ((0..n).step_by(step).map(|i| (i, i)).collect(), true)
+            }
+            _ => (Vec::new(), false),
+        };
+    };
+    let mut index = std::collections::HashMap::new();
+    for (i, t) in vb.tokens.iter().enumerate() {
+        if is_plain(t.kind) {
+            index.entry(t.norm.as_str()).or_insert(i);
+        }
+    }
+    let mut pairs: Vec<(usize, usize)> = va
+        .tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| is_plain(t.kind))
+        .filter_map(|(i, t)| index.get(t.norm.as_str()).map(|&j| (i, j)))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup_by_key(|p| p.0);
+    if pairs.len() > max {
+        let step = pairs.len() as f64 / max as f64;
+        pairs = (0..max)
+            .map(|k| pairs[(k as f64 * step) as usize])
+            .collect();
+    }
+    (pairs, false)
+}
+
+fn rows(m: &Matrix, idx: impl Iterator<Item = usize>) -> Option<Matrix> {
+    let idx: Vec<usize> = idx.collect();
+    if idx.iter().any(|&i| i >= m.rows) {
+        return None;
+    }
+    m.view().select_rows(&idx).ok()
+}
+
+/// Everything measured, handed to [`verdict::decide`].
+pub(crate) struct Measurements {
+    pub identical_files: bool,
+    pub roles_recovered: usize,
+    pub pairs: Vec<PairDelta>,
+    pub tokens_shared: usize,
+    pub tokens_assumed: bool,
+    pub emb_test: Option<units::UnitTest>,
+    pub emb_dims: (usize, usize),
+    pub transform: Transform,
+    pub fit: (f64, f64, f64),
+    pub emb_delta: Option<crate::products::ProductDelta>,
+    pub blocks: (u32, u32),
+    /// ln p of the unit test for each tested block pair.
+    pub block_tests: Vec<(u32, u32, units::UnitTest)>,
+    /// MoE: for (block_a, block_b), Fisher ln p over B's (or A's) experts vs the dense MLP.
+    pub expert_tests: Vec<(u32, u32, f64, usize)>,
+    pub products: Vec<(u32, u32, Vec<(&'static str, crate::products::ProductDelta)>)>,
+    pub tokenizer: Option<taoke_tokenizer::VocabComparison>,
+    pub hidden_units: (Vec<usize>, Vec<usize>),
+}
+
+/// Compares two checkpoints.
+pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Result<Comparison> {
+    let mut va = ModelView::new(a);
+    let mut vb = ModelView::new(b);
+    let roles_recovered = recover_roles(&mut va, &mut vb);
+    detect_reinterpreted(&va, &mut vb);
+    let identical_files = triage::files_identical(&va, &vb);
+    let pairs = triage::pair_deltas(&va, &vb, 1 << 26);
+
+    let tokenizer = match (&va.vocab, &vb.vocab) {
+        (Some(x), Some(y)) => Some(taoke_tokenizer::compare(x, y)),
+        _ => None,
+    };
+
+    // Vocabulary-anchored embeddings.
+    let (tok, tokens_assumed) = shared_tokens(&va, &vb, opts.max_tokens);
+    let emb = |v: &ModelView<'_>| -> Result<Option<Matrix>> {
+        match v.index(None, Role::TokenEmbedding, Param::Weight) {
+            Some(i) => v.matrix(i).map(Some),
+            None => Ok(None),
+        }
+    };
+    let (ea, eb) = (emb(&va)?, emb(&vb)?);
+    let mut emb_test = None;
+    let mut transform = Transform::Identity;
+    let mut fit = (f64::NAN, f64::NAN, f64::NAN);
+    let mut emb_dims = (0, 0);
+    let mut emb_delta = None;
+    let d_a = ea
+        .as_ref()
+        .map(|m| m.cols)
+        .or_else(|| {
+            va.anatomy
+                .description
+                .hidden
+                .as_ref()
+                .map(|h| h.value as usize)
+        })
+        .unwrap_or(0);
+    if let (Some(ea), Some(eb)) = (&ea, &eb) {
+        emb_dims = (ea.cols, eb.cols);
+        if let (Some(sa), Some(sb)) = (
+            rows(ea, tok.iter().map(|p| p.0)),
+            rows(eb, tok.iter().map(|p| p.1)),
+        ) {
+            if sa.rows >= 8 {
+                // Exact test: embedding columns are residual units, exchangeable under H0.
+                let (ca, cb) = (sa.view().transpose(), sb.view().transpose());
+                emb_test = units::unit_test(&ca, &cb, opts.max_units, opts.seed).ok();
+                let (t, f) = choose_transform(&sa, &sb);
+                transform = t;
+                fit = f;
+                let mapped = transform.apply(&sb, sa.cols);
+                emb_delta = Some(crate::products::delta(&sa.data, &mapped.data));
+            }
+        }
+    }
+
+    // Unit-matching tests over block pairs.
+    let (la, lb) = (va.n_blocks(), vb.n_blocks());
+    let all_pairs = (la as usize) * (lb as usize) <= opts.max_block_pairs;
+    let mut block_tests = Vec::new();
+    let mut expert_tests = Vec::new();
+    let mut hidden_units = (Vec::new(), Vec::new());
+    if d_a > 0 {
+        let fa: Vec<Option<Matrix>> = (0..la)
+            .map(|i| {
+                units::features(&va, i, None, &Transform::Identity, d_a).map(|f| f.map(|f| f.m))
+            })
+            .collect::<Result<_>>()?;
+        let fb: Vec<Option<Matrix>> = (0..lb)
+            .map(|j| units::features(&vb, j, None, &transform, d_a).map(|f| f.map(|f| f.m)))
+            .collect::<Result<_>>()?;
+        hidden_units = (
+            fa.iter().flatten().map(|m| m.rows).collect(),
+            fb.iter().flatten().map(|m| m.rows).collect(),
+        );
+        let tested: Vec<(u32, u32)> = (0..la)
+            .flat_map(|i| (0..lb).map(move |j| (i, j)))
+            .filter(|&(i, j)| {
+                all_pairs || {
+                    let ej = f64::from(i) * f64::from(lb) / f64::from(la.max(1));
+                    (f64::from(j) - ej).abs() <= 2.0
+                }
+            })
+            .collect();
+        let results: Vec<(u32, u32, Option<units::UnitTest>)> = tested
+            .iter()
+            .map(|&(i, j)| {
+                let t = match (&fa[i as usize], &fb[j as usize]) {
+                    (Some(x), Some(y)) if x.cols == y.cols && x.rows >= 8 && y.rows >= 8 => {
+                        units::unit_test(x, y, opts.max_units, opts.seed ^ u64::from(i)).ok()
+                    }
+                    _ => None,
+                };
+                (i, j, t)
+            })
+            .collect();
+        block_tests = results
+            .into_iter()
+            .filter_map(|(i, j, t)| t.map(|t| (i, j, t)))
+            .collect();
+        // Mixture of experts on one side: each expert against the other side's dense MLP.
+        for (side_moe, flip) in [(&vb, false), (&va, true)] {
+            let other = if flip { &vb } else { &va };
+            for j in 0..side_moe.n_blocks() {
+                let ex = units::experts(side_moe, j);
+                if ex.is_empty() || !units::experts(other, j).is_empty() {
+                    continue;
+                }
+                let t_moe = if flip {
+                    Transform::Identity
+                } else {
+                    transform.clone()
+                };
+                let t_dense = if flip {
+                    transform.clone()
+                } else {
+                    Transform::Identity
+                };
+                let Some(dense) = units::features(other, j, None, &t_dense, d_a)? else {
+                    continue;
+                };
+                let mut lns = Vec::new();
+                for &e in &ex {
+                    if let Some(f) = units::features(side_moe, j, Some(e), &t_moe, d_a)? {
+                        if f.m.cols == dense.m.cols {
+                            if let Ok(t) = units::unit_test(
+                                &dense.m,
+                                &f.m,
+                                opts.max_units,
+                                opts.seed ^ u64::from(e),
+                            ) {
+                                lns.push(t.ln_p);
+                            }
+                        }
+                    }
+                }
+                if let Ok((_, lnp)) = taoke_stats::combine::fisher(&lns) {
+                    let (ba, bb) = if flip { (j, j) } else { (j, j) };
+                    expert_tests.push((ba, bb, lnp, lns.len()));
+                }
+            }
+        }
+    }
+
+    // Invariant products on the mapped block pairs (diagonal when depths agree).
+    let mut products = Vec::new();
+    if d_a > 0 {
+        let map = verdict::layer_map(&block_tests, la, lb);
+        let links: Vec<(u32, u32)> = if la == lb {
+            (0..la).map(|i| (i, i)).collect()
+        } else {
+            map.iter().map(|l| (l.a, l.b)).collect()
+        };
+        for (i, j) in links {
+            let p = crate::products::compare_block(&va, i, &vb, j, &transform, d_a, opts.seed)?;
+            products.push((i, j, p));
+        }
+    }
+
+    let m = Measurements {
+        identical_files,
+        roles_recovered,
+        pairs,
+        tokens_shared: tok.len(),
+        tokens_assumed,
+        emb_test,
+        emb_dims,
+        transform,
+        fit,
+        emb_delta,
+        blocks: (la, lb),
+        block_tests,
+        expert_tests,
+        products,
+        tokenizer,
+        hidden_units,
+    };
+    Ok(verdict::decide(&va, &vb, &m, opts))
+}
+
+/// Chooses the residual map B → A from the shared-token embeddings: identity, signed
+/// permutation or rotation, preferring the simpler one unless a more general one fits clearly
+/// better. Returns the transform and the relative residuals (identity, permutation, rotation).
+fn choose_transform(sa: &Matrix, sb: &Matrix) -> (Transform, (f64, f64, f64)) {
+    let same = sa.cols == sb.cols;
+    let r_id = if same {
+        align::fit_residual(sa, sb, &Transform::Identity)
+    } else {
+        f64::INFINITY
+    };
+    // Signed permutation by assignment on |cos| of centred columns.
+    let perm = {
+        let mut ca = sa.clone();
+        let mut cb = sb.clone();
+        align::center_columns(&mut ca);
+        align::center_columns(&mut cb);
+        let (ta, tb) = (ca.view().transpose(), cb.view().transpose());
+        match taoke_stats::matching::cosine_matrix(tb.view(), ta.view()) {
+            Ok(cos) => {
+                let abs: Vec<f64> = cos.iter().map(|c| c.abs()).collect();
+                match taoke_stats::lap::assign_max(&abs, tb.rows, ta.rows) {
+                    Ok(asg) => {
+                        let mut map = vec![None; tb.rows];
+                        for (j, i) in asg.pairs() {
+                            let s = if cos[j * ta.rows + i] < 0.0 {
+                                -1.0
+                            } else {
+                                1.0
+                            };
+                            map[j] = Some((i, s));
+                        }
+                        Some(Transform::SignedPermutation(map))
+                    }
+                    Err(_) => None,
+                }
+            }
+            Err(_) => None,
+        }
+    };
+    let r_perm = perm
+        .as_ref()
+        .map_or(f64::INFINITY, |t| align::fit_residual(sa, sb, t));
+    let rot = if same {
+        align::procrustes(sa.view(), sb.view()).map(Transform::Rotation)
+    } else {
+        None
+    };
+    let r_rot = rot
+        .as_ref()
+        .map_or(f64::INFINITY, |t| align::fit_residual(sa, sb, t));
+    let best = r_id.min(r_perm).min(r_rot);
+    let margin = |r: f64| r <= best * 1.05 + 1e-6;
+    let t = if margin(r_id) {
+        Transform::Identity
+    } else if margin(r_perm) {
+        perm.unwrap_or(Transform::Identity)
+    } else {
+        rot.unwrap_or(Transform::Identity)
+    };
+    // Only trust a non-identity map that actually fits; otherwise keep B's coordinates.
+    let t = match t {
+        Transform::Identity => Transform::Identity,
+        other if best < 0.9 => other,
+        _ => Transform::Identity,
+    };
+    let _ = Error::Stats; // keep the error type referenced for future use
+    (t, (r_id, r_perm, r_rot))
+}
+
+fn is_plain(k: taoke_tokenizer::TokenKind) -> bool {
+    use taoke_tokenizer::TokenKind::*;
+    matches!(k, Normal | Byte | UserDefined)
+}

@@ -1,0 +1,206 @@
+//! Function-invariant block products, for telling "the same weights in disguise" from "related
+//! by training".
+//!
+//! Output-preserving disguises (permuting or rotating the residual stream, permuting MLP units
+//! or attention heads, scaling MLP units, folding or rewriting norm gains, transposing storage)
+//! change every matrix but not these `d × d` products:
+//! `W_oW_v` (attention value-output path), `W_qᵀW_k` (attention scores) and `W_down·W_up`
+//! (MLP), with norm gains folded into the input side. After mapping B's residual coordinates to
+//! A's (`Mᵀ P_B M`), equal weights give equal products; quantization or added noise gives a
+//! small relative error; training gives a larger, structured one.
+//!
+//! Products are compared through a random sketch `P·Z` (`Z` Gaussian `d × k`), which costs
+//! `O(d·h·k)` instead of `O(d²·h)` and estimates the Frobenius error without forming `P`.
+
+use taoke_anatomy::{Param, Role};
+use taoke_stats::Matrix;
+
+use crate::align::{matmul, Transform};
+use crate::units::{attn_gain, ffn_gain};
+use crate::view::ModelView;
+use crate::Result;
+
+/// Columns of the random sketch.
+pub const SKETCH_COLS: usize = 48;
+
+/// Relative error and correlation of one product between A and B.
+#[derive(Debug, Clone, Copy)]
+pub struct ProductDelta {
+    /// ‖S_A − S_B‖ / ‖S_A‖.
+    pub rel: f64,
+    /// Pearson correlation of the sketches.
+    pub r: f64,
+}
+
+fn gaussian(rows: usize, cols: usize, seed: u64) -> Matrix {
+    let mut s = seed ^ 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        // splitmix64
+        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let mut u = move || ((next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    Matrix::from_fn(rows, cols, |_, _| {
+        // Box–Muller (one value per pair; simplicity over speed).
+        let (a, b) = (u(), u());
+        ((-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()) as f32
+    })
+}
+
+fn transpose(m: &Matrix) -> Matrix {
+    m.view().transpose()
+}
+
+fn fold_cols(mut m: Matrix, g: Option<&Matrix>) -> Matrix {
+    if let Some(g) = g {
+        if g.data.len() == m.cols {
+            for r in 0..m.rows {
+                for c in 0..m.cols {
+                    m.data[r * m.cols + c] *= g.data[c];
+                }
+            }
+        }
+    }
+    m
+}
+
+fn w(v: &ModelView<'_>, block: u32, role: Role) -> Result<Option<Matrix>> {
+    match v.index(Some(block), role, Param::Weight) {
+        Some(i) => v.matrix(i).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The sketches `P·Z` of one block's products, in the model's own coordinates: for each
+/// product, `(left, right)` factors such that `P = left · right`, `left: d × h`,
+/// `right: h × d`.
+fn factors(v: &ModelView<'_>, block: u32) -> Result<Vec<(&'static str, Matrix, Matrix)>> {
+    let mut out = Vec::new();
+    let ag = attn_gain(v, block);
+    let fg = ffn_gain(v, block);
+    let kv_heads = v
+        .anatomy
+        .description
+        .kv_heads
+        .as_ref()
+        .map(|f| f.value as usize)
+        .filter(|&h| h > 0);
+    if let (Some(o), Some(val)) = (w(v, block, Role::AttnO)?, w(v, block, Role::AttnV)?) {
+        let val = fold_cols(val, ag.as_ref());
+        if o.cols == val.rows {
+            out.push(("attn-vo", o, val));
+        } else if let Some(vv) = kv_heads.and_then(|h| repeat_heads(&val, h, o.cols)) {
+            out.push(("attn-vo", o, vv));
+        }
+    }
+    if let (Some(q), Some(k)) = (w(v, block, Role::AttnQ)?, w(v, block, Role::AttnK)?) {
+        // Qᵀ K needs equal head widths; with grouped-query attention, repeat K's heads.
+        let q = fold_cols(q, ag.as_ref());
+        let k = fold_cols(k, ag.as_ref());
+        if q.rows == k.rows {
+            out.push(("attn-qk", transpose(&q), k));
+        } else if let Some(kk) = kv_heads.and_then(|h| repeat_heads(&k, h, q.rows)) {
+            out.push(("attn-qk", transpose(&q), kk));
+        }
+    }
+    if let (Some(d), Some(u)) = (w(v, block, Role::MlpDown)?, w(v, block, Role::MlpUp)?) {
+        if d.cols == u.rows {
+            out.push(("mlp-down-up", d, fold_cols(u, fg.as_ref())));
+        }
+    }
+    Ok(out)
+}
+
+/// Repeats the rows of `m` (`kv_heads` heads of equal width) so that it has `rows` rows, the
+/// grouped-query layout (query head `h` uses key/value head `h / (rows / m.rows)`).
+fn repeat_heads(m: &Matrix, kv_heads: usize, rows: usize) -> Option<Matrix> {
+    if m.rows == 0 || rows % m.rows != 0 || m.rows % kv_heads != 0 {
+        return None;
+    }
+    let rep = rows / m.rows;
+    let hd = m.rows / kv_heads;
+    let mut out = Matrix::zeros(rows, m.cols);
+    for g in 0..kv_heads {
+        for r in 0..rep {
+            for x in 0..hd {
+                let dst = ((g * rep + r) * hd + x) * m.cols;
+                let src = (g * hd + x) * m.cols;
+                out.data[dst..dst + m.cols].copy_from_slice(&m.data[src..src + m.cols]);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Sketch of `Mᵀ·(left·right)·M·Z` for B, or `left·right·Z` for A (`t` identity).
+fn sketch(left: &Matrix, right: &Matrix, t: &Transform, z: &Matrix, d_a: usize) -> Matrix {
+    // right·M: map right's columns (residual, input side) to A's coordinates.
+    let rm = t.apply(right, d_a); // h × d_a
+    let y = matmul(rm.view(), z.view()); // h × k
+    let ly = matmul(left.view(), y.view()); // d_b × k
+                                            // Mᵀ on the output side: rows of `ly` are B's residual coordinates.
+    transpose(&t.apply(&transpose(&ly), d_a)) // d_a × k
+}
+
+/// Compares the block products of A's `block_a` and B's `block_b`.
+pub fn compare_block(
+    a: &ModelView<'_>,
+    block_a: u32,
+    b: &ModelView<'_>,
+    block_b: u32,
+    t: &Transform,
+    d_a: usize,
+    seed: u64,
+) -> Result<Vec<(&'static str, ProductDelta)>> {
+    let fa = factors(a, block_a)?;
+    let fb = factors(b, block_b)?;
+    let z = gaussian(d_a, SKETCH_COLS, seed);
+    let mut out = Vec::new();
+    for (name, la, ra) in &fa {
+        let Some((_, lb, rb)) = fb.iter().find(|(n, _, _)| n == name) else {
+            continue;
+        };
+        if ra.cols != d_a {
+            continue;
+        }
+        let sa = sketch(la, ra, &Transform::Identity, &z, d_a);
+        let sb = sketch(lb, rb, t, &z, d_a);
+        if sa.data.len() != sb.data.len() {
+            continue;
+        }
+        out.push((*name, delta(&sa.data, &sb.data)));
+    }
+    Ok(out)
+}
+
+/// Relative error and Pearson correlation of two equally long vectors.
+pub fn delta(a: &[f32], b: &[f32]) -> ProductDelta {
+    let n = a.len().max(1) as f64;
+    let (mut num, mut den) = (0f64, 0f64);
+    let ma = a.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+    let mb = b.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+    let (mut sab, mut saa, mut sbb) = (0f64, 0f64, 0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        num += (x - y).powi(2);
+        den += x * x;
+        sab += (x - ma) * (y - mb);
+        saa += (x - ma).powi(2);
+        sbb += (y - mb).powi(2);
+    }
+    ProductDelta {
+        rel: if den > 0.0 {
+            (num / den).sqrt()
+        } else {
+            f64::INFINITY
+        },
+        r: if saa > 0.0 && sbb > 0.0 {
+            sab / (saa * sbb).sqrt()
+        } else {
+            0.0
+        },
+    }
+}

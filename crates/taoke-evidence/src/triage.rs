@@ -1,0 +1,95 @@
+//! Structural triage: byte identity, stored names and dtypes, and element-wise relations of
+//! tensors that sit at the same canonical role in the same coordinates.
+
+use taoke_anatomy::{Orientation, Role};
+use taoke_dtype::Dtype;
+
+use crate::products::{delta, ProductDelta};
+use crate::view::ModelView;
+
+/// Whether every weight file of A is byte-identical to the corresponding file of B.
+pub fn files_identical(a: &ModelView<'_>, b: &ModelView<'_>) -> bool {
+    let (fa, fb) = (&a.ck.files, &b.ck.files);
+    if fa.len() != fb.len() || a.ck.format != b.ck.format {
+        return false;
+    }
+    fa.iter()
+        .zip(fb)
+        .all(|(x, y)| x.len == y.len && x.bytes() == y.bytes())
+}
+
+/// Coarsest precision class of a dtype, for expected copy error.
+pub fn precision_tolerance(d: Dtype) -> f64 {
+    use Dtype::*;
+    match d {
+        F32 | F64 => 1e-6,
+        F16 => 2e-3,
+        BF16 => 1e-2,
+        Q8_0 | Q8_1 | Q8_K | I8 | U8 => 3e-2,
+        Q6_K | Q5_0 | Q5_1 | Q5_K => 8e-2,
+        Q4_0 | Q4_1 | Q4_K | IQ4_NL | IQ4_XS | MXFP4 | NVFP4 | F8_E4M3 | F8_E5M2 => 0.2,
+        Q3_K | IQ3_XXS | IQ3_S => 0.35,
+        Q2_K | IQ2_XXS | IQ2_XS | IQ2_S | IQ1_S | IQ1_M | TQ1_0 | TQ2_0 | Q1_0 => 0.6,
+        // Integer buffers (position ids, masks) and anything else: no float values to copy.
+        _ => 1e-6,
+    }
+}
+
+/// Whether a dtype is a quantized storage (block quantization or integer codes of floats).
+pub fn is_quantized(d: Dtype) -> bool {
+    d.is_block_quantized() || matches!(d, Dtype::I8 | Dtype::U8 | Dtype::F4)
+}
+
+/// Element-wise relation of one canonical tensor pair.
+#[derive(Debug, Clone)]
+pub struct PairDelta {
+    /// Canonical name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Relative error and correlation.
+    pub delta: ProductDelta,
+    /// Bit-identical values.
+    pub equal: bool,
+    /// Tolerance for "the same weights" given both dtypes.
+    pub tolerance: f64,
+    /// Stored names differ.
+    pub renamed: bool,
+    /// Orientation differs.
+    pub transposed: bool,
+    /// Stored dtypes.
+    pub dtypes: (Dtype, Dtype),
+}
+
+/// Element-wise comparison of every canonical tensor present in both with the same shape
+/// (after orientation), in A's coordinates (no alignment applied).
+pub fn pair_deltas(a: &ModelView<'_>, b: &ModelView<'_>, max_elems: u64) -> Vec<PairDelta> {
+    let mut out = Vec::new();
+    for (k, &ia) in &a.by_key {
+        let Some(&ib) = b.by_key.get(k) else { continue };
+        let (ta, tb) = (&a.ck.tensors[ia], &b.ck.tensors[ib]);
+        if ta.n_elements() != tb.n_elements() || ta.n_elements() > max_elems {
+            continue;
+        }
+        let (Ok(ma), Ok(mb)) = (a.matrix(ia), b.matrix(ib)) else {
+            continue;
+        };
+        if (ma.rows, ma.cols) != (mb.rows, mb.cols) {
+            continue;
+        }
+        let equal = ma.data == mb.data;
+        let tol = precision_tolerance(ta.dtype).max(precision_tolerance(tb.dtype));
+        out.push(PairDelta {
+            name: a.canonical_name(ia),
+            role: k.2,
+            delta: delta(&ma.data, &mb.data),
+            equal,
+            tolerance: tol,
+            renamed: ta.name != tb.name,
+            transposed: a.anatomy.tensors[ia].orientation != b.anatomy.tensors[ib].orientation
+                && a.anatomy.tensors[ia].orientation != Orientation::NotMatrix,
+            dtypes: (ta.dtype, tb.dtype),
+        });
+    }
+    out
+}

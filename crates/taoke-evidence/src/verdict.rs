@@ -1,0 +1,641 @@
+//! From measurements to a verdict: combined p-value, same-weights test, kinds, direction,
+//! per-component verdicts, and the decisive evidence in words.
+//!
+//! # Decision rules
+//! - `identical`: every weight file byte-identical (same format).
+//! - `same-weights`: the embeddings (after residual alignment) and every block's invariant
+//!   products agree within the copy tolerance of the coarser dtype of the pair, the depths
+//!   agree, and the exact tests reject independence. Covers format changes, recasts,
+//!   quantization, renames, transposition, permutations, rotations, rescaling and small added
+//!   noise.
+//! - `related`: the combined p-value of independence is below α (default 1e-6).
+//! - `independent`: the combined p-value is at least `independent_above` (default 0.01) and at
+//!   least one exact test ran on ≥ 32 units.
+//! - `inconclusive`: otherwise.
+//!
+//! The combined p-value: exact unit-matching p-values are independent under the null across
+//! the embedding columns and every block's MLP units (each family has its own exchangeable
+//! order). With equal depths, Fisher's method combines the embedding test and the diagonal
+//! block pairs; in general, Bonferroni over every test run (all block pairs) bounds the
+//! minimum. The reported value is `2 · min(Fisher, Bonferroni)` (Bonferroni over the two).
+
+use std::collections::BTreeSet;
+
+use taoke_anatomy::Role;
+
+use crate::compare::{Measurements, Options};
+use crate::report::*;
+use crate::triage::is_quantized;
+use crate::view::ModelView;
+
+const LN10: f64 = std::f64::consts::LN_10;
+
+/// Monotone layer map: each block of the deeper-or-equal side's partner chosen to maximize the
+/// total −ln p, with `j` non-decreasing in `i` (repeats and gaps allowed). Only links whose
+/// unit test has p < 1e-4 are returned.
+pub fn layer_map(tests: &[(u32, u32, crate::units::UnitTest)], la: u32, lb: u32) -> Vec<LayerLink> {
+    if la == 0 || lb == 0 || tests.is_empty() {
+        return Vec::new();
+    }
+    let (la, lb) = (la as usize, lb as usize);
+    let mut s = vec![0f64; la * lb];
+    for (i, j, t) in tests {
+        s[*i as usize * lb + *j as usize] = (-t.ln_p).max(0.0);
+    }
+    // dp[i][j]: best total for blocks 0..=i of A with block i mapped to j.
+    let mut dp = vec![f64::NEG_INFINITY; la * lb];
+    let mut from = vec![0usize; la * lb];
+    for j in 0..lb {
+        dp[j] = s[j];
+    }
+    for i in 1..la {
+        let mut best = f64::NEG_INFINITY;
+        let mut arg = 0;
+        for j in 0..lb {
+            if dp[(i - 1) * lb + j] > best {
+                best = dp[(i - 1) * lb + j];
+                arg = j;
+            }
+            dp[i * lb + j] = best + s[i * lb + j];
+            from[i * lb + j] = arg;
+        }
+    }
+    let mut j = (0..lb)
+        .max_by(|&x, &y| dp[(la - 1) * lb + x].total_cmp(&dp[(la - 1) * lb + y]))
+        .unwrap_or(0);
+    let mut path = vec![0usize; la];
+    for i in (0..la).rev() {
+        path[i] = j;
+        if i > 0 {
+            j = from[i * lb + j];
+        }
+    }
+    let ln_thresh = (1e-4f64).ln();
+    path.iter()
+        .enumerate()
+        .filter_map(|(i, &j)| {
+            let t = tests
+                .iter()
+                .find(|(a, b, _)| *a as usize == i && *b as usize == j)?;
+            (t.2.ln_p < ln_thresh).then(|| LayerLink {
+                a: i as u32,
+                b: j as u32,
+                log10_p_value: t.2.ln_p / LN10,
+            })
+        })
+        .collect()
+}
+
+fn ev(test: &str, scope: &str, statistic: f64, ln_p: Option<f64>, summary: String) -> Evidence {
+    let (p, l) = ln_p.map_or((None, None), crate::report::p_pair);
+    Evidence {
+        test: test.to_owned(),
+        scope: scope.to_owned(),
+        statistic,
+        p_value: p,
+        log10_p_value: l,
+        summary,
+    }
+}
+
+fn fmt_p(ln_p: f64) -> String {
+    let l = ln_p / LN10;
+    if l > -4.0 {
+        format!("{:.3}", ln_p.exp())
+    } else {
+        format!("1e{:.0}", l.floor())
+    }
+}
+
+fn side(v: &ModelView<'_>) -> ModelSide {
+    let d = &v.anatomy.description;
+    ModelSide {
+        path: v.ck.path.display().to_string(),
+        format: v.ck.format.name().to_owned(),
+        architecture: serde_json::to_value(d.family.value)
+            .ok()
+            .and_then(|x| x.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".into()),
+        parameters: v.ck.parameter_count(),
+        blocks: v.n_blocks(),
+        hidden: d.hidden.as_ref().map(|h| h.value),
+        vocab: v.vocab.as_ref().map(|x| x.tokens.len()),
+    }
+}
+
+/// Builds the comparison from the measurements.
+pub(crate) fn decide(
+    a: &ModelView<'_>,
+    b: &ModelView<'_>,
+    m: &Measurements,
+    opts: &Options,
+) -> Comparison {
+    let mut evidence = Vec::new();
+    let mut caveats = Vec::new();
+    let (la, lb) = m.blocks;
+
+    // --- exact tests and their combination
+    let mut diag: Vec<f64> = Vec::new();
+    let mut all: Vec<f64> = Vec::new();
+    if let Some(t) = &m.emb_test {
+        diag.push(t.ln_p);
+        all.push(t.ln_p);
+        evidence.push(ev(
+            "embedding-columns",
+            "embeddings",
+            t.rho,
+            Some(t.ln_p),
+            format!(
+                "matching the {} hidden dimensions of the two token embeddings over {} shared tokens gives Spearman ρ = {:.3} against the identity ({} of units matched in place); p = {}",
+                t.n,
+                m.tokens_shared,
+                t.rho,
+                pct(t.identity_fraction),
+                fmt_p(t.ln_p)
+            ),
+        ));
+    }
+    for (i, j, t) in &m.block_tests {
+        all.push(t.ln_p);
+        if la == lb && i == j {
+            diag.push(t.ln_p);
+        }
+    }
+    for (i, j, lnp, n) in &m.expert_tests {
+        all.push(*lnp);
+        evidence.push(ev(
+            "expert-units",
+            &format!("blk.{i} ↔ blk.{j} experts"),
+            *n as f64,
+            Some(*lnp),
+            format!(
+                "the MLP units of {n} experts match the dense MLP's units; combined p = {}",
+                fmt_p(*lnp)
+            ),
+        ));
+    }
+    let fisher = if la == lb && diag.len() >= 2 {
+        taoke_stats::combine::fisher(&diag).ok().map(|x| x.1)
+    } else if diag.len() == 1 {
+        Some(diag[0])
+    } else {
+        None
+    };
+    let bonf = all
+        .iter()
+        .copied()
+        .reduce(f64::min)
+        .map(|x| (x + (all.len() as f64).ln()).min(0.0));
+    let combined = match (fisher, bonf) {
+        (Some(f), Some(b)) => Some((f.min(b) + std::f64::consts::LN_2).min(0.0)),
+        (Some(f), None) => Some(f),
+        (None, Some(b)) => Some(b),
+        (None, None) => None,
+    };
+    // Per-block summary evidence (diagonal or best partner).
+    let mut components = Vec::new();
+    if let Some(t) = &m.emb_test {
+        let (p, l) = p_pair(t.ln_p);
+        components.push(ComponentVerdict {
+            a: "embeddings".into(),
+            b: "embeddings".into(),
+            verdict: component_verdict(t.ln_p, opts),
+            p_value: p,
+            log10_p_value: l,
+        });
+    }
+    for i in 0..la {
+        let best = m
+            .block_tests
+            .iter()
+            .filter(|(x, _, _)| *x == i)
+            .min_by(|x, y| x.2.ln_p.total_cmp(&y.2.ln_p));
+        if let Some((_, j, t)) = best {
+            // A block's own p: the best partner, Bonferroni over the partners tried.
+            let tried = m.block_tests.iter().filter(|(x, _, _)| *x == i).count() as f64;
+            let lnp = (t.ln_p + tried.ln()).min(0.0);
+            let (p, l) = p_pair(lnp);
+            components.push(ComponentVerdict {
+                a: format!("blk.{i}"),
+                b: format!("blk.{j}"),
+                verdict: component_verdict(lnp, opts),
+                p_value: p,
+                log10_p_value: l,
+            });
+            evidence.push(ev(
+                "mlp-units",
+                &format!("blk.{i} ↔ blk.{j}"),
+                t.rho,
+                Some(t.ln_p),
+                format!(
+                    "{} MLP units matched with Spearman ρ = {:.3} ({} in place, mean cosine {:.3}); p = {}",
+                    t.n,
+                    t.rho,
+                    pct(t.identity_fraction),
+                    t.mean_cos,
+                    fmt_p(t.ln_p)
+                ),
+            ));
+        }
+    }
+    let layer_map = layer_map(&m.block_tests, la, lb);
+
+    // --- same-weights test
+    let tol = pair_tolerance(a, b);
+    let emb_ok = m.emb_delta.is_some_and(|d| d.rel <= tol);
+    let mut prod_rel: Vec<f64> = Vec::new();
+    for (i, j, ps) in &m.products {
+        for (name, d) in ps {
+            prod_rel.push(d.rel);
+            evidence.push(ev(
+                "invariant-product",
+                &format!("blk.{i} ↔ blk.{j} {name}"),
+                d.rel,
+                None,
+                format!(
+                    "{name} products differ by {:.2e} relative (r = {:.5})",
+                    d.rel, d.r
+                ),
+            ));
+        }
+    }
+    let max_prod = prod_rel.iter().copied().fold(0f64, f64::max);
+    let products_ok = !prod_rel.is_empty() && max_prod <= 2.0 * tol;
+    let significant = combined.is_some_and(|c| c < opts.alpha.ln());
+    let same_weights = la == lb
+        && products_ok
+        && (emb_ok || m.emb_delta.is_none())
+        && (significant || m.identical_files);
+    if let Some(d) = m.emb_delta {
+        evidence.push(ev(
+            "embedding-alignment",
+            "embeddings",
+            d.rel,
+            None,
+            format!(
+                "after the {} map of B's hidden coordinates, the shared-token embeddings differ by {:.2e} relative (r = {:.5}); residuals of identity / signed permutation / rotation: {:.3} / {:.3} / {:.3}",
+                m.transform.name(),
+                d.rel,
+                d.r,
+                m.fit.0,
+                m.fit.1,
+                m.fit.2
+            ),
+        ));
+    }
+
+    // --- element-wise triage evidence
+    let n_pairs = m.pairs.len();
+    let n_equal = m.pairs.iter().filter(|p| p.equal).count();
+    if n_pairs > 0 {
+        let med = median(m.pairs.iter().map(|p| p.delta.rel).collect());
+        evidence.push(ev(
+            "tensor-equality",
+            "model",
+            n_equal as f64 / n_pairs as f64,
+            None,
+            format!(
+                "{n_equal} of {n_pairs} tensors at the same role and shape are bit-identical; median relative difference {:.2e}",
+                med
+            ),
+        ));
+    }
+    if let Some(tc) = &m.tokenizer {
+        evidence.push(ev(
+            "tokenizer",
+            "vocabulary",
+            tc.jaccard,
+            None,
+            tc.summary(),
+        ));
+    }
+
+    // --- verdict
+    let verdict = if m.identical_files {
+        Verdict::Identical
+    } else if same_weights {
+        Verdict::SameWeights
+    } else if significant {
+        Verdict::Related
+    } else {
+        let power = m.emb_test.as_ref().is_some_and(|t| t.n >= 32)
+            || m.block_tests.iter().any(|(_, _, t)| t.n >= 32);
+        match combined {
+            Some(c) if power && c >= opts.independent_above.ln() => Verdict::Independent,
+            _ => Verdict::Inconclusive,
+        }
+    };
+
+    // --- kinds
+    let mut kinds = BTreeSet::new();
+    if matches!(verdict, Verdict::SameWeights | Verdict::Related) {
+        if a.ck.format != b.ck.format || a.ck.files.len() != b.ck.files.len() {
+            kinds.insert(Kind::FormatChange);
+        }
+        let qa = a.ck.tensors.iter().any(|t| is_quantized(t.dtype));
+        let qb = b.ck.tensors.iter().any(|t| is_quantized(t.dtype));
+        if qa != qb {
+            kinds.insert(Kind::Quantized);
+        }
+        let fl = |v: &ModelView<'_>| -> BTreeSet<String> {
+            v.ck.tensors
+                .iter()
+                .filter(|t| t.dtype.is_float())
+                .map(|t| t.dtype.name().to_owned())
+                .collect()
+        };
+        if !qa && !qb && fl(a) != fl(b) {
+            kinds.insert(Kind::DtypeRecast);
+        }
+        let renamed_pairs = m.pairs.iter().filter(|p| p.renamed).count();
+        if m.roles_recovered > 0
+            || (a.ck.format == b.ck.format && renamed_pairs > 0)
+            || a.roles_inferred() + b.roles_inferred() > 0
+        {
+            kinds.insert(Kind::Renamed);
+        }
+        if m.pairs.iter().any(|p| p.transposed) || !b.reinterpret.is_empty() {
+            kinds.insert(Kind::Transposed);
+        }
+        match m.transform.name() {
+            "signed-permutation" => {
+                kinds.insert(Kind::Permuted);
+            }
+            "rotation" => {
+                kinds.insert(Kind::Rotated);
+            }
+            _ => {}
+        }
+        if la == lb
+            && m.block_tests
+                .iter()
+                .any(|(i, j, t)| i == j && t.identity_fraction < 0.9 && t.ln_p < -20.0)
+        {
+            kinds.insert(Kind::Permuted);
+        }
+        // Depth changes only when several blocks really map across.
+        if layer_map.len() >= 2 && la > lb && lb > 0 {
+            kinds.insert(Kind::PrunedDepth);
+        }
+        if layer_map.len() >= 2 && lb > la && la > 0 {
+            kinds.insert(Kind::DepthUpscaled);
+        }
+        let (ha, hb) = (&m.hidden_units.0, &m.hidden_units.1);
+        if (m.emb_dims.0 != m.emb_dims.1 && m.emb_dims.0 > 0 && m.emb_dims.1 > 0)
+            || (!ha.is_empty()
+                && !hb.is_empty()
+                && ha.iter().sum::<usize>() * hb.len() != hb.iter().sum::<usize>() * ha.len())
+        {
+            kinds.insert(Kind::PrunedWidth);
+        }
+        if !m.expert_tests.is_empty() {
+            kinds.insert(Kind::MoeUpcycled);
+        }
+        if let Some(tc) = &m.tokenizer {
+            if tc.relation.name() == "extended" {
+                kinds.insert(Kind::VocabExtended);
+            }
+        }
+        let block_related = components
+            .iter()
+            .filter(|c| c.a.starts_with("blk."))
+            .filter(|c| c.verdict == Verdict::Related)
+            .count();
+        let emb_related = m
+            .emb_test
+            .as_ref()
+            .is_some_and(|t| t.ln_p < opts.alpha.ln());
+        if emb_related && block_related == 0 && la > 0 {
+            kinds.insert(Kind::SharedComponents);
+        }
+        if verdict == Verdict::SameWeights {
+            // Norm gains or unit scales differ while the products agree.
+            let gains_differ = m
+                .pairs
+                .iter()
+                .any(|p| p.role.is_norm() && !p.equal && p.delta.rel > 10.0 * tol.max(1e-6));
+            if gains_differ {
+                kinds.insert(Kind::Rescaled);
+            }
+            if noise_like(m, tol) {
+                kinds.insert(Kind::NoiseWashed);
+            }
+        } else if !kinds.contains(&Kind::SharedComponents) {
+            // Trained derivative: size of the change.
+            let med = if prod_rel.is_empty() {
+                median(m.pairs.iter().map(|p| p.delta.rel).collect())
+            } else {
+                median(prod_rel.clone())
+            };
+            if med.is_finite() && la == lb {
+                if med > 0.5 {
+                    kinds.insert(Kind::ContinuedPretraining);
+                } else {
+                    kinds.insert(Kind::FineTune);
+                }
+            }
+        }
+    }
+
+    // --- direction
+    let direction = direction(a, b, &kinds, la, lb);
+
+    // --- words
+    let decisive = decisive_words(verdict, m, combined, opts, &kinds, tol);
+    if m.tokens_assumed {
+        caveats.push("no tokenizer on one side: token ids were assumed to correspond".into());
+    }
+    caveats.push(
+        "weights-only tests cannot see distillation or training on another model's outputs; a distilled model is reported independent".into(),
+    );
+    if verdict == Verdict::Related {
+        caveats.push("related means a shared weight ancestor; it does not say who copied whom or whether reuse was licensed".into());
+    }
+    let tokenizer = m.tokenizer.as_ref().map(|t| TokenizerEvidence {
+        relation: t.relation.name().to_owned(),
+        jaccard: t.jaccard,
+        equal_id_fraction: t.equal_id_fraction,
+        summary: t.summary(),
+    });
+    let (p_value, log10_p_value) = combined.map_or((None, None), p_pair);
+    Comparison {
+        schema_version: 1,
+        a: side(a),
+        b: side(b),
+        verdict,
+        kinds: kinds.into_iter().collect(),
+        direction,
+        p_value,
+        log10_p_value,
+        alpha: opts.alpha,
+        decisive,
+        evidence,
+        components,
+        layer_map,
+        tokenizer,
+        caveats,
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.0} %", 100.0 * x)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn component_verdict(ln_p: f64, opts: &Options) -> Verdict {
+    if ln_p < opts.alpha.ln() {
+        Verdict::Related
+    } else if ln_p >= opts.independent_above.ln() {
+        Verdict::Independent
+    } else {
+        Verdict::Inconclusive
+    }
+}
+
+/// Copy tolerance of the pair: the coarser dtype's expected relative error.
+fn pair_tolerance(a: &ModelView<'_>, b: &ModelView<'_>) -> f64 {
+    let worst = |v: &ModelView<'_>| {
+        v.ck.tensors
+            .iter()
+            .filter(|t| t.shape.len() == 2)
+            .map(|t| crate::triage::precision_tolerance(t.dtype))
+            .fold(1e-6, f64::max)
+    };
+    // Added noise at weight std / 700 stays well below 1e-2; light fine-tunes usually do not.
+    worst(a).max(worst(b)).max(5e-3)
+}
+
+fn noise_like(m: &Measurements, tol: f64) -> bool {
+    // Small, non-zero differences spread over every matrix (no tensor left untouched).
+    let mats: Vec<_> = m
+        .pairs
+        .iter()
+        .filter(|p| !p.role.is_norm() && p.role != Role::Unknown)
+        .collect();
+    !mats.is_empty()
+        && mats.iter().all(|p| !p.equal)
+        && mats
+            .iter()
+            .all(|p| p.delta.rel > 1e-4 && p.delta.rel <= tol)
+        && mats.iter().all(|p| p.dtypes.0 == p.dtypes.1)
+}
+
+fn direction(
+    a: &ModelView<'_>,
+    b: &ModelView<'_>,
+    kinds: &BTreeSet<Kind>,
+    la: u32,
+    lb: u32,
+) -> Direction {
+    let qb = b.ck.tensors.iter().any(|t| is_quantized(t.dtype));
+    if kinds.contains(&Kind::Quantized) {
+        return if qb {
+            Direction::BFromA
+        } else {
+            Direction::AFromB
+        };
+    }
+    if kinds.contains(&Kind::PrunedDepth) || kinds.contains(&Kind::DepthUpscaled) {
+        // The pruned model is smaller; the up-scaled one larger. Without more, the evidence
+        // says which way only together with training signs; report the structural reading.
+        return if kinds.contains(&Kind::PrunedDepth) == (la > lb) {
+            Direction::BFromA
+        } else {
+            Direction::AFromB
+        };
+    }
+    if kinds.contains(&Kind::MoeUpcycled) {
+        let moe_b = b
+            .anatomy
+            .tensors
+            .iter()
+            .any(|t| t.canonical.expert.is_some());
+        return if moe_b {
+            Direction::BFromA
+        } else {
+            Direction::AFromB
+        };
+    }
+    if kinds.contains(&Kind::VocabExtended) {
+        let (na, nb) = (
+            a.vocab.as_ref().map_or(0, |v| v.tokens.len()),
+            b.vocab.as_ref().map_or(0, |v| v.tokens.len()),
+        );
+        return if nb > na {
+            Direction::BFromA
+        } else {
+            Direction::AFromB
+        };
+    }
+    Direction::Unknown
+}
+
+fn decisive_words(
+    verdict: Verdict,
+    m: &Measurements,
+    combined: Option<f64>,
+    opts: &Options,
+    kinds: &BTreeSet<Kind>,
+    tol: f64,
+) -> String {
+    let p = combined.map(fmt_p).unwrap_or_else(|| "n/a".into());
+    let best_block = m
+        .block_tests
+        .iter()
+        .min_by(|x, y| x.2.ln_p.total_cmp(&y.2.ln_p));
+    match verdict {
+        Verdict::Identical => "every weight file is byte-for-byte identical".into(),
+        Verdict::SameWeights => format!(
+            "the weights are the same: after mapping hidden coordinates, every block's attention and MLP products agree within {:.0e} relative error (what {} storage allows), and the chance that independently trained models would line up like this is p = {p}{}",
+            2.0 * tol,
+            if tol > 1e-2 { "quantized" } else { "this" },
+            kind_words(kinds)
+        ),
+        Verdict::Related => {
+            let what = if kinds.contains(&Kind::SharedComponents) {
+                "the token embeddings are shared (their hidden dimensions line up one-to-one), while no transformer block matches".to_owned()
+            } else if let Some((i, j, t)) = best_block {
+                format!(
+                    "the MLP units of block {i} of A line up with those of block {j} of B (Spearman ρ = {:.2} over {} units)",
+                    t.rho, t.n
+                )
+            } else {
+                "the hidden units line up".to_owned()
+            };
+            format!(
+                "{what}; if the two models had been initialised independently, a match this strong would happen with probability p = {p} (threshold {:.0e}){}",
+                opts.alpha,
+                kind_words(kinds)
+            )
+        }
+        Verdict::Independent => format!(
+            "no shared weights: hidden units of embeddings and blocks match no better than chance (combined p = {p})"
+        ),
+        Verdict::Inconclusive => format!(
+            "the evidence is not strong enough either way (combined p = {p}); taoke abstains"
+        ),
+    }
+}
+
+fn kind_words(kinds: &BTreeSet<Kind>) -> String {
+    if kinds.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; how: {}",
+            kinds
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}

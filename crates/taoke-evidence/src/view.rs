@@ -1,0 +1,242 @@
+//! [`ModelView`]: a checkpoint with its anatomy and vocabulary, and canonical access to its
+//! matrices (oriented `[out, in]`, rotary Q/K rows in Hugging Face order).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use taoke_anatomy::{
+    Anatomy, AnatomyInput, CanonicalName, Orientation, Param, QkRowOrder, Role, RoleSource,
+    TensorDesc,
+};
+use taoke_model::{Checkpoint, Format, MetaValue};
+use taoke_stats::Matrix;
+use taoke_tokenizer::Vocab;
+
+use crate::{Error, Result};
+
+/// Key of a canonical tensor: block, expert, role, param.
+pub type Key = (Option<u32>, Option<u32>, Role, Param);
+
+/// A checkpoint prepared for comparison.
+pub struct ModelView<'a> {
+    /// The checkpoint.
+    pub ck: &'a Checkpoint,
+    /// Its anatomy.
+    pub anatomy: Anatomy,
+    /// Its vocabulary, when a tokenizer was found.
+    pub vocab: Option<Vocab>,
+    /// Canonical key → tensor index (first tensor wins on duplicates).
+    pub by_key: BTreeMap<Key, usize>,
+    /// Tensors whose bytes hold the transpose of their declared shape (found by content).
+    pub reinterpret: BTreeSet<usize>,
+}
+
+fn key(c: &CanonicalName) -> Key {
+    (c.block, c.expert, c.role, c.param)
+}
+
+fn meta_to_anatomy(v: &MetaValue) -> taoke_anatomy::MetaValue {
+    use taoke_anatomy::MetaValue as A;
+    match v {
+        MetaValue::Bool(b) => A::Bool(*b),
+        MetaValue::Int(i) if *i >= 0 => A::UInt(*i as u64),
+        MetaValue::Int(i) => A::Int(*i),
+        MetaValue::UInt(u) => A::UInt(*u),
+        MetaValue::Float(f) => A::Float(*f),
+        MetaValue::Str(s) => A::Str(s.clone()),
+        MetaValue::Array(a) => A::Array {
+            len: a.len() as u64,
+        },
+    }
+}
+
+/// The tensor descriptors the anatomy needs.
+pub fn descs(ck: &Checkpoint) -> Vec<TensorDesc> {
+    ck.tensors
+        .iter()
+        .map(|t| TensorDesc::new(t.name.clone(), t.shape.clone()))
+        .collect()
+}
+
+/// Runs the anatomy on a checkpoint.
+pub fn anatomy_of(ck: &Checkpoint) -> Anatomy {
+    let tensors = descs(ck);
+    let metadata: taoke_anatomy::Metadata = ck
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), meta_to_anatomy(v)))
+        .collect();
+    let preferred = match ck.format {
+        Format::Gguf => Some(taoke_anatomy::SchemeId::Gguf),
+        _ => None,
+    };
+    let graph: Vec<Option<taoke_anatomy::GraphHint>> = ck
+        .tensors
+        .iter()
+        .map(|t| {
+            t.graph.as_ref().map(|g| taoke_anatomy::GraphHint {
+                consumer_op: g.op.clone(),
+                input_slot: g.slot,
+                order: g.order,
+            })
+        })
+        .collect();
+    let has_graph = graph.iter().any(Option::is_some);
+    taoke_anatomy::analyze(&AnatomyInput {
+        tensors: &tensors,
+        config: ck.config.as_ref(),
+        metadata: (!metadata.is_empty()).then_some(&metadata),
+        graph: has_graph.then_some(&graph[..]),
+        preferred_scheme: preferred,
+    })
+}
+
+/// Loads the vocabulary: GGUF `tokenizer.ggml.*` metadata, else the folder's tokenizer files.
+pub fn vocab_of(ck: &Checkpoint) -> Option<Vocab> {
+    if let Some(tokens) = ck
+        .meta("tokenizer.ggml.tokens")
+        .and_then(MetaValue::as_array)
+    {
+        let strs = |k: &str| -> Vec<String> {
+            ck.meta(k)
+                .and_then(MetaValue::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let meta = taoke_tokenizer::GgmlTokenizer {
+            model: ck
+                .meta("tokenizer.ggml.model")
+                .and_then(MetaValue::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            pre: ck
+                .meta("tokenizer.ggml.pre")
+                .and_then(MetaValue::as_str)
+                .map(str::to_owned),
+            tokens: tokens
+                .iter()
+                .map(|v| v.as_str().unwrap_or("").to_owned())
+                .collect(),
+            token_types: ck
+                .meta("tokenizer.ggml.token_type")
+                .and_then(MetaValue::as_array)
+                .map(|a| a.iter().map(|v| v.as_f64().unwrap_or(1.0) as i32).collect()),
+            scores: ck
+                .meta("tokenizer.ggml.scores")
+                .and_then(MetaValue::as_array)
+                .map(|a| a.iter().map(|v| v.as_f64().unwrap_or(0.0) as f32).collect()),
+            merges: strs("tokenizer.ggml.merges"),
+            ..Default::default()
+        };
+        if let Ok(v) = Vocab::from_ggml(meta) {
+            return Some(v);
+        }
+    }
+    let folder = ck.folder.as_ref()?;
+    taoke_tokenizer::load_dir(folder).ok().flatten()
+}
+
+impl<'a> ModelView<'a> {
+    /// Prepares a checkpoint: anatomy, vocabulary, canonical index.
+    pub fn new(ck: &'a Checkpoint) -> ModelView<'a> {
+        let anatomy = anatomy_of(ck);
+        let vocab = vocab_of(ck);
+        let mut v = ModelView {
+            ck,
+            anatomy,
+            vocab,
+            by_key: BTreeMap::new(),
+            reinterpret: BTreeSet::new(),
+        };
+        v.reindex();
+        v
+    }
+
+    /// Rebuilds [`ModelView::by_key`] after roles changed.
+    pub fn reindex(&mut self) {
+        self.by_key.clear();
+        for (i, t) in self.anatomy.tensors.iter().enumerate() {
+            if t.canonical.role != Role::Unknown {
+                self.by_key.entry(key(&t.canonical)).or_insert(i);
+            }
+        }
+    }
+
+    /// Index of the tensor with this canonical key.
+    pub fn index(&self, block: Option<u32>, role: Role, param: Param) -> Option<usize> {
+        self.by_key.get(&(block, None, role, param)).copied()
+    }
+
+    /// Number of blocks (highest block index + 1).
+    pub fn n_blocks(&self) -> u32 {
+        self.by_key
+            .keys()
+            .filter_map(|k| k.0)
+            .max()
+            .map_or(0, |b| b + 1)
+    }
+
+    /// Whether any role was assigned from something other than the name.
+    pub fn roles_inferred(&self) -> usize {
+        self.anatomy
+            .tensors
+            .iter()
+            .filter(|t| !matches!(t.source, RoleSource::Name { .. } | RoleSource::Unassigned))
+            .count()
+    }
+
+    /// Reads tensor `i` as a matrix oriented `[out, in]` (vectors as one row), with rotary Q/K
+    /// rows in Hugging Face order.
+    pub fn matrix(&self, i: usize) -> Result<Matrix> {
+        let t = &self.ck.tensors[i];
+        let an = &self.anatomy.tensors[i];
+        let data = self.ck.read_f32(t).map_err(Error::Model)?;
+        let (rows, cols) = match t.shape.len() {
+            0 => (1, 1),
+            1 => (1, t.shape[0] as usize),
+            _ => {
+                let r = t.shape[0] as usize;
+                (r, data.len() / r.max(1))
+            }
+        };
+        let mut m = if self.reinterpret.contains(&i) {
+            Matrix::new(cols, rows, data)
+                .map_err(|e| Error::Stats(e.to_string()))?
+                .view()
+                .transpose()
+        } else {
+            Matrix::new(rows, cols, data).map_err(|e| Error::Stats(e.to_string()))?
+        };
+        if an.orientation == Orientation::Transposed {
+            m = m.view().transpose();
+        }
+        let role = an.canonical.role;
+        if matches!(role, Role::AttnQ | Role::AttnK)
+            && self.anatomy.qk_row_order == QkRowOrder::Interleaved
+        {
+            let d = &self.anatomy.description;
+            let heads = if role == Role::AttnQ {
+                d.heads.as_ref().map(|f| f.value)
+            } else {
+                d.kv_heads
+                    .as_ref()
+                    .map(|f| f.value)
+                    .or(d.heads.as_ref().map(|f| f.value))
+            };
+            if let Some(h) = heads.filter(|&h| h > 0 && m.rows % (2 * h as usize) == 0) {
+                if let Ok(v) = taoke_anatomy::halve_qk_rows(&m.data, m.rows, m.cols, h as usize) {
+                    m.data = v;
+                }
+            }
+        }
+        Ok(m)
+    }
+
+    /// The canonical text name of tensor `i` (`blk.3.ffn_up.weight`).
+    pub fn canonical_name(&self, i: usize) -> String {
+        self.anatomy.tensors[i].canonical.to_string()
+    }
+}
