@@ -70,11 +70,12 @@
 //! and must be calibrated on independent pairs ([`crate::calibration`]); Zhu et al. found it
 //! close to uniform on 141 independent pairs.
 
-use crate::lap::assign_max;
-use crate::matrix::{matmul_row_major, to_faer_unit_rows};
+use crate::lap::PaddedCosts;
+use crate::matrix::{matmul_row_major, par, to_faer_unit_rows};
 use crate::rng::SplitMix64;
 use crate::special::{ln_factorial, log_sum_exp, t_ln_sf};
 use crate::{Alternative, MatrixRef, Result, StatsError};
+use faer::{Accum, MatMut};
 
 /// Row-wise cosine similarities `C_ij = cos(a_i, b_j)`, row-major `a.rows() × b.rows()`, in `f64`.
 /// Zero rows have cosine 0 with everything. Cost: one `h_a × d × h_b` GEMM.
@@ -132,14 +133,58 @@ impl RowMatching {
 
 /// Matches the rows of `a` to the rows of `b` maximizing the total cosine similarity
 /// (rectangular allowed: the smaller side is matched injectively into the larger).
+///
+/// Memory: one `max(h_a, h_b)²` `f64` matrix (the negated cosines are written by the GEMM
+/// straight into the solver's padded cost matrix): 0.97 GB for `h = 11008`.
 pub fn match_rows(a: MatrixRef<'_>, b: MatrixRef<'_>) -> Result<RowMatching> {
-    let c = cosine_matrix(a, b)?;
-    let asg = assign_max(&c, a.rows(), b.rows())?;
-    let pairs = asg.pairs();
-    let similarities: Vec<f64> = pairs.iter().map(|&(i, j)| c[i * b.rows() + j]).collect();
+    if a.cols() != b.cols() {
+        return Err(StatsError::ShapeMismatch {
+            what: "row matching",
+            a_rows: a.rows(),
+            a_cols: a.cols(),
+            b_rows: b.rows(),
+            b_cols: b.cols(),
+        });
+    }
+    a.check_finite("row matching: first operand")?;
+    b.check_finite("row matching: second operand")?;
+    let (ha, hb) = (a.rows(), b.rows());
+    let mut costs = PaddedCosts::zeros(ha, hb);
+    let n = costs.n();
+    if ha > 0 && hb > 0 {
+        let an = to_faer_unit_rows(a, false);
+        let bn = to_faer_unit_rows(b, false);
+        let buf = costs
+            .m
+            .as_slice_mut()
+            .ok_or_else(|| StatsError::InvalidArgument {
+                what: "row matching",
+                message: "cost matrix is not contiguous".into(),
+            })?;
+        // Row-major `ha × hb` with row stride `n` is the transpose of a column-major
+        // `hb × ha` with column stride `n`. (faer 0.24.4's
+        // `from_row_major_slice_with_stride_mut` builds a column-major view; avoid it.)
+        let dst = MatMut::from_column_major_slice_with_stride_mut(buf, hb, ha, n).transpose_mut();
+        // costs = −cos: the solver minimizes.
+        faer::linalg::matmul::matmul(
+            dst,
+            Accum::Replace,
+            an.as_ref(),
+            bn.as_ref().transpose(),
+            -1.0,
+            par(),
+        );
+    }
+    let row_to_col = costs.solve()?;
+    let pairs: Vec<(usize, usize)> = row_to_col
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.map(|c| (i, c)))
+        .collect();
+    let similarities: Vec<f64> = pairs.iter().map(|&(i, j)| -costs.m[(i, j)]).collect();
     Ok(RowMatching {
-        rows_a: a.rows(),
-        rows_b: b.rows(),
+        rows_a: ha,
+        rows_b: hb,
         total_similarity: similarities.iter().sum(),
         pairs,
         similarities,
@@ -466,6 +511,23 @@ mod tests {
         let s = phi_u_subset(a.view(), b.view(), 40, 3, Alternative::Greater).unwrap();
         assert_eq!(s.test.n, 40);
         assert!(s.matching.pairs.iter().all(|&(i, j)| i == kept[j]));
+    }
+
+    #[test]
+    fn matching_similarities_are_the_cosines_and_optimal() {
+        let mut rng = SplitMix64::new(13);
+        for &(ha, hb) in &[(9usize, 9usize), (7, 12), (12, 7)] {
+            let a = rng.gaussian_matrix(ha, 5, 1.0);
+            let b = rng.gaussian_matrix(hb, 5, 1.0);
+            let c = cosine_matrix(a.view(), b.view()).unwrap();
+            let m = match_rows(a.view(), b.view()).unwrap();
+            assert_eq!(m.pairs.len(), ha.min(hb));
+            for (&(i, j), s) in m.pairs.iter().zip(&m.similarities) {
+                assert!((c[i * hb + j] - s).abs() < 1e-12);
+            }
+            let best = crate::lap::assign_max(&c, ha, hb).unwrap();
+            assert!((best.total - m.total_similarity).abs() < 1e-9);
+        }
     }
 
     #[test]
