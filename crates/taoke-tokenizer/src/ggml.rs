@@ -7,7 +7,7 @@
 //! removed, bracketed tokens unchanged); anything else is kept raw.
 
 use crate::error::{Error, Result};
-use crate::hf_json::split_merge;
+use crate::hf_json::{split_merge, LazyTexts};
 use crate::vocab::{
     Hints, NormStyle, Parts, RawToken, SourceFormat, SpecialTokens, TokenKind, TokenizerKind,
     Vocab, MAX_MERGES, MAX_VOCAB,
@@ -125,8 +125,7 @@ impl Vocab {
             _ => (TokenizerKind::Unknown, NormStyle::Raw),
         };
         let merges = {
-            let known: std::collections::HashSet<&str> =
-                tokens.iter().map(String::as_str).collect();
+            let known = LazyTexts::new(|| tokens.iter().map(String::as_str).collect());
             let is_known = |s: &str| known.contains(s);
             let mut out = Vec::with_capacity(merges.len());
             for (i, m) in merges.iter().enumerate() {

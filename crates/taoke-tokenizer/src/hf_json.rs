@@ -137,6 +137,26 @@ fn to_id(raw: u64, field: &str) -> Result<usize> {
     Ok(id)
 }
 
+/// A set of token texts built on first use: merges with a single space (nearly all of them)
+/// never need it.
+pub(crate) struct LazyTexts<'a, F: Fn() -> HashSet<&'a str>> {
+    cell: std::cell::OnceCell<HashSet<&'a str>>,
+    make: F,
+}
+
+impl<'a, F: Fn() -> HashSet<&'a str>> LazyTexts<'a, F> {
+    pub(crate) fn new(make: F) -> Self {
+        LazyTexts {
+            cell: std::cell::OnceCell::new(),
+            make,
+        }
+    }
+
+    pub(crate) fn contains(&self, s: &str) -> bool {
+        self.cell.get_or_init(&self.make).contains(s)
+    }
+}
+
 /// Splits a joined merge `"a b"`; when there are several spaces, prefers the split whose two
 /// halves are both in the vocabulary.
 pub(crate) fn split_merge(s: &str, known: &dyn Fn(&str) -> bool) -> Option<(String, String)> {
@@ -359,7 +379,7 @@ impl Vocab {
                     cap: crate::vocab::MAX_MERGES,
                 });
             }
-            let known: HashSet<&str> = tokens.iter().map(|t| t.text.as_str()).collect();
+            let known = LazyTexts::new(|| tokens.iter().map(|t| t.text.as_str()).collect());
             let is_known = |s: &str| known.contains(s);
             merges.reserve(list.len());
             for (i, m) in list.into_iter().enumerate() {

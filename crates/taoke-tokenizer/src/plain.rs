@@ -2,10 +2,8 @@
 //! line number is the id) and GPT-2 style `vocab.json` (`{token: id}`) with `merges.txt`
 //! (one `a b` pair per line, optionally after a `#version` line).
 
-use std::collections::HashSet;
-
 use crate::error::{Error, Result};
-use crate::hf_json::{guess_bpe_style, split_merge, MAX_JSON_LEN};
+use crate::hf_json::{guess_bpe_style, split_merge, LazyTexts, MAX_JSON_LEN};
 use crate::vocab::{
     Hints, NormStyle, Parts, RawToken, SourceFormat, SpecialTokens, TokenKind, TokenizerKind,
     Vocab, MAX_MERGES, MAX_VOCAB,
@@ -205,7 +203,7 @@ impl Vocab {
                 cap: MAX_MERGES,
             });
         }
-        let known: HashSet<&str> = tokens.iter().map(|t| t.text.as_str()).collect();
+        let known = LazyTexts::new(|| tokens.iter().map(|t| t.text.as_str()).collect());
         let is_known = |s: &str| known.contains(s);
         let mut merges = Vec::with_capacity(merge_lines.len());
         for (i, line) in merge_lines.iter().enumerate() {

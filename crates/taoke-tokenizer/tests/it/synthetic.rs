@@ -297,3 +297,18 @@ fn special_tokens_map_sets_roles() {
     assert_eq!(v.special.eos, Some(0));
     assert_eq!(v.special.unk, None);
 }
+
+#[test]
+fn joined_merges_with_several_spaces_split_where_both_halves_are_tokens() {
+    let v = Vocab::from_tokenizer_json(
+        br#"{"model": {"type": "BPE", "vocab": {"a b": 0, "c": 1, "a": 2, "b c": 3, "a b c": 4},
+             "merges": ["a b c", "x y"]}}"#,
+    )
+    .unwrap();
+    assert_eq!(v.merges[0], ("a".to_string(), "b c".to_string()));
+    let w = Vocab::from_tokenizer_json(
+        br#"{"model": {"type": "BPE", "vocab": {"a b": 0, "c": 1, "a b c": 4}, "merges": ["a b c"]}}"#,
+    )
+    .unwrap();
+    assert_eq!(w.merges[0], ("a b".to_string(), "c".to_string()));
+}
