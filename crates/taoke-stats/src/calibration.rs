@@ -105,6 +105,13 @@ impl EmpiricalNull {
         ((r + 1.0) / (self.sorted.len() as f64 + 1.0)).ln()
     }
 
+    /// `ln` of the empirical lower-tail p-value `(r + 1)/(n + 1)`, `r` = null samples
+    /// ≤ `x`: for distances, where smaller means more related.
+    pub fn ln_p_lower(&self, x: f64) -> f64 {
+        let r = self.sorted.partition_point(|&v| v <= x) as f64;
+        ((r + 1.0) / (self.sorted.len() as f64 + 1.0)).ln()
+    }
+
     /// `ln p` of the fitted tail (labelled extrapolation; see [`NullPValue::Extrapolated`]).
     pub fn ln_p_fitted(&self, x: f64, fit: TailFit) -> Result<f64> {
         match fit {
@@ -328,6 +335,8 @@ mod tests {
         assert!((null.ln_p_upper(0.25) - (3.0f64 / 5.0).ln()).abs() < 1e-15);
         assert!((null.ln_p_upper(0.4) - (2.0f64 / 5.0).ln()).abs() < 1e-15);
         assert!((null.ln_p_upper(9.0) - (1.0f64 / 5.0).ln()).abs() < 1e-15);
+        assert!((null.ln_p_lower(0.2) - (3.0f64 / 5.0).ln()).abs() < 1e-15);
+        assert!((null.ln_p_lower(-1.0) - (1.0f64 / 5.0).ln()).abs() < 1e-15);
         match null.p_upper(9.0, TailFit::Normal).unwrap() {
             NullPValue::Extrapolated {
                 ln_p,

@@ -158,10 +158,81 @@ fn cka_faer(x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {
     let xy = hsic_from(x, y, &px, &py);
     let xx = hsic_from(x, x, &px, &px);
     let yy = hsic_from(y, y, &py, &py);
-    if !(xx > 0.0 && yy > 0.0) {
+    if xx.is_nan() || yy.is_nan() || xx <= 0.0 || yy <= 0.0 {
         return 0.0;
     }
     xy / (xx * yy).sqrt()
+}
+
+/// A matrix prepared for repeated CKA computations (its `f64` copy, centring parts and
+/// self-HSIC computed once), e.g. for a block × block CKA matrix.
+pub struct CkaPrepared {
+    x: Mat<f64>,
+    parts: HsicParts,
+    self_hsic: f64,
+}
+
+impl CkaPrepared {
+    /// Prepares `x` (`n × p`, `n ≥ 4`, finite).
+    pub fn new(x: MatrixRef<'_>) -> Result<Self> {
+        check_cka("unbiased cka", x, x)?;
+        let fx = to_faer(x);
+        let parts = hsic_parts(fx.as_ref());
+        let self_hsic = hsic_from(fx.as_ref(), fx.as_ref(), &parts, &parts);
+        Ok(Self {
+            x: fx,
+            parts,
+            self_hsic,
+        })
+    }
+
+    /// Number of rows (examples).
+    pub fn rows(&self) -> usize {
+        self.x.nrows()
+    }
+
+    /// Unbiased CKA with another prepared matrix of the same number of rows.
+    pub fn cka(&self, other: &CkaPrepared) -> Result<f64> {
+        if self.rows() != other.rows() {
+            return Err(StatsError::ShapeMismatch {
+                what: "unbiased cka",
+                a_rows: self.rows(),
+                a_cols: self.x.ncols(),
+                b_rows: other.rows(),
+                b_cols: other.x.ncols(),
+            });
+        }
+        if self.self_hsic.is_nan()
+            || other.self_hsic.is_nan()
+            || self.self_hsic <= 0.0
+            || other.self_hsic <= 0.0
+        {
+            return Ok(0.0);
+        }
+        let xy = hsic_from(self.x.as_ref(), other.x.as_ref(), &self.parts, &other.parts);
+        Ok(xy / (self.self_hsic * other.self_hsic).sqrt())
+    }
+}
+
+/// Block × block unbiased CKA matrix, row-major `xs.len() × ys.len()` (row = block of A):
+/// the input to [`crate::depth`]. Each matrix is prepared once, so the cost is one cross
+/// term per pair plus one self term per matrix.
+pub fn cka_matrix(xs: &[MatrixRef<'_>], ys: &[MatrixRef<'_>]) -> Result<Vec<f64>> {
+    let px = xs
+        .iter()
+        .map(|x| CkaPrepared::new(*x))
+        .collect::<Result<Vec<_>>>()?;
+    let py = ys
+        .iter()
+        .map(|y| CkaPrepared::new(*y))
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(px.len() * py.len());
+    for a in &px {
+        for b in &py {
+            out.push(a.cka(b)?);
+        }
+    }
+    Ok(out)
 }
 
 /// Alignment of hidden dimensions of two models (see module docs).
@@ -376,6 +447,32 @@ mod tests {
         }
         let c = cka_unbiased(x.view(), y.view()).unwrap();
         assert!((c - 1.0).abs() < 1e-5, "{c}");
+    }
+
+    #[test]
+    fn prepared_matrix_agrees_with_direct() {
+        let mut r = SplitMix64::new(6);
+        let xs: Vec<Matrix> = (0..3).map(|_| r.gaussian_matrix(30, 8, 1.0)).collect();
+        let ys: Vec<Matrix> = (0..2)
+            .map(|k| {
+                let mut y = xs[k].clone();
+                for v in &mut y.data {
+                    *v += (r.normal() * 0.5) as f32;
+                }
+                y
+            })
+            .collect();
+        let xv: Vec<MatrixRef<'_>> = xs.iter().map(|m| m.view()).collect();
+        let yv: Vec<MatrixRef<'_>> = ys.iter().map(|m| m.view()).collect();
+        let m = cka_matrix(&xv, &yv).unwrap();
+        assert_eq!(m.len(), 6);
+        for i in 0..3 {
+            for j in 0..2 {
+                let direct = cka_unbiased(xv[i], yv[j]).unwrap();
+                assert!((m[i * 2 + j] - direct).abs() < 1e-12);
+            }
+        }
+        assert!(m[0] > 0.6 && m[3] > 0.6 && m[1].abs() < 0.3);
     }
 
     #[test]

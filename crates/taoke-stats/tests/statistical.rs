@@ -2,7 +2,7 @@
 //! related pairs. All seeded, so every number asserted here is deterministic.
 
 use taoke_stats::calibration::ks_uniform;
-use taoke_stats::cka::{align_hidden_dims, cka_unbiased, procrustes, rotate_columns};
+use taoke_stats::cka::{align_hidden_dims, cka_matrix, cka_unbiased, procrustes, rotate_columns};
 use taoke_stats::combine::fisher;
 use taoke_stats::delta::{analyze_delta, DeltaOptions};
 use taoke_stats::depth::{align_depth_monotone, DepthPenalties};
@@ -253,14 +253,14 @@ fn depth_alignment_from_cka_scores() {
         .map(|&i| noisy(&blocks_a[i], 0.8, &mut rng))
         .collect();
     let n_b = truth.len();
-    let mut scores = vec![0.0; n_a * n_b];
-    for i in 0..n_a {
-        for j in 0..n_b {
-            // centred: subtract a null level of 0.05
-            scores[i * n_b + j] =
-                cka_unbiased(blocks_a[i].view(), blocks_b[j].view()).unwrap() - 0.05;
-        }
-    }
+    let xs: Vec<_> = blocks_a.iter().map(|m| m.view()).collect();
+    let ys: Vec<_> = blocks_b.iter().map(|m| m.view()).collect();
+    // centred: subtract a null level of 0.05
+    let scores: Vec<f64> = cka_matrix(&xs, &ys)
+        .unwrap()
+        .into_iter()
+        .map(|c| c - 0.05)
+        .collect();
     let al = align_depth_monotone(
         &scores,
         n_a,
