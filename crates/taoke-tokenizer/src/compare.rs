@@ -1,52 +1,5 @@
-//! Comparing two vocabularies: overlap statistics and a [`Relation`].
-//!
-//! Everything is computed on normal forms ([`crate::Token::norm`]), so a vocabulary read from
-//! tokenizer.json, sentencepiece, vocab.txt or GGUF metadata compares equal to itself.
-//!
-//! # Statistics
-//!
-//! - **Jaccard** `|A ∩ B| / |A ∪ B|` over the *sets* of normal forms, leaving out llama.cpp's
-//!   `[PADn]` fillers (placeholders for unassigned ids carry no information and would make
-//!   unrelated padded vocabularies share tokens by number). Two empty sets give 1.
-//! - **Equal ids**: ids `< min(len A, len B)` holding the same normal form; the fraction is
-//!   over `min(len A, len B)`. **Equal-id prefix**: the longest run of equal ids from id 0.
-//! - **Id shift**: over the shared tokens (first id of each normal form on each side), the most
-//!   common `id_B − id_A` and how many tokens have it; a re-ordered vocabulary whose ids moved by
-//!   a constant (a different number of special tokens in front) shows one dominant shift.
-//! - **Merges** (normal forms of both halves): identical lists, common prefix length, Jaccard
-//!   over the sets of pairs (`None` when neither side has merges).
-//! - **Special tokens**: roles (bos, eos, unk, pad, sep, cls, mask) whose token differs, and
-//!   hint differences (pre-tokenizer, normalizer). Neither affects the relation: qwen2 and
-//!   qwen35 differ only in `tokenizer.ggml.pre` and are identical vocabularies.
-//!
-//! # Relation rules
-//!
-//! With `n = min(len A, len B)` and the *changed ids* being the ids `< n` whose normal forms
-//! differ, the first rule that holds wins:
-//!
-//! 1. [`Relation::Identical`]: same length and no changed id.
-//! 2. [`Relation::Extended`]: different lengths, the shorter vocabulary is not empty, and its
-//!    ids `0..n` hold the longer one's tokens, except at most
-//!    `min(`[`EXTENDED_MAX_CHANGED`]`, max(1, n / 100))` changed ids, each of which is
-//!    special-like ([`crate::Token::is_special_like`], or a filler) on at least one side. The
-//!    longer vocabulary's ids `n..` are the added tokens. (Phi-3 = Llama 2's 32,000 + 64.)
-//! 3. [`Relation::Modified`]: Jaccard ≥ [`REORDERED_MIN_JACCARD`] and equal-id fraction ≥
-//!    [`REORDERED_MAX_EQUAL_ID_FRACTION`]: mostly the same tokens at the same ids, with edits
-//!    that rule 2 does not allow (same length with renamed tokens, many changed ids, tokens
-//!    removed from the middle).
-//! 4. [`Relation::Reordered`]: Jaccard ≥ [`REORDERED_MIN_JACCARD`] but equal-id fraction <
-//!    [`REORDERED_MAX_EQUAL_ID_FRACTION`]: the same token set under different ids.
-//! 5. [`Relation::SharedBlock`]: the dominant id shift holds at least
-//!    `max(`[`SHARED_BLOCK_MIN_TOKENS`]`, `[`SHARED_BLOCK_MIN_FRACTION`]` × the smaller
-//!    distinct-token count)` shared tokens: a large block of tokens sits in both vocabularies
-//!    in the same order at a constant id offset, which independent training does not produce
-//!    (among unrelated vocabularies the dominant shift holds at most a few hundred tokens, the
-//!    byte alphabet). Llama 3 (llama-bpe) and Qwen2 share 71,871 tokens at offset −1,100,
-//!    consistent with both building on tiktoken's cl100k_base.
-//! 6. [`Relation::Overlapping`]: Jaccard ≥ [`OVERLAP_MIN_JACCARD`]. Independently trained BPE
-//!    vocabularies on similar data reach 0.3–0.6 (gpt-2 vs falcon 0.58, gpt-2 vs SmolLM2
-//!    0.59), so this alone is *not* evidence of derivation.
-//! 7. Otherwise [`Relation::Unrelated`].
+//! Comparing two vocabularies: overlap statistics and a [`Relation`]. The rules are
+//! documented on [`compare`].
 
 use std::borrow::Cow;
 
@@ -138,7 +91,7 @@ pub struct SpecialDiff {
     pub b: Option<IdToken>,
 }
 
-/// How two vocabularies relate (see the [module docs](self) for the rules).
+/// How two vocabularies relate (see [`compare`] for the rules).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Relation {
@@ -279,7 +232,58 @@ fn merge_set<'a>(v: &'a [(Cow<'a, str>, Cow<'a, str>)]) -> HashSet<(&'a str, &'a
     s
 }
 
-/// Compares two vocabularies.
+/// Compares two vocabularies: overlap statistics and a [`Relation`].
+///
+/// Everything is computed on normal forms ([`crate::Token::norm`]), so a vocabulary read from
+/// tokenizer.json, sentencepiece, vocab.txt or GGUF metadata compares equal to itself.
+///
+/// # Statistics
+///
+/// - **Jaccard** `|A ∩ B| / |A ∪ B|` over the *sets* of normal forms, leaving out llama.cpp's
+///   `[PADn]` fillers (placeholders for unassigned ids carry no information and would make
+///   unrelated padded vocabularies share tokens by number). Two empty sets give 1.
+/// - **Equal ids**: ids `< min(len A, len B)` holding the same normal form; the fraction is
+///   over `min(len A, len B)`. **Equal-id prefix**: the longest run of equal ids from id 0.
+/// - **Id shift**: over the shared tokens (first id of each normal form on each side), the most
+///   common `id_B − id_A` and how many tokens have it; a re-ordered vocabulary whose ids moved by
+///   a constant (a different number of special tokens in front) shows one dominant shift.
+/// - **Merges** (normal forms of both halves): identical lists, common prefix length, Jaccard
+///   over the sets of pairs (`None` when neither side has merges).
+/// - **Special tokens**: roles (bos, eos, unk, pad, sep, cls, mask) whose token differs, and
+///   hint differences (pre-tokenizer, normalizer). Neither affects the relation: qwen2 and
+///   qwen35 differ only in `tokenizer.ggml.pre` and are identical vocabularies.
+///
+/// # Relation rules
+///
+/// With `n = min(len A, len B)` and the *changed ids* being the ids `< n` whose normal forms
+/// differ, the first rule that holds wins:
+///
+/// 1. [`Relation::Identical`]: same length and no changed id.
+/// 2. [`Relation::Extended`]: different lengths, the shorter vocabulary is not empty, and its
+///    ids `0..n` hold the longer one's tokens, except at most
+///    `min(`[`EXTENDED_MAX_CHANGED`]`, max(1, n / 100))` changed ids, each of which is
+///    special-like ([`crate::Token::is_special_like`], or a filler) on at least one side. The
+///    longer vocabulary's ids `n..` are the added tokens. (Phi-3 = Llama 2's 32,000 + 64.)
+///    When every added token is a filler, the longer one is the same vocabulary padded (a
+///    GGUF padded to the embedding rows versus the model's tokenizer.json); the summary says
+///    so.
+/// 3. [`Relation::Modified`]: Jaccard ≥ [`REORDERED_MIN_JACCARD`] and equal-id fraction ≥
+///    [`REORDERED_MAX_EQUAL_ID_FRACTION`]: mostly the same tokens at the same ids, with edits
+///    that rule 2 does not allow (same length with renamed tokens, many changed ids, tokens
+///    removed from the middle).
+/// 4. [`Relation::Reordered`]: Jaccard ≥ [`REORDERED_MIN_JACCARD`] but equal-id fraction <
+///    [`REORDERED_MAX_EQUAL_ID_FRACTION`]: the same token set under different ids.
+/// 5. [`Relation::SharedBlock`]: the dominant id shift holds at least
+///    `max(`[`SHARED_BLOCK_MIN_TOKENS`]`, `[`SHARED_BLOCK_MIN_FRACTION`]` × the smaller
+///    distinct-token count)` shared tokens: a large block of tokens sits in both vocabularies
+///    in the same order at a constant id offset, which independent training does not produce
+///    (among unrelated vocabularies the dominant shift holds at most a few hundred tokens, the
+///    byte alphabet). Llama 3 (llama-bpe) and Qwen2 share 71,871 tokens at offset −1,100,
+///    consistent with both building on tiktoken's cl100k_base.
+/// 6. [`Relation::Overlapping`]: Jaccard ≥ [`OVERLAP_MIN_JACCARD`]. Independently trained BPE
+///    vocabularies on similar data reach 0.3–0.6 (gpt-2 vs falcon 0.58, gpt-2 vs SmolLM2
+///    0.59), so this alone is *not* evidence of derivation.
+/// 7. Otherwise [`Relation::Unrelated`].
 pub fn compare(a: &Vocab, b: &Vocab) -> VocabComparison {
     let (la, lb) = (a.len(), b.len());
     let n = la.min(lb);
@@ -511,7 +515,7 @@ fn quote_list(tokens: &[IdToken], max: usize) -> String {
 impl VocabComparison {
     /// A plain-words summary (one paragraph, no trailing newline).
     pub fn summary(&self) -> String {
-        let mut out = match &self.relation {
+        let out = match &self.relation {
             Relation::Identical => format!(
                 "identical vocabularies: {} tokens, the same token at every id",
                 self.len_a
@@ -526,6 +530,12 @@ impl VocabComparison {
                     Side::B => ("B", "A"),
                 };
                 let fillers = added.fillers;
+                if fillers == added.total && changed.total == 0 {
+                    return self.with_details(format!(
+                        "{l} is {b} padded: the same {} tokens at the same ids plus {fillers} llama.cpp [PADn] filler ids (padding, typically to the embedding size)",
+                        self.len_a.min(self.len_b)
+                    ));
+                }
                 let mut s = format!(
                     "{l} extends {b}: {l} holds {b}'s {} tokens at the same ids plus {} tokens added at the end",
                     self.len_a.min(self.len_b),
@@ -584,6 +594,11 @@ impl VocabComparison {
                 100.0 * self.equal_id_fraction
             ),
         };
+        self.with_details(out)
+    }
+
+    /// Appends merges, special-token and hint differences to a relation sentence.
+    fn with_details(&self, mut out: String) -> String {
         if self.merges_a + self.merges_b > 0 {
             if self.merges_identical {
                 out.push_str(&format!("; merges identical ({})", self.merges_a));

@@ -26,7 +26,7 @@
 //!   tokenizer says so in [`crate::Hints::lowercase`]).
 //!
 //! llama.cpp's filler tokens `[PADn]` (written by its converter for ids the source vocabulary
-//! left unassigned, `n` being the token's own id) are kept as is; [`crate::Token::is_filler`]
+//! left unassigned, `n` being the token's own id) are kept as is; [`crate::Vocab::is_filler`]
 //! recognises them.
 
 /// The printable bytes that GPT-2's table maps to themselves: `!`..=`~`, `¡`..=`¬`, `®`..=`ÿ`.

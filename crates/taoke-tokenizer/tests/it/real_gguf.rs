@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use taoke_gguf::Gguf;
 use taoke_tokenizer::{
-    compare, ggml_keys as k, GgmlTokenizer, Relation, Side, SpecialTokens, TokenizerKind, Vocab,
-    VocabComparison,
+    compare, ggml_keys as k, GgmlTokenizer, Relation, Side, SpecialTokens, TokenKind,
+    TokenizerKind, Vocab, VocabComparison,
 };
 
 /// The 19 vocabularies with their token and merge counts.
@@ -386,4 +386,97 @@ fn clearly_unrelated_families_are_not_derivations() {
         assert!(!c.relation.is_related(), "{a} vs {b}: {}", c.summary());
         assert!(c.equal_id_fraction < 0.01, "{a} vs {b}");
     }
+}
+
+/// Real vocabularies written into the other formats read back identical: the normal form does
+/// not depend on the file.
+#[test]
+fn real_vocabularies_round_trip_through_other_formats() {
+    let Some(all) = all() else { return };
+
+    // gpt-2 as vocab.json + merges.txt (GGUF stores the same byte-level text).
+    let g = &all["gpt-2"];
+    let mut map = serde_json::Map::new();
+    for (i, t) in g.tokens.iter().enumerate() {
+        map.insert(t.text.clone(), serde_json::Value::from(i));
+    }
+    let vocab_json = serde_json::to_vec(&map).unwrap();
+    let mut merges_txt = String::from("#version: 0.2\n");
+    for (a, b) in &g.merges {
+        merges_txt.push_str(&format!("{a} {b}\n"));
+    }
+    let files = Vocab::from_vocab_json_merges(&vocab_json, merges_txt.as_bytes()).unwrap();
+    let c = compare(g, &files);
+    assert_eq!(c.relation, Relation::Identical, "{}", c.summary());
+    assert!(c.merges_identical);
+
+    // qwen2 as tokenizer.json: ordinary tokens in model.vocab, control tokens as special
+    // added tokens, fillers left out (the reader fills the holes back).
+    let q = &all["qwen2"];
+    let mut vocab = serde_json::Map::new();
+    let mut added = Vec::new();
+    for (i, t) in q.tokens.iter().enumerate() {
+        match t.kind {
+            TokenKind::Normal => {
+                vocab.insert(t.text.clone(), serde_json::Value::from(i));
+            }
+            TokenKind::Control => {
+                added.push(serde_json::json!({"id": i, "content": t.text, "special": true}))
+            }
+            _ => assert!(q.is_filler(i), "{i} {:?}", t),
+        }
+    }
+    let merges: Vec<[&str; 2]> = q
+        .merges
+        .iter()
+        .map(|(a, b)| [a.as_str(), b.as_str()])
+        .collect();
+    let json = serde_json::json!({
+        "added_tokens": added,
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split"}, {"type": "ByteLevel"}]},
+        "model": {"type": "BPE", "vocab": vocab, "merges": merges},
+    });
+    let hf = Vocab::from_tokenizer_json(&serde_json::to_vec(&json).unwrap()).unwrap();
+    assert_eq!(hf.kind, TokenizerKind::BpeByteLevel);
+    assert_eq!(hf.hints.pre.as_deref(), Some("Sequence[Split,ByteLevel]"));
+    // The GGUF is padded to 151,936 ids (the embedding rows); the tokenizer.json ends at the
+    // last assigned id, as Qwen's own file does.
+    assert_eq!(hf.len(), 151646);
+    let c = compare(q, &hf);
+    let Relation::Extended {
+        base: Side::B,
+        added,
+        changed,
+    } = &c.relation
+    else {
+        panic!("{}", c.summary())
+    };
+    assert_eq!((added.total, added.fillers, changed.total), (290, 290, 0));
+    assert!(c.summary().starts_with("A is B padded: the same 151646 tokens at the same ids plus 290 llama.cpp [PADn] filler ids"), "{}", c.summary());
+    assert!(c.merges_identical);
+
+    // llama-spm as a sentencepiece model.
+    let l = &all["llama-spm"];
+    let pieces: Vec<(&str, f32, i32)> = l
+        .tokens
+        .iter()
+        .map(|t| {
+            let ty = match t.kind {
+                TokenKind::Unknown => 2,
+                TokenKind::Control => 3,
+                TokenKind::Byte => 6,
+                _ => 1,
+            };
+            (t.text.as_str(), t.score.unwrap_or(0.0), ty)
+        })
+        .collect();
+    let spm =
+        Vocab::from_sentencepiece(&taoke_tokenizer::encode_sentencepiece(&pieces, 2)).unwrap();
+    let c = compare(l, &spm);
+    assert_eq!(c.relation, Relation::Identical, "{}", c.summary());
+    assert!(l
+        .tokens
+        .iter()
+        .zip(&spm.tokens)
+        .all(|(x, y)| x.score == y.score && x.kind == y.kind));
 }
