@@ -156,6 +156,20 @@ impl Error {
         }
     }
 
+    /// The file the error names (a path for I/O errors).
+    pub fn file(&self) -> String {
+        match self {
+            Error::Io { path, .. } => path.display().to_string(),
+            Error::TooLarge { file, .. }
+            | Error::Json { file, .. }
+            | Error::Field { file, .. }
+            | Error::TooMany { file, .. }
+            | Error::TokenTooLong { file, .. }
+            | Error::Protobuf { file, .. }
+            | Error::Line { file, .. } => file.clone(),
+        }
+    }
+
     pub(crate) fn field(file: &str, field: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::Field {
             file: file.to_string(),

@@ -109,9 +109,9 @@ pub fn load_file(path: &Path) -> Result<Vocab> {
 }
 
 /// Finds and reads the tokenizer of a model folder: `tokenizer.json`, else `tokenizer.model`,
-/// else `vocab.json` + `merges.txt`, else `vocab.txt`. Role ids are then taken from
-/// `special_tokens_map.json` (else `tokenizer_config.json`) when present. `Ok(None)` when the
-/// folder has none of these files.
+/// else `vocab.json` + `merges.txt` (+ `added_tokens.json`), else `vocab.txt`. Role ids are
+/// then taken from `special_tokens_map.json` (else `tokenizer_config.json`) when present.
+/// `Ok(None)` when the folder has none of these files.
 pub fn load_dir(dir: &Path) -> Result<Option<Vocab>> {
     let json = dir.join("tokenizer.json");
     let spm = dir.join("tokenizer.model");
@@ -123,14 +123,21 @@ pub fn load_dir(dir: &Path) -> Result<Option<Vocab>> {
     } else if spm.is_file() {
         load_file(&spm)?
     } else if vjson.is_file() && merges.is_file() {
+        let added = dir.join("added_tokens.json");
         let v = read(&vjson)?;
         let m = read(&merges)?;
-        let mut vocab = Vocab::from_vocab_json_merges(&v, &m).map_err(|e| {
-            let label = match &e {
-                Error::Line { .. } => merges.display().to_string(),
-                _ => vjson.display().to_string(),
+        let a = if added.is_file() {
+            Some(read(&added)?)
+        } else {
+            None
+        };
+        let mut vocab = Vocab::from_vocab_json_merges_added(&v, &m, a.as_deref()).map_err(|e| {
+            let path = match e.file().as_str() {
+                "merges.txt" => &merges,
+                "added_tokens.json" => &added,
+                _ => &vjson,
             };
-            e.with_file(label)
+            e.with_file(path.display().to_string())
         })?;
         vocab.source = format!("{} [{}]", vocab.source, dir.display());
         vocab

@@ -45,6 +45,53 @@ fn lines<'a>(file: &'static str, bytes: &'a [u8]) -> Result<Vec<&'a str>> {
     Ok(out)
 }
 
+/// Reads a `{token: id}` JSON map, checking the caps.
+fn read_id_map(file: &'static str, bytes: &[u8]) -> Result<Vec<(String, usize)>> {
+    if bytes.len() > MAX_JSON_LEN {
+        return Err(Error::TooLarge {
+            file: file.into(),
+            size: bytes.len(),
+            cap: MAX_JSON_LEN,
+        });
+    }
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(bytes).map_err(|source| Error::Json {
+            file: file.into(),
+            source,
+        })?;
+    if map.len() > MAX_VOCAB {
+        return Err(Error::TooMany {
+            file: file.into(),
+            field: "(root)".into(),
+            count: map.len(),
+            cap: MAX_VOCAB,
+        });
+    }
+    let mut out = Vec::with_capacity(map.len());
+    for (text, id) in map {
+        let id = id
+            .as_u64()
+            .and_then(|i| usize::try_from(i).ok())
+            .ok_or_else(|| {
+                Error::field(
+                    file,
+                    format!("{text:?}"),
+                    "id is not a non-negative integer",
+                )
+            })?;
+        if id >= MAX_VOCAB {
+            return Err(Error::TooMany {
+                file: file.into(),
+                field: format!("{text:?}"),
+                count: id.saturating_add(1),
+                cap: MAX_VOCAB,
+            });
+        }
+        out.push((text, id));
+    }
+    Ok(out)
+}
+
 impl Vocab {
     /// Reads a WordPiece `vocab.txt`: line `n` (from 0) is token `n`; `##` marks a
     /// continuation. `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]` are special, `[unusedN]`
@@ -117,53 +164,26 @@ impl Vocab {
 
     /// Reads a GPT-2 style `vocab.json` (`{token: id}`) and `merges.txt`.
     pub fn from_vocab_json_merges(vocab_json: &[u8], merges_txt: &[u8]) -> Result<Vocab> {
+        Vocab::from_vocab_json_merges_added(vocab_json, merges_txt, None)
+    }
+
+    /// Reads a GPT-2 style `vocab.json` and `merges.txt` plus an optional `added_tokens.json`
+    /// (`{token: id}`, the slow tokenizers' added tokens; they override `vocab.json` at the
+    /// same id and are [`TokenKind::UserDefined`]: roles come from `special_tokens_map.json`).
+    pub fn from_vocab_json_merges_added(
+        vocab_json: &[u8],
+        merges_txt: &[u8],
+        added_tokens_json: Option<&[u8]>,
+    ) -> Result<Vocab> {
         const VFILE: &str = "vocab.json";
         const MFILE: &str = "merges.txt";
-        if vocab_json.len() > MAX_JSON_LEN {
-            return Err(Error::TooLarge {
-                file: VFILE.into(),
-                size: vocab_json.len(),
-                cap: MAX_JSON_LEN,
-            });
-        }
-        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(vocab_json)
-            .map_err(|source| Error::Json {
-                file: VFILE.into(),
-                source,
-            })?;
-        if map.len() > MAX_VOCAB {
-            return Err(Error::TooMany {
-                file: VFILE.into(),
-                field: "(root)".into(),
-                count: map.len(),
-                cap: MAX_VOCAB,
-            });
-        }
-        let mut slots: Vec<Option<String>> = Vec::new();
+        let mut slots: Vec<Option<(String, TokenKind)>> = Vec::new();
         let mut notes = Vec::new();
-        for (text, id) in &map {
-            let id = id
-                .as_u64()
-                .and_then(|i| usize::try_from(i).ok())
-                .ok_or_else(|| {
-                    Error::field(
-                        VFILE,
-                        format!("{text:?}"),
-                        "id is not a non-negative integer",
-                    )
-                })?;
-            if id >= MAX_VOCAB {
-                return Err(Error::TooMany {
-                    file: VFILE.into(),
-                    field: format!("{text:?}"),
-                    count: id.saturating_add(1),
-                    cap: MAX_VOCAB,
-                });
-            }
+        for (text, id) in read_id_map(VFILE, vocab_json)? {
             if slots.len() <= id {
                 slots.resize(id + 1, None);
             }
-            if let Some(prev) = &slots[id] {
+            if let Some((prev, _)) = &slots[id] {
                 notes.push(format!(
                     "id {id} assigned to both {prev:?} and {text:?}; kept the smaller"
                 ));
@@ -171,7 +191,15 @@ impl Vocab {
                     continue;
                 }
             }
-            slots[id] = Some(text.clone());
+            slots[id] = Some((text, TokenKind::Normal));
+        }
+        if let Some(added) = added_tokens_json {
+            for (text, id) in read_id_map("added_tokens.json", added)? {
+                if slots.len() <= id {
+                    slots.resize(id + 1, None);
+                }
+                slots[id] = Some((text, TokenKind::UserDefined));
+            }
         }
         let holes = slots.iter().filter(|s| s.is_none()).count();
         if holes > 0 {
@@ -181,9 +209,9 @@ impl Vocab {
             .into_iter()
             .enumerate()
             .map(|(id, s)| match s {
-                Some(text) => RawToken {
+                Some((text, kind)) => RawToken {
                     text,
-                    kind: TokenKind::Normal,
+                    kind,
                     score: None,
                 },
                 None => RawToken {

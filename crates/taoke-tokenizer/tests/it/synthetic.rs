@@ -312,3 +312,59 @@ fn joined_merges_with_several_spaces_split_where_both_halves_are_tokens() {
     .unwrap();
     assert_eq!(w.merges[0], ("a b".to_string(), "c".to_string()));
 }
+
+/// A scratch directory under the system temp dir, removed on drop.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("taoke-tokenizer-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn load_dir_reads_gpt2_style_files_with_added_tokens() {
+    let d = Scratch::new("gpt2-dir");
+    std::fs::write(
+        d.0.join("vocab.json"),
+        r#"{"a": 0, "b": 1, "Ġa": 2, "ab": 3}"#,
+    )
+    .unwrap();
+    std::fs::write(d.0.join("merges.txt"), "#version: 0.2\nĠ a\na b\n").unwrap();
+    std::fs::write(
+        d.0.join("added_tokens.json"),
+        r#"{"<|im_start|>": 4, "<|im_end|>": 5}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.0.join("special_tokens_map.json"),
+        r#"{"eos_token": "<|im_end|>"}"#,
+    )
+    .unwrap();
+    let v = taoke_tokenizer::load_dir(&d.0).unwrap().unwrap();
+    assert_eq!(v.len(), 6);
+    assert_eq!(v.tokens[2].norm, " a");
+    assert_eq!(v.tokens[5].kind, TokenKind::UserDefined);
+    assert_eq!(v.tokens[5].norm, "<|im_end|>");
+    assert_eq!(v.special.eos, Some(5));
+    assert_eq!(v.merges.len(), 2);
+
+    // A broken merges.txt is reported under its own path.
+    std::fs::write(d.0.join("merges.txt"), "#version: 0.2\nab\n").unwrap();
+    let e = taoke_tokenizer::load_dir(&d.0).unwrap_err();
+    assert!(e.file().ends_with("merges.txt"), "{e}");
+    assert!(e.to_string().contains("line 2"), "{e}");
+    std::fs::write(d.0.join("merges.txt"), "").unwrap();
+    std::fs::write(d.0.join("added_tokens.json"), r#"{"x": -3}"#).unwrap();
+    let e = taoke_tokenizer::load_dir(&d.0).unwrap_err();
+    assert!(e.file().ends_with("added_tokens.json"), "{e}");
+}
