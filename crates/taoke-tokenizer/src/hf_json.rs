@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::vocab::{
-    Hints, NormStyle, Parts, RawToken, SourceFormat, SpecialTokens, TokenKind, TokenizerKind,
-    Vocab, MAX_VOCAB,
+    check_dense, Hints, NormStyle, Parts, RawToken, SourceFormat, SpecialTokens, TokenKind,
+    TokenizerKind, Vocab, MAX_VOCAB,
 };
 
 /// Largest JSON file accepted (512 MiB; Gemma's tokenizer.json is about 33 MB).
@@ -202,6 +202,19 @@ impl Vocab {
             .collect();
         let any_type = |name: &str| sections.iter().any(|v| has_type(v, name));
 
+        if let Value::Object(map) = &vocab_value {
+            let max_id = map
+                .values()
+                .filter_map(Value::as_u64)
+                .chain(root.added_tokens.iter().map(|a| a.id))
+                .max();
+            check_dense(
+                FILE,
+                "model.vocab",
+                max_id,
+                map.len() + root.added_tokens.len(),
+            )?;
+        }
         // Collect (id, text, score) from the model's vocabulary.
         let mut slots: Vec<Option<RawToken>> = Vec::new();
         let mut notes = Vec::new();

@@ -76,7 +76,7 @@ pub use plain::MAX_TEXT_LEN;
 pub use spm::{encode_sentencepiece, MAX_MODEL_LEN};
 pub use vocab::{
     Hints, NormStyle, SourceFormat, SpecialTokens, Token, TokenKind, TokenizerKind, Vocab,
-    MAX_MERGES, MAX_TOKEN_LEN, MAX_VOCAB,
+    MAX_MERGES, MAX_TOKEN_LEN, MAX_VOCAB, MIN_UNASSIGNED_IDS,
 };
 
 fn read(path: &Path) -> Result<Vec<u8>> {

@@ -5,8 +5,8 @@
 use crate::error::{Error, Result};
 use crate::hf_json::{guess_bpe_style, split_merge, LazyTexts, MAX_JSON_LEN};
 use crate::vocab::{
-    Hints, NormStyle, Parts, RawToken, SourceFormat, SpecialTokens, TokenKind, TokenizerKind,
-    Vocab, MAX_MERGES, MAX_VOCAB,
+    check_dense, Hints, NormStyle, Parts, RawToken, SourceFormat, SpecialTokens, TokenKind,
+    TokenizerKind, Vocab, MAX_MERGES, MAX_VOCAB,
 };
 
 /// Largest `vocab.txt` / `merges.txt` accepted (256 MiB).
@@ -177,9 +177,20 @@ impl Vocab {
     ) -> Result<Vocab> {
         const VFILE: &str = "vocab.json";
         const MFILE: &str = "merges.txt";
+        let vocab_map = read_id_map(VFILE, vocab_json)?;
+        let added_map = match added_tokens_json {
+            Some(bytes) => read_id_map("added_tokens.json", bytes)?,
+            None => Vec::new(),
+        };
+        let max_id = vocab_map
+            .iter()
+            .chain(&added_map)
+            .map(|(_, id)| *id as u64)
+            .max();
+        check_dense(VFILE, "(root)", max_id, vocab_map.len() + added_map.len())?;
         let mut slots: Vec<Option<(String, TokenKind)>> = Vec::new();
         let mut notes = Vec::new();
-        for (text, id) in read_id_map(VFILE, vocab_json)? {
+        for (text, id) in vocab_map {
             if slots.len() <= id {
                 slots.resize(id + 1, None);
             }
@@ -193,13 +204,11 @@ impl Vocab {
             }
             slots[id] = Some((text, TokenKind::Normal));
         }
-        if let Some(added) = added_tokens_json {
-            for (text, id) in read_id_map("added_tokens.json", added)? {
-                if slots.len() <= id {
-                    slots.resize(id + 1, None);
-                }
-                slots[id] = Some((text, TokenKind::UserDefined));
+        for (text, id) in added_map {
+            if slots.len() <= id {
+                slots.resize(id + 1, None);
             }
+            slots[id] = Some((text, TokenKind::UserDefined));
         }
         let holes = slots.iter().filter(|s| s.is_none()).count();
         if holes > 0 {

@@ -463,6 +463,31 @@ impl Vocab {
     }
 }
 
+/// Fewest unassigned ids a `{token: id}` map may leave (beyond that, at most as many
+/// unassigned ids as entries): a tiny file must not make the reader allocate millions of
+/// fillers.
+pub const MIN_UNASSIGNED_IDS: usize = 4096;
+
+/// Rejects `{token: id}` maps whose largest id would leave more unassigned ids than
+/// `max(MIN_UNASSIGNED_IDS, entries)`.
+pub(crate) fn check_dense(
+    file: &str,
+    field: &str,
+    max_id: Option<u64>,
+    entries: usize,
+) -> Result<()> {
+    let Some(max_id) = max_id else { return Ok(()) };
+    let allowed = entries.saturating_add(MIN_UNASSIGNED_IDS.max(entries));
+    if max_id >= allowed as u64 {
+        return Err(Error::field(
+            file,
+            field,
+            format!("ids are too sparse: largest id {max_id} for {entries} entries (ids up to {allowed} allowed)"),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_token_len(file: &str, field: &str, index: usize, text: &str) -> Result<()> {
     if text.len() > MAX_TOKEN_LEN {
         return Err(Error::TokenTooLong {

@@ -37,17 +37,51 @@ fn json_errors_name_file_and_field() {
 }
 
 #[test]
-fn huge_ids_are_capped_before_allocating() {
+fn huge_ids_are_rejected_before_allocating() {
     let e = msg(Vocab::from_tokenizer_json(
         br#"{"model": {"type": "WordLevel", "vocab": {"a": 1000000000000}}}"#,
     ));
-    assert!(e.contains(&format!("exceed the cap of {MAX_VOCAB}")), "{e}");
+    assert!(e.contains("largest id 1000000000000 for 1 entries"), "{e}");
     let e = msg(Vocab::from_tokenizer_json(
         br#"{"model": {"type": "WordLevel", "vocab": {"a": 0}}, "added_tokens": [{"id": 99999999, "content": "x"}]}"#,
     ));
-    assert!(e.contains("`added_tokens`"), "{e}");
+    assert!(e.contains("largest id 99999999 for 2 entries"), "{e}");
     let e = msg(Vocab::from_vocab_json_merges(br#"{"a": 4294967296}"#, b""));
     assert!(e.starts_with("vocab.json"), "{e}");
+    // An id past MAX_VOCAB in a Unigram list cannot occur (ids are positions), and in a map
+    // it is caught by the density check first; the MAX_VOCAB check guards GGUF inputs.
+    let e = msg(Vocab::from_ggml(GgmlTokenizer {
+        model: "llama".into(),
+        tokens: vec![String::new(); MAX_VOCAB + 1],
+        ..GgmlTokenizer::default()
+    }));
+    assert!(e.contains(&format!("exceed the cap of {MAX_VOCAB}")), "{e}");
+}
+
+#[test]
+fn sparse_ids_are_rejected_before_allocating_fillers() {
+    let e = msg(Vocab::from_tokenizer_json(
+        br#"{"model": {"type": "WordLevel", "vocab": {"a": 0, "b": 4000000}}}"#,
+    ));
+    assert!(
+        e.contains("field `model.vocab`: ids are too sparse: largest id 4000000 for 2 entries"),
+        "{e}"
+    );
+    let e = msg(Vocab::from_vocab_json_merges_added(
+        br#"{"a": 0}"#,
+        b"",
+        Some(br#"{"x": 100000}"#),
+    ));
+    assert!(
+        e.starts_with("vocab.json: field `(root)`: ids are too sparse"),
+        "{e}"
+    );
+    // A few holes are fine (and filled).
+    let v = Vocab::from_tokenizer_json(
+        br#"{"model": {"type": "WordLevel", "vocab": {"a": 0, "b": 4000}}}"#,
+    )
+    .unwrap();
+    assert_eq!(v.len(), 4001);
 }
 
 #[test]
