@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use serde::Serialize;
 
 use crate::vocab::{TokenizerKind, Vocab};
 
@@ -23,7 +24,8 @@ pub const SHARED_BLOCK_MIN_FRACTION: f64 = 0.2;
 pub const LIST_CAP: usize = 200;
 
 /// One of the two compared vocabularies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Side {
     /// The first argument of [`compare`].
     A,
@@ -32,7 +34,7 @@ pub enum Side {
 }
 
 /// A token by id, in normal form.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IdToken {
     /// Its id.
     pub id: u32,
@@ -41,7 +43,7 @@ pub struct IdToken {
 }
 
 /// A possibly truncated list of tokens with the full count.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct TokenSample {
     /// How many there are.
     pub total: usize,
@@ -52,7 +54,7 @@ pub struct TokenSample {
 }
 
 /// An id whose token differs between the two vocabularies.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IdChange {
     /// The id.
     pub id: u32,
@@ -63,7 +65,7 @@ pub struct IdChange {
 }
 
 /// A possibly truncated list of changed ids with the full count.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Changes {
     /// How many ids changed.
     pub total: usize,
@@ -72,7 +74,7 @@ pub struct Changes {
 }
 
 /// The most common id difference among shared tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct IdShift {
     /// `id_B − id_A`.
     pub shift: i64,
@@ -81,7 +83,7 @@ pub struct IdShift {
 }
 
 /// A role whose token differs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SpecialDiff {
     /// `bos`, `eos`, `unk`, `pad`, `sep`, `cls` or `mask`.
     pub role: &'static str,
@@ -92,7 +94,8 @@ pub struct SpecialDiff {
 }
 
 /// How two vocabularies relate (see [`compare`] for the rules).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Relation {
     /// The same normal token at every id, same length.
@@ -158,7 +161,7 @@ impl Relation {
 }
 
 /// The result of [`compare`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VocabComparison {
     /// Token count of A.
     pub len_a: usize,

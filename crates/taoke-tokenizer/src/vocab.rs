@@ -16,19 +16,23 @@ pub const MAX_TOKEN_LEN: usize = 64 * 1024;
 pub const MAX_MERGES: usize = 16 * 1024 * 1024;
 
 /// The tokenizer algorithm a vocabulary belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum TokenizerKind {
     /// Byte-level BPE (GPT-2, Llama 3, Qwen, …): tokens stored in GPT-2's byte↔unicode
     /// encoding (`Ġ` = space).
     BpeByteLevel,
     /// Sentencepiece-style BPE (Llama 2, Gemma, …): `▁` = space, `<0xNN>` byte fallback.
+    #[serde(rename = "bpe-sentencepiece")]
     BpeSentencePiece,
     /// WordPiece (BERT): `##` marks a continuation.
+    #[serde(rename = "wordpiece")]
     WordPiece,
     /// Unigram (T5, XLM-R, sentencepiece unigram models).
     Unigram,
     /// A plain word list (HF `WordLevel`, sentencepiece `WORD`/`CHAR`).
+    #[serde(rename = "wordlevel")]
     WordLevel,
     /// Anything else (e.g. GGUF `rwkv`).
     Unknown,
@@ -527,5 +531,27 @@ pub(crate) fn normalize_text(style: &NormStyle, kind: TokenKind, text: &str) -> 
         NormStyle::WordPiece { continuation } => normalize::norm_wordpiece(text, continuation),
         NormStyle::WordPieceGgml => normalize::norm_wordpiece_ggml(text),
         NormStyle::Raw => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_match_their_serialization() {
+        for k in [
+            TokenizerKind::BpeByteLevel,
+            TokenizerKind::BpeSentencePiece,
+            TokenizerKind::WordPiece,
+            TokenizerKind::Unigram,
+            TokenizerKind::WordLevel,
+            TokenizerKind::Unknown,
+        ] {
+            assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                serde_json::Value::from(k.name())
+            );
+        }
     }
 }

@@ -200,3 +200,22 @@ fn special_and_hint_differences_do_not_break_identity() {
     assert!(s.starts_with("identical vocabularies: 23 tokens"), "{s}");
     assert!(s.contains("eos differs"), "{s}");
 }
+
+#[test]
+fn comparison_serializes_to_json() {
+    let base = words(10);
+    let mut ext = base.clone();
+    ext.push(("<|user|>".into(), 3));
+    let c = compare(&build(&base), &build(&ext));
+    let v = serde_json::to_value(&c).unwrap();
+    assert_eq!(v["relation"]["kind"], "extended");
+    assert_eq!(v["relation"]["base"], "a");
+    assert_eq!(v["relation"]["added"]["total"], 1);
+    assert_eq!(v["relation"]["added"]["tokens"][0]["token"], "<|user|>");
+    assert_eq!(v["kind_a"], "bpe-sentencepiece");
+    assert_eq!(v["len_b"], 14);
+    let u = serde_json::to_value(compare(&build(&base), &build(&words(0)))).unwrap();
+    assert_eq!(u["relation"]["kind"], "extended");
+    let r = serde_json::to_value(Relation::Reordered).unwrap();
+    assert_eq!(r, serde_json::json!({"kind": "reordered"}));
+}
