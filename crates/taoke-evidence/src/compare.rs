@@ -205,6 +205,28 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
     let roles_recovered = recover_roles(&mut va, &mut vb);
     detect_reinterpreted(&va, &mut vb);
     let identical_files = triage::files_identical(&va, &vb);
+    if identical_files {
+        // Nothing to measure: the same bytes.
+        let m = Measurements {
+            identical_files,
+            roles_recovered,
+            pairs: Vec::new(),
+            tokens_shared: 0,
+            tokens_assumed: false,
+            emb_test: None,
+            emb_dims: (0, 0),
+            transform: Transform::Identity,
+            fit: (0.0, 0.0, 0.0),
+            emb_delta: None,
+            blocks: (va.n_blocks(), vb.n_blocks()),
+            block_tests: Vec::new(),
+            expert_tests: Vec::new(),
+            products: Vec::new(),
+            tokenizer: None,
+            hidden_units: (Vec::new(), Vec::new()),
+        };
+        return Ok(verdict::decide(&va, &vb, &m, opts));
+    }
     let pairs = triage::pair_deltas(&va, &vb, 1 << 26);
 
     let tokenizer = match (&va.vocab, &vb.vocab) {
@@ -284,22 +306,47 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
                 }
             })
             .collect();
-        let results: Vec<(u32, u32, Option<units::UnitTest>)> = tested
+        // Screening: with many block pairs, a smaller seeded unit subset per pair (still
+        // exact); the pairs on the diagonal and on the layer map are then re-tested with the
+        // full budget.
+        let screening = tested.len() > 64;
+        let budget = |full: bool| {
+            if full || !screening {
+                opts.max_units
+            } else {
+                256
+            }
+        };
+        let run = |i: u32, j: u32, full: bool| -> Option<units::UnitTest> {
+            match (&fa[i as usize], &fb[j as usize]) {
+                (Some(x), Some(y)) if x.cols == y.cols && x.rows >= 8 && y.rows >= 8 => {
+                    units::unit_test(x, y, budget(full), opts.seed ^ u64::from(i)).ok()
+                }
+                _ => None,
+            }
+        };
+        block_tests = tested
             .iter()
-            .map(|&(i, j)| {
-                let t = match (&fa[i as usize], &fb[j as usize]) {
-                    (Some(x), Some(y)) if x.cols == y.cols && x.rows >= 8 && y.rows >= 8 => {
-                        units::unit_test(x, y, opts.max_units, opts.seed ^ u64::from(i)).ok()
+            .filter_map(|&(i, j)| run(i, j, false).map(|t| (i, j, t)))
+            .collect();
+        if screening {
+            let mut refine: Vec<(u32, u32)> = verdict::layer_map(&block_tests, la, lb)
+                .iter()
+                .map(|l| (l.a, l.b))
+                .collect();
+            if la == lb {
+                refine.extend((0..la).map(|i| (i, i)));
+            }
+            refine.sort_unstable();
+            refine.dedup();
+            for (i, j) in refine {
+                if let Some(t) = run(i, j, true) {
+                    if let Some(slot) = block_tests.iter_mut().find(|x| x.0 == i && x.1 == j) {
+                        slot.2 = t;
                     }
-                    _ => None,
-                };
-                (i, j, t)
-            })
-            .collect();
-        block_tests = results
-            .into_iter()
-            .filter_map(|(i, j, t)| t.map(|t| (i, j, t)))
-            .collect();
+                }
+            }
+        }
         // Mixture of experts on one side: each expert against the other side's dense MLP.
         for (side_moe, flip) in [(&vb, false), (&va, true)] {
             let other = if flip { &vb } else { &va };

@@ -300,6 +300,18 @@ pub(crate) fn decide(
             ),
         ));
     }
+    if m.identical_files {
+        evidence.push(ev(
+            "file-identity",
+            "model",
+            1.0,
+            None,
+            format!(
+                "all {} weight file(s) are byte-for-byte identical",
+                a.ck.files.len()
+            ),
+        ));
+    }
     if let Some(tc) = &m.tokenizer {
         evidence.push(ev(
             "tokenizer",
