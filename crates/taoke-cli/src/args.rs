@@ -58,6 +58,23 @@ pub enum Command {
     ///
     /// Exit code 1 when --fail-on matches the verdict.
     Compare(CompareArgs),
+    /// Compare two tokenizers: identical, extended, reordered, overlapping or unrelated.
+    ///
+    /// Each side is a model (file, folder, repo id) or a tokenizer file (tokenizer.json,
+    /// tokenizer.model, vocab.txt, vocab.json).
+    TokenizerDiff(TokenizerDiffArgs),
+}
+
+/// `taoke tokenizer-diff`.
+#[derive(Debug, Args)]
+pub struct TokenizerDiffArgs {
+    /// Tokenizer or model A.
+    pub a: String,
+    /// Tokenizer or model B.
+    pub b: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
 }
 
 /// When `compare` should exit with code 1.

@@ -240,6 +240,9 @@ pub struct Comparison {
     pub components: Vec<ComponentVerdict>,
     /// Which block of A matches which block of B.
     pub layer_map: Vec<LayerLink>,
+    /// log10 p of the unit-matching test for every tested block pair: `block_matrix[i][j]`
+    /// for block `i` of A and block `j` of B (`null` where not tested). Feeds heatmaps.
+    pub block_matrix: Vec<Vec<Option<f64>>>,
     /// Tokenizer relation, when both have one.
     pub tokenizer: Option<TokenizerEvidence>,
     /// What this verdict does not prove, and assumptions made.

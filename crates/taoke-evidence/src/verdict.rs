@@ -484,6 +484,13 @@ pub(crate) fn decide(
         evidence,
         components,
         layer_map,
+        block_matrix: {
+            let mut mtx = vec![vec![None; lb as usize]; la as usize];
+            for (i, j, t) in &m.block_tests {
+                mtx[*i as usize][*j as usize] = Some(t.ln_p / LN10);
+            }
+            mtx
+        },
         tokenizer,
         caveats,
     }

@@ -129,6 +129,23 @@ pub fn vocab_of(ck: &Checkpoint) -> Option<Vocab> {
                 .and_then(MetaValue::as_array)
                 .map(|a| a.iter().map(|v| v.as_f64().unwrap_or(0.0) as f32).collect()),
             merges: strs("tokenizer.ggml.merges"),
+            special: {
+                let id = |k: &str| {
+                    ck.meta(&format!("tokenizer.ggml.{k}_token_id"))
+                        .and_then(MetaValue::as_u64)
+                        .and_then(|v| u32::try_from(v).ok())
+                };
+                taoke_tokenizer::SpecialTokens {
+                    bos: id("bos"),
+                    eos: id("eos"),
+                    unk: id("unknown"),
+                    pad: id("padding"),
+                    sep: id("seperator").or_else(|| id("separator")),
+                    cls: id("cls"),
+                    mask: id("mask"),
+                    ..Default::default()
+                }
+            },
             ..Default::default()
         };
         if let Ok(v) = Vocab::from_ggml(meta) {

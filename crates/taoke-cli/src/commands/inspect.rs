@@ -45,13 +45,33 @@ pub struct InspectReport {
     /// Histogram by stored dtype.
     pub dtypes: Vec<DtypeCount>,
     /// Every tensor.
-    pub tensors: Vec<TensorSummary>,
+    pub tensors: Vec<TensorEntry>,
+    /// Architecture description from the anatomy (config, GGUF metadata or shapes), with the
+    /// source of each field.
+    pub description: serde_json::Value,
+    /// How roles were assigned: tensors per source (`name`, `shape`, `graph-position`,
+    /// `unassigned`).
+    pub role_sources: BTreeMap<String, usize>,
     /// Tokenizer summary when one is found.
     pub tokenizer: Option<BTreeMap<String, Value>>,
     /// Other metadata (short renderings).
     pub metadata: BTreeMap<String, String>,
     /// Remarks.
     pub notes: Vec<String>,
+}
+
+/// One tensor: the stored facts plus its canonical role.
+#[derive(Debug, Serialize)]
+pub struct TensorEntry {
+    /// Stored name, shape, dtype, bytes.
+    #[serde(flatten)]
+    pub summary: TensorSummary,
+    /// Canonical name (`blk.3.attn_q.weight`, `unknown.weight` when unassigned).
+    pub role: String,
+    /// How the role was assigned (`name`, `shape`, `graph-position`, `unassigned`).
+    pub role_source: String,
+    /// Storage orientation of matrices (`expected`, `transposed`, `ambiguous`, …).
+    pub orientation: String,
 }
 
 /// One file.
@@ -118,8 +138,22 @@ fn meta_json(v: &MetaValue) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
+fn wire<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        Ok(Value::Object(o)) => o
+            .get("by")
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_owned(),
+        _ => "unknown".to_owned(),
+    }
+}
+
 /// Builds the report from an opened checkpoint.
 pub fn build(ck: &Checkpoint) -> InspectReport {
+    let anatomy = taoke_evidence::view::anatomy_of(ck);
+    let vocab = taoke_evidence::view::vocab_of(ck);
     let mut architecture = BTreeMap::new();
     if let Some(cfg) = &ck.config {
         for k in CONFIG_KEYS {
@@ -213,8 +247,37 @@ pub fn build(ck: &Checkpoint) -> InspectReport {
         parameter_count: ck.parameter_count(),
         stored_bytes: ck.tensors.iter().map(|t| t.stored_bytes).sum(),
         dtypes: hist.into_values().collect(),
-        tensors: ck.tensors.iter().map(TensorSummary::from).collect(),
-        tokenizer: (!tokenizer.is_empty()).then_some(tokenizer),
+        tensors: ck
+            .tensors
+            .iter()
+            .zip(&anatomy.tensors)
+            .map(|(t, a)| TensorEntry {
+                summary: TensorSummary::from(t),
+                role: a.canonical.to_string(),
+                role_source: wire(&a.source),
+                orientation: wire(&a.orientation),
+            })
+            .collect(),
+        description: serde_json::to_value(&anatomy.description).unwrap_or(Value::Null),
+        role_sources: {
+            let mut m = BTreeMap::new();
+            for a in &anatomy.tensors {
+                *m.entry(wire(&a.source)).or_insert(0) += 1;
+            }
+            m
+        },
+        tokenizer: {
+            if let Some(v) = &vocab {
+                tokenizer.insert(
+                    "kind".into(),
+                    serde_json::to_value(v.kind).unwrap_or(Value::Null),
+                );
+                tokenizer.insert("tokens".into(), Value::from(v.tokens.len()));
+                tokenizer.insert("merges".into(), Value::from(v.merges.len()));
+                tokenizer.insert("source".into(), Value::from(v.source.clone()));
+            }
+            (!tokenizer.is_empty()).then_some(tokenizer)
+        },
         metadata,
         notes,
     }
@@ -297,19 +360,36 @@ fn render_terminal(r: &InspectReport, max_tensors: usize, out: &Output) -> Strin
         .tensors
         .iter()
         .take(shown)
-        .map(|t| t.name.len())
+        .map(|t| t.summary.name.len())
         .max()
         .unwrap_or(0);
     for t in r.tensors.iter().take(shown) {
+        let inferred = if t.role_source == "name" { "" } else { " *" };
         let _ = writeln!(
             s,
-            "  {:<w$}  {:<8} {:<18} {}",
-            t.name,
-            t.dtype,
-            format!("{:?}", t.shape),
-            bytes(t.bytes)
+            "  {:<w$}  {:<8} {:<18} {:>10}  {}{}{}",
+            t.summary.name,
+            t.summary.dtype,
+            format!("{:?}", t.summary.shape),
+            bytes(t.summary.bytes),
+            t.role,
+            inferred,
+            if t.orientation == "transposed" {
+                " (stored transposed)"
+            } else {
+                ""
+            }
         );
     }
+    let _ = writeln!(
+        s,
+        "  roles assigned by: {}  (* = not from the name)",
+        r.role_sources
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     if shown < r.tensors.len() {
         let _ = writeln!(
             s,

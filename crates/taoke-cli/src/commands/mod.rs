@@ -6,11 +6,13 @@ use crate::Status;
 
 pub mod compare;
 pub mod inspect;
+pub mod tokenizer_diff;
 
 /// Runs a parsed command.
 pub fn run(cmd: Command, out: &Output) -> anyhow::Result<Status> {
     match cmd {
         Command::Inspect(a) => inspect::run(a, out),
         Command::Compare(a) => compare::run(a, out),
+        Command::TokenizerDiff(a) => tokenizer_diff::run(a, out),
     }
 }
