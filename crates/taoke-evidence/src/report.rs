@@ -12,7 +12,7 @@
 use serde::Serialize;
 
 /// The verdict of a comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// The same bytes (same format, same tensors, same values, same names).
@@ -42,7 +42,7 @@ impl Verdict {
 }
 
 /// How one model derives from the other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 #[allow(missing_docs)]
 pub enum Kind {
@@ -123,7 +123,7 @@ pub const ALL_KINDS: &[Kind] = &[
 ];
 
 /// Which way the derivation goes, as far as the evidence says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direction {
     /// A was made from B.
@@ -137,7 +137,7 @@ pub enum Direction {
 }
 
 /// One side of the comparison.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ModelSide {
     /// Resolved path.
     pub path: String,
@@ -156,7 +156,7 @@ pub struct ModelSide {
 }
 
 /// One piece of evidence.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Evidence {
     /// Test id (`embedding-columns`, `mlp-units`, `tensor-equality`, …).
     pub test: String,
@@ -173,7 +173,7 @@ pub struct Evidence {
 }
 
 /// A verdict on one component.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ComponentVerdict {
     /// Component in A (`embeddings`, `blk.3`, `head`).
     pub a: String,
@@ -188,7 +188,7 @@ pub struct ComponentVerdict {
 }
 
 /// A link of the layer map.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct LayerLink {
     /// Block of A.
     pub a: u32,
@@ -199,7 +199,7 @@ pub struct LayerLink {
 }
 
 /// The tokenizer relation.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TokenizerEvidence {
     /// identical | extended | reordered | overlapping | unrelated.
     pub relation: String,
@@ -212,7 +212,7 @@ pub struct TokenizerEvidence {
 }
 
 /// The result of [`crate::compare`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Comparison {
     /// Always 1.
     pub schema_version: u32,
