@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
 /// Bumped whenever a change to the code changes the weights it produces (invalidates caches).
-pub const CODE_VERSION: u32 = 1;
+pub const CODE_VERSION: u32 = 2;
 
 /// Id of the base tokenizer.
 pub const BASE_TOKENIZER: &str = "bpe-512";
@@ -126,8 +127,8 @@ fn mix(c: &[Corpus]) -> Vec<(Corpus, f64)> {
 
 struct Ctx<'a> {
     plan: &'a Plan,
-    corpora: Corpora,
-    done: BTreeMap<String, Produced>,
+    corpora: &'a Corpora,
+    done: BTreeMap<String, Arc<Produced>>,
 }
 
 impl Ctx<'_> {
@@ -138,6 +139,7 @@ impl Ctx<'_> {
         })?;
         self.done
             .get(id)
+            .map(|p| p.as_ref())
             .ok_or_else(|| ZooError::Missing(format!("model {id}")))
     }
 
@@ -180,7 +182,7 @@ impl Ctx<'_> {
         ))
     }
 
-    fn make(&mut self, spec: &Spec) -> Result<Produced, ZooError> {
+    fn make(&self, spec: &Spec) -> Result<Produced, ZooError> {
         use Recipe::*;
         let id = spec.id.clone();
         let bad = |m: &str| ZooError::Recipe {
@@ -357,20 +359,11 @@ impl Ctx<'_> {
                 steps,
                 lr,
             } => {
-                let p = self.parent(spec, 0)?.clone();
-                let old = self.corpora.tok(&p.tokenizer)?.clone();
-                let names: Vec<&str> = corpus.iter().map(|c| c.name()).collect();
-                let tid = format!("{}+{}{}", p.tokenizer, names.join("-"), new_tokens);
-                if !self.corpora.tokenizers.contains_key(&tid) {
-                    let mut text = String::new();
-                    for c in corpus {
-                        text.push_str(&c.generate(8, 60_000));
-                    }
-                    let new = old.extend(&text, *new_tokens);
-                    self.corpora.add(&tid, new, &self.plan.budget);
-                }
-                let new = self.corpora.tok(&tid)?.clone();
-                let (cfg, w) = tf::extend_vocab(&p.cfg, &p.weights, &old, &new)?;
+                let p = self.parent(spec, 0)?;
+                let old = self.corpora.tok(&p.tokenizer)?;
+                let tid = ext_tokenizer_id(&p.tokenizer, corpus, *new_tokens);
+                let new = self.corpora.tok(&tid)?;
+                let (cfg, w) = tf::extend_vocab(&p.cfg, &p.weights, old, new)?;
                 let r = self.run(spec, &cfg, &w, &tid, corpus, *steps, *lr, None, None)?;
                 trained(cfg, tid, r)
             }
@@ -541,7 +534,190 @@ pub fn build(
     build_plan(&plan(profile), out, progress)
 }
 
-/// [`build`] for an explicit plan (e.g. a subset, in tests).
+/// Id of the tokenizer a vocabulary extension makes.
+fn ext_tokenizer_id(parent: &str, corpus: &[Corpus], n: usize) -> String {
+    let names: Vec<&str> = corpus.iter().map(|c| c.name()).collect();
+    format!("{parent}+{}{n}", names.join("-"))
+}
+
+/// The base tokenizer plus every tokenizer a vocabulary extension of the plan makes.
+fn plan_corpora(plan: &Plan) -> Result<Corpora, ZooError> {
+    let mut corpora = Corpora::new(&plan.budget);
+    let mut tok_of: BTreeMap<&str, String> = BTreeMap::new();
+    for s in &plan.specs {
+        let parent_tok = s
+            .parents
+            .first()
+            .and_then(|p| tok_of.get(p.as_str()).cloned())
+            .unwrap_or_else(|| BASE_TOKENIZER.to_string());
+        let t = match &s.recipe {
+            Recipe::Distill { teacher, .. } => tok_of
+                .get(teacher.as_str())
+                .cloned()
+                .unwrap_or_else(|| BASE_TOKENIZER.to_string()),
+            Recipe::VocabExtend {
+                new_tokens, corpus, ..
+            } => {
+                let tid = ext_tokenizer_id(&parent_tok, corpus, *new_tokens);
+                if !corpora.tokenizers.contains_key(&tid) {
+                    let mut text = String::new();
+                    for c in corpus {
+                        text.push_str(&c.generate(8, 60_000));
+                    }
+                    let new = corpora.tok(&parent_tok)?.extend(&text, *new_tokens);
+                    corpora.add(&tid, new, &plan.budget);
+                }
+                tid
+            }
+            _ => parent_tok,
+        };
+        tok_of.insert(s.id.as_str(), t);
+    }
+    Ok(corpora)
+}
+
+/// Number of models built in parallel: `TAOKE_ZOO_JOBS`, else the available cores (at most 4).
+pub fn jobs() -> usize {
+    std::env::var("TAOKE_ZOO_JOBS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+        .clamp(1, 4)
+}
+
+/// One finished model.
+struct Done {
+    produced: Arc<Produced>,
+    losses: BTreeMap<String, f64>,
+    hash: String,
+    rel: String,
+    format: &'static str,
+}
+
+#[derive(Default)]
+struct State {
+    started: Vec<bool>,
+    done: BTreeMap<String, Arc<Produced>>,
+    hashes: BTreeMap<String, String>,
+    results: BTreeMap<usize, Done>,
+    failed: Option<ZooError>,
+}
+
+fn deps(spec: &Spec) -> Vec<&str> {
+    let mut d: Vec<&str> = spec.parents.iter().map(|s| s.as_str()).collect();
+    if let Recipe::Distill { teacher, .. } = &spec.recipe {
+        d.push(teacher);
+    }
+    d
+}
+
+/// Produces (or loads from the cache), evaluates and writes one model.
+fn build_one(
+    plan: &Plan,
+    corpora: &Corpora,
+    out: &Path,
+    spec: &Spec,
+    done: BTreeMap<String, Arc<Produced>>,
+    hash: &str,
+    planned: &ModelConfig,
+) -> Result<(Done, String), ZooError> {
+    let t0 = Instant::now();
+    let cache = out.join(".cache");
+    let meta_path = cache.join(format!("{}.json", spec.id));
+    let w_path = cache.join(format!("{}.safetensors", spec.id));
+    let cached: Option<(CacheMeta, Weights)> = (|| {
+        let m: CacheMeta = serde_json::from_slice(&std::fs::read(&meta_path).ok()?).ok()?;
+        if m.hash != hash {
+            return None;
+        }
+        let w = read_safetensors(&std::fs::read(&w_path).ok()?, "cache").ok()?;
+        Some((m, w))
+    })();
+    let ctx = Ctx {
+        plan,
+        corpora,
+        done,
+    };
+    let (produced, losses, from_cache) = match cached {
+        Some((m, w)) => (
+            Produced {
+                cfg: m.cfg,
+                weights: w,
+                tokenizer: m.tokenizer,
+                storage: m.storage,
+                training: m.training,
+            },
+            m.heldout_loss,
+            true,
+        ),
+        None => {
+            let p = ctx.make(spec)?;
+            let losses = heldout(plan, corpora, &p)?;
+            let m = CacheMeta {
+                hash: hash.to_string(),
+                cfg: p.cfg.clone(),
+                tokenizer: p.tokenizer.clone(),
+                storage: p.storage,
+                training: p.training.clone(),
+                heldout_loss: losses.clone(),
+            };
+            let wb = safetensors_bytes(
+                &to_named(&p.weights),
+                crate::weights::StDtype::F32,
+                &BTreeMap::new(),
+            );
+            std::fs::write(&w_path, wb).map_err(|e| ZooError::io(&w_path, e))?;
+            let mb = serde_json::to_vec_pretty(&m).unwrap_or_default();
+            std::fs::write(&meta_path, mb).map_err(|e| ZooError::io(&meta_path, e))?;
+            (p, losses, false)
+        }
+    };
+    if &produced.cfg != planned {
+        return Err(ZooError::Recipe {
+            id: spec.id.clone(),
+            msg: "produced config differs from the planned one".into(),
+        });
+    }
+    let gguf_source = match spec.recipe {
+        Recipe::Gguf { .. } => spec
+            .parents
+            .first()
+            .and_then(|p| ctx.done.get(p))
+            .map(|p| &p.weights),
+        _ => None,
+    };
+    let (rel, format) = write_model(out, &spec.id, &produced, gguf_source, corpora, hash)?;
+    let line = format!(
+        "{:<34} {:<22} {:>6.1}s{} loss {}",
+        spec.id,
+        spec.recipe.kind(),
+        t0.elapsed().as_secs_f64(),
+        if from_cache { " (cached)" } else { "" },
+        losses
+            .iter()
+            .map(|(k, v)| format!("{k}={v:.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    Ok((
+        Done {
+            produced: Arc::new(produced),
+            losses,
+            hash: hash.to_string(),
+            rel,
+            format,
+        },
+        line,
+    ))
+}
+
+/// [`build`] for an explicit plan (e.g. a subset, in tests). Models whose parents are done are
+/// built in parallel by [`jobs`] workers; every model is a pure function of its recipe, so the
+/// result does not depend on the schedule.
 pub fn build_plan(
     plan: &Plan,
     out: &Path,
@@ -551,115 +727,97 @@ pub fn build_plan(
     std::fs::create_dir_all(&cache).map_err(|e| ZooError::io(&cache, e))?;
     std::fs::create_dir_all(out.join("models")).map_err(|e| ZooError::io(out, e))?;
     let cfgs = configs(plan)?;
-    let mut ctx = Ctx {
-        plan,
-        corpora: Corpora::new(&plan.budget),
-        done: BTreeMap::new(),
-    };
-    let mut hashes: BTreeMap<String, String> = BTreeMap::new();
-    let mut entries = Vec::new();
-    for spec in &plan.specs {
-        let t0 = Instant::now();
-        let mut deps: Vec<&str> = spec
-            .parents
-            .iter()
-            .filter_map(|p| hashes.get(p).map(|s| s.as_str()))
-            .collect();
-        if let Recipe::Distill { teacher, .. } = &spec.recipe {
-            deps.extend(hashes.get(teacher).map(|s| s.as_str()));
-        }
-        let hash = recipe_hash(spec, &plan.budget, &deps);
-        let meta_path = cache.join(format!("{}.json", spec.id));
-        let w_path = cache.join(format!("{}.safetensors", spec.id));
-        let cached: Option<(CacheMeta, Weights)> = (|| {
-            let m: CacheMeta = serde_json::from_slice(&std::fs::read(&meta_path).ok()?).ok()?;
-            if m.hash != hash {
-                return None;
-            }
-            let w = read_safetensors(&std::fs::read(&w_path).ok()?, "cache").ok()?;
-            Some((m, w))
-        })();
-        let (produced, losses, from_cache) = match cached {
-            Some((m, w)) => (
-                Produced {
-                    cfg: m.cfg,
-                    weights: w,
-                    tokenizer: m.tokenizer,
-                    storage: m.storage,
-                    training: m.training,
-                },
-                m.heldout_loss,
-                true,
-            ),
-            None => {
-                let p = ctx.make(spec)?;
-                if p.tokenizer != BASE_TOKENIZER
-                    && !ctx.corpora.tokenizers.contains_key(&p.tokenizer)
-                {
-                    return Err(ZooError::Missing(format!("tokenizer {}", p.tokenizer)));
+    let corpora = plan_corpora(plan)?;
+    let n = plan.specs.len();
+    let state = Mutex::new(State {
+        started: vec![false; n],
+        ..State::default()
+    });
+    let wake = std::sync::Condvar::new();
+    let (tx, rx) = mpsc::channel::<String>();
+    let worker = |tx: mpsc::Sender<String>| loop {
+        // pick the first unstarted spec whose dependencies are done
+        let picked = {
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if st.failed.is_some() || st.results.len() == n {
+                    break None;
                 }
-                let losses = heldout(plan, &ctx.corpora, &p)?;
-                let m = CacheMeta {
-                    hash: hash.clone(),
-                    cfg: p.cfg.clone(),
-                    tokenizer: p.tokenizer.clone(),
-                    storage: p.storage,
-                    training: p.training.clone(),
-                    heldout_loss: losses.clone(),
-                };
-                let wb = safetensors_bytes(
-                    &to_named(&p.weights),
-                    crate::weights::StDtype::F32,
-                    &BTreeMap::new(),
-                );
-                std::fs::write(&w_path, wb).map_err(|e| ZooError::io(&w_path, e))?;
-                let mb = serde_json::to_vec_pretty(&m).unwrap_or_default();
-                std::fs::write(&meta_path, mb).map_err(|e| ZooError::io(&meta_path, e))?;
-                (p, losses, false)
+                let ready = (0..n).find(|&i| {
+                    !st.started[i]
+                        && deps(&plan.specs[i])
+                            .iter()
+                            .all(|d| st.done.contains_key(*d))
+                });
+                if let Some(i) = ready {
+                    st.started[i] = true;
+                    let spec = &plan.specs[i];
+                    let dep_hashes: Vec<String> = deps(spec)
+                        .iter()
+                        .filter_map(|d| st.hashes.get(*d).cloned())
+                        .collect();
+                    let dh: Vec<&str> = dep_hashes.iter().map(|s| s.as_str()).collect();
+                    let hash = recipe_hash(spec, &plan.budget, &dh);
+                    break Some((i, hash, st.done.clone()));
+                }
+                if st.started.iter().all(|&s| s) {
+                    break None;
+                }
+                st = wake.wait(st).unwrap_or_else(|e| e.into_inner());
             }
         };
-        // tokenizers made by a recipe must exist even when the model came from the cache
-        if !ctx.corpora.tokenizers.contains_key(&produced.tokenizer) {
-            if let Recipe::VocabExtend { .. } = spec.recipe {
-                ctx.make(spec)?;
+        let Some((i, hash, done)) = picked else {
+            wake.notify_all();
+            return;
+        };
+        let spec = &plan.specs[i];
+        let r = build_one(plan, &corpora, out, spec, done, &hash, &cfgs[&spec.id]);
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        match r {
+            Ok((d, line)) => {
+                let _ = tx.send(line);
+                st.done.insert(spec.id.clone(), d.produced.clone());
+                st.hashes.insert(spec.id.clone(), d.hash.clone());
+                st.results.insert(i, d);
+            }
+            Err(e) => {
+                if st.failed.is_none() {
+                    st.failed = Some(e);
+                }
             }
         }
-        if produced.cfg != cfgs[&spec.id] {
-            return Err(ZooError::Recipe {
-                id: spec.id.clone(),
-                msg: "produced config differs from the planned one".into(),
-            });
+        drop(st);
+        wake.notify_all();
+    };
+    std::thread::scope(|s| {
+        for _ in 0..jobs().min(n.max(1)) {
+            let tx = tx.clone();
+            s.spawn(move || worker(tx));
         }
-        let gguf_source = match spec.recipe {
-            Recipe::Gguf { .. } => spec
-                .parents
-                .first()
-                .and_then(|p| ctx.done.get(p))
-                .map(|p| &p.weights),
-            _ => None,
-        };
-        let (rel, format) =
-            write_model(out, &spec.id, &produced, gguf_source, &ctx.corpora, &hash)?;
-        progress(&format!(
-            "{:<34} {:<22} {:>6.1}s{} loss {}",
-            spec.id,
-            spec.recipe.kind(),
-            t0.elapsed().as_secs_f64(),
-            if from_cache { " (cached)" } else { "" },
-            losses
-                .iter()
-                .map(|(k, v)| format!("{k}={v:.3}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        ));
+        drop(tx);
+        for line in rx {
+            progress(&line);
+        }
+    });
+    let st = state.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = st.failed {
+        return Err(e);
+    }
+    let mut entries = Vec::with_capacity(n);
+    for (i, spec) in plan.specs.iter().enumerate() {
+        let d = st
+            .results
+            .get(&i)
+            .ok_or_else(|| ZooError::Missing(format!("model {}", spec.id)))?;
+        let produced = &d.produced;
         let teacher = match &spec.recipe {
             Recipe::Distill { teacher, .. } => Some(teacher.clone()),
             _ => None,
         };
         entries.push(ModelEntry {
             id: spec.id.clone(),
-            path: rel,
-            format: format.to_string(),
+            path: d.rel.clone(),
+            format: d.format.to_string(),
             architecture: match produced.cfg.arch {
                 Arch::Llama => "llama",
                 Arch::Mixtral => "mixtral",
@@ -679,16 +837,14 @@ pub fn build_plan(
             teacher,
             seed: spec.seed,
             tokenizer: produced.tokenizer.clone(),
-            recipe_hash: hash.clone(),
+            recipe_hash: d.hash.clone(),
             training: produced.training.clone(),
-            heldout_loss: losses,
+            heldout_loss: d.losses.clone(),
         });
-        hashes.insert(spec.id.clone(), hash);
-        ctx.done.insert(spec.id.clone(), produced);
     }
     let mut unigram = BTreeMap::new();
-    for (tid, data) in &ctx.corpora.data {
-        let v = ctx.corpora.tokenizers[tid].vocab_size();
+    for (tid, data) in &corpora.data {
+        let v = corpora.tokenizers[tid].vocab_size();
         let m: BTreeMap<String, f64> = Corpus::ALL
             .iter()
             .map(|c| {
@@ -705,8 +861,7 @@ pub fn build_plan(
         profile: plan.profile.name().to_string(),
         relation_rule: RELATION_RULE.to_string(),
         unigram_baseline: unigram,
-        tokenizers: ctx
-            .corpora
+        tokenizers: corpora
             .tokenizers
             .iter()
             .map(|(k, t)| (k.clone(), t.vocab_size()))

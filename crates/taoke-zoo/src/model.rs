@@ -26,6 +26,22 @@ fn normal(rng: &mut Rng, shape: Vec<usize>, std: f64) -> Tensor32 {
     Tensor32::new(shape, (0..n).map(|_| (rng.normal() * std) as f32).collect())
 }
 
+/// Sinusoidal position table (Vaswani et al.) plus a little noise: learned position embeddings
+/// start from it so that attention to neighbours is linear in the weights and MLM training
+/// leaves the unigram plateau within a few hundred steps.
+fn sinusoidal(n: usize, h: usize, rng: &mut Rng) -> Tensor32 {
+    let mut d = Vec::with_capacity(n * h);
+    for pos in 0..n {
+        for j in 0..h {
+            let f = 1.0 / 100f64.powf((2 * (j / 2)) as f64 / h as f64);
+            let a = pos as f64 * f;
+            let v = if j % 2 == 0 { a.sin() } else { a.cos() };
+            d.push((0.5 * v + 0.02 * rng.normal()) as f32);
+        }
+    }
+    Tensor32::new(vec![n, h], d)
+}
+
 fn constant(shape: Vec<usize>, v: f32) -> Tensor32 {
     let n = shape.iter().product();
     Tensor32::new(shape, vec![v; n])
@@ -108,11 +124,11 @@ pub fn init(cfg: &ModelConfig, seed: u64) -> Weights {
         Arch::Bert => {
             w.insert(
                 "embeddings.word_embeddings.weight".into(),
-                normal(&mut r, vec![v, h], 0.5),
+                normal(&mut r, vec![v, h], sh),
             );
             w.insert(
                 "embeddings.position_embeddings.weight".into(),
-                normal(&mut r, vec![cfg.max_pos, h], 0.1),
+                sinusoidal(cfg.max_pos, h, &mut r),
             );
             w.insert(
                 "embeddings.token_type_embeddings.weight".into(),
@@ -375,7 +391,10 @@ fn moe(cfg: &ModelConfig, p: &TMap, l: usize, x: &Tensor) -> Result<Tensor, ZooE
     out.ok_or_else(|| ZooError::Missing(lname(l, "block_sparse_moe.experts")))
 }
 
-/// Masked-LM logits (b, t, vocab) of a BERT-style encoder for token ids (b, t).
+/// Logits (b, t, vocab) of a BERT-style encoder for token ids (b, t), through its masked-LM
+/// head. The zoo's BERT models are trained as causal language models (`is_decoder`, as Hugging
+/// Face's `BertLMHeadModel`): masked-LM training stays on the unigram plateau for longer than
+/// the CPU budget allows. The attention therefore uses a causal mask.
 pub fn forward_bert(cfg: &ModelConfig, p: &TMap, ids: &Tensor) -> Result<Tensor, ZooError> {
     let (b, t) = ids.dims2()?;
     let (nh, hd, h) = (cfg.num_heads, cfg.head_dim, cfg.hidden_size);
@@ -395,6 +414,7 @@ pub fn forward_bert(cfg: &ModelConfig, p: &TMap, ids: &Tensor) -> Result<Tensor,
         get(p, "embeddings.LayerNorm.bias")?,
     )?;
     let scale = 1.0 / (hd as f64).sqrt();
+    let mask = causal_mask(t)?;
     for l in 0..cfg.num_layers {
         let lin = |x: &Tensor, s: &str| -> Result<Tensor, ZooError> {
             linear(x, get(p, &bname(l, &format!("{s}.weight")))?)?
@@ -404,23 +424,29 @@ pub fn forward_bert(cfg: &ModelConfig, p: &TMap, ids: &Tensor) -> Result<Tensor,
         let heads = |z: Tensor| -> Result<Tensor, ZooError> {
             Ok(z.reshape((b, t, nh, hd))?.transpose(1, 2)?.contiguous()?)
         };
+        let ln1 = |z: &Tensor| {
+            layer_norm(
+                z,
+                get(p, &bname(l, "attention.output.LayerNorm.weight"))?,
+                get(p, &bname(l, "attention.output.LayerNorm.bias"))?,
+            )
+        };
+        let ln2 = |z: &Tensor| {
+            layer_norm(
+                z,
+                get(p, &bname(l, "output.LayerNorm.weight"))?,
+                get(p, &bname(l, "output.LayerNorm.bias"))?,
+            )
+        };
         let q = heads(lin(&x, "attention.self.query")?)?;
         let k = heads(lin(&x, "attention.self.key")?)?;
         let v = heads(lin(&x, "attention.self.value")?)?;
-        let att = softmax(&(q.matmul(&k.t()?)? * scale)?)?;
+        let att = softmax(&(q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?)?;
         let o = att.matmul(&v)?.transpose(1, 2)?.reshape((b * t, nh * hd))?;
         let a = lin(&o, "attention.output.dense")?;
-        x = layer_norm(
-            &(x + a)?,
-            get(p, &bname(l, "attention.output.LayerNorm.weight"))?,
-            get(p, &bname(l, "attention.output.LayerNorm.bias"))?,
-        )?;
+        x = ln1(&(x + a)?)?;
         let m = lin(&lin(&x, "intermediate.dense")?.gelu_erf()?, "output.dense")?;
-        x = layer_norm(
-            &(x + m)?,
-            get(p, &bname(l, "output.LayerNorm.weight"))?,
-            get(p, &bname(l, "output.LayerNorm.bias"))?,
-        )?;
+        x = ln2(&(x + m)?)?;
     }
     let y = linear(&x, get(p, "cls.predictions.transform.dense.weight")?)?
         .broadcast_add(get(p, "cls.predictions.transform.dense.bias")?)?

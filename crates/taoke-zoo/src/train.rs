@@ -3,11 +3,10 @@
 //! distillation from a teacher's soft outputs. Every batch and mask comes from the crate's own
 //! seeded RNG, so a run is a pure function of its inputs.
 
-use crate::bpe::MASK_ID;
 use crate::corpus::Corpus;
 use crate::model::{forward, to_tmap, TMap};
 use crate::rng::Rng;
-use crate::weights::{Arch, ModelConfig, Tensor32, Weights};
+use crate::weights::{ModelConfig, Tensor32, Weights};
 use crate::ZooError;
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -121,27 +120,7 @@ fn batch_loss(
     let b = windows.len();
     let seq = windows[0].len() - 1;
     let dev = &Device::Cpu;
-    if cfg.arch == Arch::Bert {
-        let mut ids = Vec::with_capacity(b * seq);
-        let mut tgt = Vec::with_capacity(b * seq);
-        let mut wt = Vec::with_capacity(b * seq);
-        for w in windows {
-            for &t in &w[..seq] {
-                let m = rng.uniform() < 0.15;
-                ids.push(if m { MASK_ID } else { t });
-                tgt.push(t);
-                wt.push(if m { 1f32 } else { 0.0 });
-            }
-        }
-        let count = wt.iter().sum::<f32>().max(1.0);
-        let logits = forward(cfg, p, &Tensor::from_vec(ids, (b, seq), dev)?)?;
-        let lsm =
-            candle_nn::ops::log_softmax(&logits.reshape((b * seq, cfg.vocab_size))?, D::Minus1)?;
-        let tgt = Tensor::from_vec(tgt, (b * seq, 1), dev)?;
-        let nll = lsm.gather(&tgt, 1)?.squeeze(1)?.neg()?;
-        let wt = Tensor::from_vec(wt, b * seq, dev)?;
-        return Ok(((nll * wt)?.sum_all()? / count as f64)?);
-    }
+    let _ = rng;
     let ids: Vec<u32> = windows
         .iter()
         .flat_map(|w| w[..seq].iter().copied())

@@ -115,8 +115,9 @@ impl ModelConfig {
     pub fn to_hf_json(&self) -> Value {
         match self.arch {
             Arch::Bert => json!({
-                "architectures": ["BertForMaskedLM"],
+                "architectures": ["BertLMHeadModel"],
                 "model_type": "bert",
+                "is_decoder": true,
                 "hidden_size": self.hidden_size,
                 "intermediate_size": self.intermediate_size,
                 "num_hidden_layers": self.num_layers,
