@@ -63,6 +63,12 @@ pub enum Command {
     /// Each side is a model (file, folder, repo id) or a tokenizer file (tokenizer.json,
     /// tokenizer.model, vocab.txt, vocab.json).
     TokenizerDiff(TokenizerDiffArgs),
+    /// What the model's verified lineage brings with it: licence duties (checked where
+    /// mechanical), compute estimate against threshold rules, export and filing rules at a
+    /// date, CycloneDX ML-BOM. Not legal advice.
+    ///
+    /// Exit code 1 with --fail-on-duty when a duty check fails.
+    Audit(crate::commands::audit::AuditArgs),
 }
 
 /// `taoke tokenizer-diff`.

@@ -4,6 +4,7 @@ use crate::args::Command;
 use crate::output::Output;
 use crate::Status;
 
+pub mod audit;
 pub mod compare;
 pub mod inspect;
 pub mod tokenizer_diff;
@@ -14,5 +15,6 @@ pub fn run(cmd: Command, out: &Output) -> anyhow::Result<Status> {
         Command::Inspect(a) => inspect::run(a, out),
         Command::Compare(a) => compare::run(a, out),
         Command::TokenizerDiff(a) => tokenizer_diff::run(a, out),
+        Command::Audit(a) => audit::run(a, out),
     }
 }

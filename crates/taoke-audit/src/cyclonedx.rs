@@ -1,0 +1,327 @@
+//! CycloneDX 1.6 ML-BOM of an audited model.
+//!
+//! The model is a `machine-learning-model` component with its model card (architecture family
+//! from the anatomy, parameter counts), one `file` sub-component per weight file with its
+//! SHA-256 (streamed, never loaded whole), its licences (declared ones with acknowledgement
+//! `declared`, inherited ones with `concluded`), and `pedigree.ancestors` holding each
+//! ancestor with the lineage evidence as `taoke:` properties (verdict, p-value, kinds, method,
+//! knowledge-base record). Checked duties and the compute estimate are `taoke:` properties of
+//! the model component.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::audit::{Audit, InheritedLicence, LineageMethod};
+use crate::compute::sci;
+use crate::Error;
+
+/// Read buffer of the hashing loop.
+const HASH_CHUNK: usize = 1 << 20;
+
+/// A weight file and its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileHash {
+    /// Path.
+    pub path: PathBuf,
+    /// File name.
+    pub name: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256, lower-case hex.
+    pub sha256: String,
+}
+
+/// SHA-256 of a file, streamed in 1 MiB chunks.
+pub fn sha256_file(path: &Path) -> Result<FileHash, Error> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut total: u64 = 0;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total = total.saturating_add(n as u64);
+    }
+    let digest = h.finalize();
+    let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(FileHash {
+        path: path.to_path_buf(),
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        bytes: total,
+        sha256,
+    })
+}
+
+/// SHA-256 of every weight file of a checkpoint, in file order.
+pub fn hash_checkpoint(ck: &taoke_model::Checkpoint) -> Result<Vec<FileHash>, Error> {
+    ck.files.iter().map(|f| sha256_file(&f.path)).collect()
+}
+
+/// Options of [`bom`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BomOptions {
+    /// `metadata.timestamp` (RFC 3339), when wanted.
+    pub timestamp: Option<String>,
+    /// Version of taoke, for `metadata.tools`.
+    pub tool_version: String,
+}
+
+fn prop(name: &str, value: impl ToString) -> Value {
+    json!({ "name": format!("taoke:{name}"), "value": value.to_string() })
+}
+
+fn licence_json(l: &InheritedLicence, ack: &str) -> Value {
+    let mut lic = Map::new();
+    if l.spdx_listed {
+        lic.insert("id".into(), json!(l.spdx));
+    } else {
+        lic.insert("name".into(), json!(format!("{} ({})", l.name, l.spdx)));
+    }
+    lic.insert("acknowledgement".into(), json!(ack));
+    lic.insert("url".into(), json!(l.url));
+    json!({ "license": Value::Object(lic) })
+}
+
+/// A v4-style UUID from a digest (deterministic for the same inputs).
+fn uuid_from(seed: &[u8]) -> String {
+    let d = Sha256::digest(seed);
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// The CycloneDX 1.6 BOM (JSON) of an audit and the model's file hashes.
+pub fn bom(audit: &Audit, files: &[FileHash], opts: &BomOptions) -> Value {
+    let m = &audit.model;
+    let name = audit
+        .released_name
+        .as_ref()
+        .map(|(n, _)| n.clone())
+        .unwrap_or_else(|| m.reference.clone());
+
+    // Licences: declared by the model, then concluded from ancestors (deduplicated by id).
+    let mut licences = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
+    for d in &m.declared_licences {
+        if d.origin.ends_with("license_link") || seen.contains(&d.value) {
+            continue;
+        }
+        seen.push(d.value.clone());
+        licences.push(json!({ "license": { "name": d.value, "acknowledgement": "declared" } }));
+    }
+    for an in &audit.ancestors {
+        for l in &an.licences {
+            if seen.contains(&l.id) {
+                continue;
+            }
+            seen.push(l.id.clone());
+            licences.push(licence_json(l, "concluded"));
+        }
+    }
+
+    let hashes: Vec<Value> = files
+        .iter()
+        .map(|f| json!({ "alg": "SHA-256", "content": f.sha256 }))
+        .collect();
+    let file_components: Vec<Value> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            json!({
+                "type": "file",
+                "bom-ref": format!("model-file-{}", i + 1),
+                "name": f.name,
+                "hashes": [{ "alg": "SHA-256", "content": f.sha256 }],
+                "properties": [prop("bytes", f.bytes)],
+            })
+        })
+        .collect();
+
+    let mut card_props = vec![prop("parameters", m.parameters), prop("format", &m.format)];
+    if let Some(a) = m.active_parameters {
+        card_props.push(prop("active_parameters", a));
+    }
+    if let Some((e, k)) = m.experts {
+        card_props.push(prop("experts", format!("{k} of {e} per token")));
+    }
+    let mut model_params = Map::new();
+    model_params.insert("architectureFamily".into(), json!(m.architecture_family));
+    model_params.insert(
+        "modelArchitecture".into(),
+        json!(m
+            .architecture
+            .clone()
+            .unwrap_or_else(|| m.architecture_family.clone())),
+    );
+    let model_card = json!({
+        "modelParameters": Value::Object(model_params),
+        "considerations": {
+            "technicalLimitations": [
+                "Lineage is established by weight comparison with the candidate bases supplied; ancestors not among them are not found.",
+                "Training compute is a 6·N·D estimate.",
+                crate::audit::DISCLAIMER,
+            ]
+        },
+        "properties": card_props,
+    });
+
+    let ancestors: Vec<Value> = audit
+        .ancestors
+        .iter()
+        .map(|an| {
+            let mut props = vec![
+                prop("depth", an.depth),
+                prop(
+                    "lineage.method",
+                    match an.lineage.method {
+                        LineageMethod::WeightComparison => "weight-comparison",
+                        LineageMethod::KnowledgeBase => "knowledge-base",
+                    },
+                ),
+                prop("lineage.verdict", &an.lineage.verdict),
+                prop("lineage.direction", &an.lineage.direction),
+                prop("lineage.evidence", &an.lineage.summary),
+                prop("reference", &an.reference),
+            ];
+            if !an.lineage.kinds.is_empty() {
+                props.push(prop("lineage.kinds", an.lineage.kinds.join(",")));
+            }
+            if let Some(p) = an.lineage.p_value {
+                props.push(prop("lineage.p_value", format!("{p:e}")));
+            }
+            if let Some(l) = an.lineage.log10_p_value {
+                props.push(prop("lineage.log10_p_value", format!("{l:.3}")));
+            }
+            let mut c = Map::new();
+            c.insert("type".into(), json!("machine-learning-model"));
+            c.insert("bom-ref".into(), json!(format!("ancestor-{}", an.depth)));
+            let display = an
+                .kb
+                .as_ref()
+                .and_then(|k| k.checkpoint_name.clone())
+                .unwrap_or_else(|| an.reference.clone());
+            c.insert("name".into(), json!(display));
+            if let Some(k) = &an.kb {
+                c.insert("publisher".into(), json!(k.publisher));
+                c.insert(
+                    "supplier".into(),
+                    json!({ "name": k.publisher }),
+                );
+                if let Some(id) = &k.checkpoint_id {
+                    props.push(prop("kb.checkpoint", id));
+                }
+                props.push(prop("kb.family", &k.family_id));
+                props.push(prop("kb.country", &k.country));
+                props.push(prop("kb.confidence", k.confidence.as_str()));
+                c.insert(
+                    "externalReferences".into(),
+                    json!([{ "type": "documentation", "url": k.source, "comment": "knowledge-base source" }]),
+                );
+            }
+            let lic: Vec<Value> = an
+                .licences
+                .iter()
+                .map(|l| licence_json(l, "concluded"))
+                .collect();
+            if !lic.is_empty() {
+                c.insert("licenses".into(), Value::Array(lic));
+            }
+            c.insert("properties".into(), Value::Array(props));
+            Value::Object(c)
+        })
+        .collect();
+
+    let mut model_props = vec![prop("audit.as_of", audit.as_of)];
+    if let Some(x) = audit.compute.cumulative_flop {
+        model_props.push(prop("training_compute.estimate_flop", sci(x)));
+    }
+    for t in &audit.compute.thresholds {
+        model_props.push(prop(
+            &format!("threshold.{}", t.rule),
+            format!(
+                "{} ({} {}; {} at {}{})",
+                if t.meets { "meets" } else { "below" },
+                t.comparator.as_str(),
+                sci(t.threshold),
+                t.state.as_deref().unwrap_or("not-yet"),
+                audit.as_of,
+                if t.binding { ", binding" } else { "" }
+            ),
+        ));
+    }
+    for (an, d) in audit.duty_checks() {
+        model_props.push(prop(
+            &format!("duty.{}.{}", an.depth, d.kind),
+            format!("{}: {}", d.status.as_str(), d.detail),
+        ));
+    }
+
+    let mut comp = Map::new();
+    comp.insert("type".into(), json!("machine-learning-model"));
+    comp.insert("bom-ref".into(), json!("model"));
+    comp.insert("name".into(), json!(name));
+    if files.len() == 1 {
+        comp.insert("hashes".into(), Value::Array(hashes));
+    }
+    if !licences.is_empty() {
+        comp.insert("licenses".into(), Value::Array(licences));
+    }
+    comp.insert("modelCard".into(), model_card);
+    if !file_components.is_empty() {
+        comp.insert("components".into(), Value::Array(file_components));
+    }
+    if !ancestors.is_empty() {
+        comp.insert("pedigree".into(), json!({ "ancestors": ancestors }));
+    }
+    comp.insert("properties".into(), Value::Array(model_props));
+
+    let mut seed = Vec::new();
+    seed.extend_from_slice(name.as_bytes());
+    seed.extend_from_slice(audit.as_of.to_string().as_bytes());
+    for f in files {
+        seed.extend_from_slice(f.sha256.as_bytes());
+    }
+    if let Some(t) = &opts.timestamp {
+        seed.extend_from_slice(t.as_bytes());
+    }
+    let mut metadata = Map::new();
+    if let Some(t) = &opts.timestamp {
+        metadata.insert("timestamp".into(), json!(t));
+    }
+    metadata.insert(
+        "tools".into(),
+        json!({ "components": [{ "type": "application", "name": "taoke", "version": opts.tool_version }] }),
+    );
+    metadata.insert(
+        "component".into(),
+        json!({ "type": "machine-learning-model", "bom-ref": "bom-subject", "name": name }),
+    );
+    json!({
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.6",
+        "serialNumber": uuid_from(&seed),
+        "version": 1,
+        "metadata": Value::Object(metadata),
+        "components": [Value::Object(comp)],
+    })
+}

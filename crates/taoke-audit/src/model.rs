@@ -1,0 +1,253 @@
+//! What the audited model says about itself: names, declared licences, model card, notice and
+//! licence files beside the weights, architecture and parameter counts.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use taoke_anatomy::Role;
+use taoke_model::Checkpoint;
+
+/// Largest side text file read (model card, LICENSE, NOTICE).
+pub const MAX_TEXT_FILE_BYTES: u64 = 4 << 20;
+
+/// Text files beside the weights that may carry notices or licence text.
+pub const NOTICE_FILES: &[&str] = &[
+    "NOTICE",
+    "NOTICE.txt",
+    "NOTICE.md",
+    "LICENSE",
+    "LICENSE.txt",
+    "LICENSE.md",
+    "LICENCE",
+    "LICENCE.txt",
+    "USE_POLICY.md",
+];
+
+/// A licence the model declares, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeclaredLicence {
+    /// The declared value (`llama3.1`, `apache-2.0`, `other`, a name).
+    pub value: String,
+    /// Where (`README.md license`, `README.md license_name`, `general.license`, `config.json`).
+    pub origin: String,
+}
+
+/// A text file beside the weights.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TextFile {
+    /// File name.
+    pub name: String,
+    /// Its text (lossy UTF-8).
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// The audited model's self-description.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelFacts {
+    /// What the user asked for.
+    pub reference: String,
+    /// Resolved path.
+    pub path: PathBuf,
+    /// Container format.
+    pub format: String,
+    /// Architecture family from the anatomy (`llama`, `qwen2`, …).
+    pub architecture_family: String,
+    /// Declared architecture (`LlamaForCausalLM`, GGUF `general.architecture`), if any.
+    pub architecture: Option<String>,
+    /// Total elements over all tensors.
+    pub parameters: u64,
+    /// Parameters active per token for MoE models (routed experts scaled by k/E).
+    pub active_parameters: Option<u64>,
+    /// Routed experts and experts per token, when MoE.
+    pub experts: Option<(u64, u64)>,
+    /// Name the model gives itself (`general.name`, model-card `model_name`, folder name).
+    pub self_name: Option<(String, String)>,
+    /// Declared licences.
+    pub declared_licences: Vec<DeclaredLicence>,
+    /// `README.md` beside the weights.
+    pub model_card: Option<TextFile>,
+    /// NOTICE / LICENSE / USE_POLICY files beside the weights.
+    pub notice_files: Vec<TextFile>,
+}
+
+fn read_text(p: &Path) -> Option<String> {
+    let meta = std::fs::metadata(p).ok()?;
+    if !meta.is_file() || meta.len() > MAX_TEXT_FILE_BYTES {
+        return None;
+    }
+    let bytes = std::fs::read(p).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The YAML front matter of a model card (between the first two `---` lines), as
+/// `key: value` pairs of its top level (lists are skipped).
+pub fn front_matter(card: &str) -> Vec<(String, String)> {
+    let mut lines = card.lines();
+    if lines.next().map(str::trim) != Some("---") {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for line in lines {
+        if line.trim() == "---" {
+            break;
+        }
+        if line.starts_with(' ') || line.starts_with('-') || line.starts_with('\t') {
+            continue;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            let v = v.trim().trim_matches('"').trim_matches('\'').trim();
+            if !v.is_empty() {
+                out.push((k.trim().to_owned(), v.to_owned()));
+            }
+        }
+    }
+    out
+}
+
+impl ModelFacts {
+    /// Gathers the facts of an opened checkpoint (reads small text files beside it; never the
+    /// weights).
+    pub fn from_checkpoint(ck: &Checkpoint) -> ModelFacts {
+        let anatomy = taoke_evidence::view::anatomy_of(ck);
+        let d = &anatomy.description;
+        let family = serde_json::to_value(d.family.value)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".into());
+        let architecture = ck
+            .config
+            .as_ref()
+            .and_then(|c| c.get("architectures"))
+            .and_then(|a| a.get(0))
+            .and_then(|a| a.as_str())
+            .map(str::to_owned)
+            .or_else(|| d.architecture.as_ref().map(|a| a.value.clone()));
+        let parameters = ck.parameter_count();
+        let experts = match (&d.experts, &d.experts_per_token) {
+            (Some(e), Some(k)) if e.value > 1 && k.value >= 1 && k.value <= e.value => {
+                Some((e.value, k.value))
+            }
+            _ => None,
+        };
+        let active_parameters = experts.map(|(e, k)| {
+            let routed: u64 = anatomy
+                .tensors
+                .iter()
+                .filter(|t| {
+                    matches!(
+                        t.canonical.role,
+                        Role::ExpertGate | Role::ExpertUp | Role::ExpertDown
+                    )
+                })
+                .map(|t| t.shape.iter().product::<u64>())
+                .sum();
+            let dense = parameters.saturating_sub(routed);
+            let active_routed = (routed as u128 * k as u128 / e as u128) as u64;
+            dense.saturating_add(active_routed)
+        });
+        let folder = ck
+            .folder
+            .clone()
+            .or_else(|| ck.path.parent().map(Path::to_path_buf));
+        let model_card = ck
+            .side_file("README.md")
+            .cloned()
+            .or_else(|| folder.as_ref().map(|f| f.join("README.md")))
+            .and_then(|p| read_text(&p))
+            .map(|text| TextFile {
+                name: "README.md".into(),
+                text,
+            });
+        let mut notice_files = Vec::new();
+        if let Some(f) = &folder {
+            for n in NOTICE_FILES {
+                if let Some(text) = read_text(&f.join(n)) {
+                    notice_files.push(TextFile {
+                        name: (*n).to_owned(),
+                        text,
+                    });
+                }
+            }
+        }
+        let mut declared = Vec::new();
+        let fm = model_card
+            .as_ref()
+            .map(|c| front_matter(&c.text))
+            .unwrap_or_default();
+        for (k, v) in &fm {
+            if k == "license" || k == "license_name" || k == "license_link" {
+                declared.push(DeclaredLicence {
+                    value: v.clone(),
+                    origin: format!("README.md {k}"),
+                });
+            }
+        }
+        if let Some(v) = ck.meta("general.license").and_then(|v| v.as_str()) {
+            declared.push(DeclaredLicence {
+                value: v.to_owned(),
+                origin: "general.license".into(),
+            });
+        }
+        if let Some(v) = ck
+            .config
+            .as_ref()
+            .and_then(|c| c.get("license"))
+            .and_then(|v| v.as_str())
+        {
+            declared.push(DeclaredLicence {
+                value: v.to_owned(),
+                origin: "config.json license".into(),
+            });
+        }
+        let self_name = ck
+            .meta("general.name")
+            .and_then(|v| v.as_str())
+            .map(|n| (n.to_owned(), "general.name".to_owned()))
+            .or_else(|| {
+                fm.iter()
+                    .find(|(k, _)| k == "model_name")
+                    .map(|(_, v)| (v.clone(), "README.md model_name".to_owned()))
+            })
+            .or_else(|| {
+                let base = if ck.path.is_dir() {
+                    ck.path.file_name()
+                } else {
+                    ck.folder.as_ref().and_then(|f| f.file_name())
+                };
+                base.map(|n| (n.to_string_lossy().into_owned(), "folder name".to_owned()))
+            });
+        ModelFacts {
+            reference: ck.reference.clone(),
+            path: ck.path.clone(),
+            format: ck.format.name().to_owned(),
+            architecture_family: family,
+            architecture,
+            parameters,
+            active_parameters,
+            experts,
+            self_name,
+            declared_licences: declared,
+            model_card,
+            notice_files,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_matter_top_level_keys() {
+        let card = "---\nlicense: llama3.1\ntags:\n- a\nlicense_name: \"foo\"\n---\n# Title\nlicense: no\n";
+        assert_eq!(
+            front_matter(card),
+            vec![
+                ("license".to_owned(), "llama3.1".to_owned()),
+                ("license_name".to_owned(), "foo".to_owned())
+            ]
+        );
+        assert!(front_matter("# no front matter\nlicense: x\n").is_empty());
+    }
+}
