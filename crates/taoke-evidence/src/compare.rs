@@ -204,7 +204,7 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
     let mut vb = ModelView::new(b);
     let roles_recovered = recover_roles(&mut va, &mut vb);
     detect_reinterpreted(&va, &mut vb);
-    let identical_files = triage::files_identical(&va, &vb);
+    let identical_files = triage::files_identical(&va, &vb) || triage::tensors_identical(&va, &vb);
     if identical_files {
         // Nothing to measure: the same bytes.
         let m = Measurements {
@@ -309,7 +309,7 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
         // Screening: with many block pairs, a smaller seeded unit subset per pair (still
         // exact); the pairs on the diagonal and on the layer map are then re-tested with the
         // full budget.
-        let screening = tested.len() > 64;
+        let screening = tested.len() > (la.max(lb) as usize);
         let budget = |full: bool| {
             if full || !screening {
                 opts.max_units

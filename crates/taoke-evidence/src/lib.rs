@@ -25,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod align;
+pub mod calibration;
 mod compare;
 pub mod products;
 pub mod report;

@@ -18,6 +18,51 @@ pub fn files_identical(a: &ModelView<'_>, b: &ModelView<'_>) -> bool {
         .all(|(x, y)| x.len == y.len && x.bytes() == y.bytes())
 }
 
+/// Whether both checkpoints hold the same tensors (same names, shapes, dtypes) with the same
+/// stored bytes, whatever the container split (sharding) — "the same bytes".
+pub fn tensors_identical(a: &ModelView<'_>, b: &ModelView<'_>) -> bool {
+    use taoke_model::Layout;
+    let (ta, tb) = (&a.ck.tensors, &b.ck.tensors);
+    if ta.len() != tb.len() || a.ck.format != b.ck.format {
+        return false;
+    }
+    let mut nb: Vec<&taoke_model::TensorInfo> = tb.iter().collect();
+    nb.sort_by(|x, y| x.name.cmp(&y.name));
+    let mut na: Vec<&taoke_model::TensorInfo> = ta.iter().collect();
+    na.sort_by(|x, y| x.name.cmp(&y.name));
+    na.iter().zip(&nb).all(|(x, y)| {
+        if x.name != y.name || x.shape != y.shape || x.dtype_name != y.dtype_name {
+            return false;
+        }
+        match (&x.layout, &y.layout) {
+            (
+                Layout::Dense {
+                    file: fa,
+                    offset: oa,
+                    len: la,
+                    ..
+                },
+                Layout::Dense {
+                    file: fb,
+                    offset: ob,
+                    len: lb,
+                    ..
+                },
+            ) => {
+                la == lb
+                    && match (
+                        a.ck.files[*fa].read_at(*oa, *la),
+                        b.ck.files[*fb].read_at(*ob, *lb),
+                    ) {
+                        (Ok(p), Ok(q)) => p == q,
+                        _ => false,
+                    }
+            }
+            _ => false,
+        }
+    })
+}
+
 /// Coarsest precision class of a dtype, for expected copy error.
 pub fn precision_tolerance(d: Dtype) -> f64 {
     use Dtype::*;

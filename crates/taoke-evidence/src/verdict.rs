@@ -176,7 +176,7 @@ pub(crate) fn decide(
     }
     let fisher = if la == lb && diag.len() >= 2 {
         taoke_stats::combine::fisher(&diag).ok().map(|x| x.1)
-    } else if diag.len() == 1 {
+    } else if la == lb && diag.len() == 1 {
         Some(diag[0])
     } else {
         None
@@ -186,9 +186,13 @@ pub(crate) fn decide(
         .copied()
         .reduce(f64::min)
         .map(|x| (x + (all.len() as f64).ln()).min(0.0));
+    // Fisher on the diagonal is exact under the null; Bonferroni over every pair only steps in
+    // far below α (then the reported value is 2·min, still valid), so p-values of independent
+    // pairs stay uniform.
+    let far = opts.alpha.ln() + 1e-3f64.ln();
     let combined = match (fisher, bonf) {
-        (Some(f), Some(b)) => Some((f.min(b) + std::f64::consts::LN_2).min(0.0)),
-        (Some(f), None) => Some(f),
+        (Some(f), Some(b)) if b < far && b < f => Some((b + std::f64::consts::LN_2).min(0.0)),
+        (Some(f), _) => Some(f),
         (None, Some(b)) => Some(b),
         (None, None) => None,
     };
@@ -260,7 +264,46 @@ pub(crate) fn decide(
         }
     }
     let max_prod = prod_rel.iter().copied().fold(0f64, f64::max);
+    // Calibrated product-match test: mean Fisher-z of the sketch correlations, against the
+    // null measured on the zoo's independent pairs (a fitted normal tail, labelled as such).
+    let zs: Vec<f64> = m
+        .products
+        .iter()
+        .flat_map(|(_, _, ps)| ps.iter().map(|(_, d)| d.r))
+        .filter(|r| r.is_finite())
+        .map(|r| r.clamp(-0.999_999, 0.999_999).atanh())
+        .collect();
+    let product_test = (!zs.is_empty()).then(|| {
+        let zbar = zs.iter().sum::<f64>() / zs.len() as f64;
+        let null = crate::calibration::product_null();
+        let x = (zbar - null.mean) / null.std;
+        (zbar, crate::calibration::ln_normal_sf(x), null)
+    });
+    if let Some((zbar, lnp, null)) = &product_test {
+        evidence.push(ev(
+            "product-match",
+            "blocks",
+            *zbar,
+            Some(*lnp),
+            format!(
+                "attention and MLP products of matched blocks correlate with mean Fisher z = {zbar:.3} (r = {:.3}); independent pairs measured on the zoo give z = {:.3} ± {:.3} (n = {}); calibrated p = {} (normal tail fit)",
+                zbar.tanh(),
+                null.mean,
+                null.std,
+                null.n,
+                fmt_p(*lnp)
+            ),
+        ));
+    }
+    let product_ln_p = product_test.as_ref().map(|t| t.1);
     let products_ok = !prod_rel.is_empty() && max_prod <= 2.0 * tol;
+    // The calibrated product test joins the exact tests only far below α (Bonferroni over the
+    // two then), so independent-pair p-values keep the exact tests' distribution.
+    let combined = match (combined, product_ln_p) {
+        (Some(c), Some(q)) if q < far && q < c => Some((q + std::f64::consts::LN_2).min(0.0)),
+        (None, Some(q)) if q < far => Some((q + std::f64::consts::LN_2).min(0.0)),
+        (c, _) => c,
+    };
     let significant = combined.is_some_and(|c| c < opts.alpha.ln());
     let same_weights = la == lb
         && products_ok
@@ -611,7 +654,7 @@ fn decisive_words(
         .iter()
         .min_by(|x, y| x.2.ln_p.total_cmp(&y.2.ln_p));
     match verdict {
-        Verdict::Identical => "every weight file is byte-for-byte identical".into(),
+        Verdict::Identical => "the same tensors with the same bytes (only the container may differ)".into(),
         Verdict::SameWeights => format!(
             "the weights are the same: after mapping hidden coordinates, every block's attention and MLP products agree within {:.0e} relative error (what {} storage allows), and the chance that independently trained models would line up like this is p = {p}{}",
             2.0 * tol,

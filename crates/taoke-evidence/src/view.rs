@@ -156,11 +156,37 @@ pub fn vocab_of(ck: &Checkpoint) -> Option<Vocab> {
     taoke_tokenizer::load_dir(folder).ok().flatten()
 }
 
+/// A writer stores all matrices of a file one way. When most role-assigned non-square matrices
+/// are stored transposed, square ones (whose orientation no shape can prove) are taken to be
+/// transposed too.
+fn infer_square_orientation(an: &mut Anatomy) {
+    let (mut t, mut e) = (0usize, 0usize);
+    for x in &an.tensors {
+        if x.canonical.role == Role::Unknown {
+            continue;
+        }
+        match x.orientation {
+            Orientation::Transposed => t += 1,
+            Orientation::Expected => e += 1,
+            _ => {}
+        }
+    }
+    if t > e && t >= 2 {
+        for x in &mut an.tensors {
+            if x.orientation == Orientation::Ambiguous && x.canonical.role != Role::Unknown {
+                x.orientation = Orientation::Transposed;
+            }
+        }
+    }
+}
+
 impl<'a> ModelView<'a> {
     /// Prepares a checkpoint: anatomy, vocabulary, canonical index.
     pub fn new(ck: &'a Checkpoint) -> ModelView<'a> {
         let anatomy = anatomy_of(ck);
         let vocab = vocab_of(ck);
+        let mut anatomy = anatomy;
+        infer_square_orientation(&mut anatomy);
         let mut v = ModelView {
             ck,
             anatomy,

@@ -1,0 +1,421 @@
+//! Accuracy of taoke's verdicts on the zoo: runs `compare` on every labelled ordered pair of a
+//! zoo manifest and tallies a confusion matrix, false accusations, misses, kinds and the
+//! calibration of independent-pair p-values.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+use taoke_evidence::{Comparison, Options};
+use taoke_zoo::{Manifest, Relation};
+
+/// One evaluated pair.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairResult {
+    /// Model A id.
+    pub a: String,
+    /// Model B id.
+    pub b: String,
+    /// Ground truth.
+    pub truth: String,
+    /// Ground-truth kinds.
+    pub truth_kinds: Vec<String>,
+    /// Predicted verdict.
+    pub verdict: String,
+    /// Predicted kinds.
+    pub kinds: Vec<String>,
+    /// Combined p-value (log10).
+    pub log10_p: Option<f64>,
+    /// Whether the p-value came from the exact (Fisher) path: equal depths.
+    pub exact_path: bool,
+    /// Whether A and B share an architecture and size.
+    pub same_architecture: bool,
+    /// Whether both have no weight parent (roots and distilled students).
+    pub both_roots: bool,
+    /// The product-match statistic (mean Fisher z), for calibration.
+    pub product_z: Option<f64>,
+    /// Seconds spent.
+    pub seconds: f64,
+    /// Error, if compare failed.
+    pub error: Option<String>,
+}
+
+/// Options of [`evaluate`].
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// Evaluate at most this many pairs (0 = all), taken evenly.
+    pub limit: usize,
+}
+
+fn truth_name(r: Relation) -> &'static str {
+    match r {
+        Relation::Identical => "identical",
+        Relation::SameWeights => "same-weights",
+        Relation::Related => "related",
+        Relation::Independent => "independent",
+    }
+}
+
+/// Runs compare on the manifest's pairs. `progress` receives (done, total).
+pub fn evaluate(
+    zoo_dir: &Path,
+    manifest: &Manifest,
+    opts: &EvalOptions,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Vec<PairResult> {
+    let mut opened: BTreeMap<String, Result<taoke_model::Checkpoint, String>> = BTreeMap::new();
+    let mut pairs: Vec<&taoke_zoo::Pair> = manifest.pairs.iter().collect();
+    if opts.limit > 0 && pairs.len() > opts.limit {
+        let step = pairs.len() as f64 / opts.limit as f64;
+        pairs = (0..opts.limit)
+            .map(|k| pairs[(k as f64 * step) as usize])
+            .collect();
+    }
+    let total = pairs.len();
+    let mut out = Vec::with_capacity(total);
+    for (k, p) in pairs.into_iter().enumerate() {
+        for id in [&p.a, &p.b] {
+            if !opened.contains_key(id) {
+                let ck = manifest
+                    .model(id)
+                    .ok_or_else(|| format!("model {id} not in manifest"))
+                    .and_then(|m| {
+                        let path = zoo_dir.join(&m.path);
+                        taoke_model::open(path.to_string_lossy()).map_err(|e| e.to_string())
+                    });
+                opened.insert(id.clone(), ck);
+            }
+        }
+        let t0 = Instant::now();
+        let res: Result<Comparison, String> = match (&opened[&p.a], &opened[&p.b]) {
+            (Ok(a), Ok(b)) => {
+                taoke_evidence::compare(a, b, &Options::default()).map_err(|e| e.to_string())
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+        };
+        let seconds = t0.elapsed().as_secs_f64();
+        let product_z = res.as_ref().ok().and_then(|c| {
+            c.evidence
+                .iter()
+                .find(|e| e.test == "product-match")
+                .map(|e| e.statistic)
+        });
+        let (verdict, kinds, log10_p, exact_path, error) = match res {
+            Ok(c) => (
+                c.verdict.as_str().to_owned(),
+                c.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
+                c.log10_p_value,
+                c.a.blocks == c.b.blocks,
+                None,
+            ),
+            Err(e) => ("error".to_owned(), Vec::new(), None, false, Some(e)),
+        };
+        out.push(PairResult {
+            a: p.a.clone(),
+            b: p.b.clone(),
+            truth: truth_name(p.relation).to_owned(),
+            truth_kinds: p.kinds.clone(),
+            verdict,
+            kinds,
+            log10_p,
+            exact_path,
+            same_architecture: p.same_architecture,
+            both_roots: [&p.a, &p.b]
+                .iter()
+                .all(|id| manifest.model(id).is_some_and(|m| m.parents.is_empty())),
+            product_z,
+            seconds,
+            error,
+        });
+        progress(k + 1, total);
+    }
+    out
+}
+
+/// Kinds taoke names (the issue's vocabulary).
+fn nameable(kind: &str) -> bool {
+    taoke_evidence::Kind::from_name(kind).is_some()
+}
+
+/// The summary numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Pairs evaluated.
+    pub pairs: usize,
+    /// truth → predicted → count.
+    pub confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Independent pairs called related, same-weights or identical.
+    pub false_accusations: usize,
+    /// Independent pairs.
+    pub independent_pairs: usize,
+    /// Independent pairs of the same architecture and size.
+    pub independent_same_arch: usize,
+    /// Related, same-weights or identical pairs called independent or inconclusive.
+    pub misses: usize,
+    /// Related, same-weights or identical pairs.
+    pub related_pairs: usize,
+    /// Related/same-weights/identical pairs called related, same-weights or identical.
+    pub related_called_related: usize,
+    /// Same-weights or identical pairs.
+    pub same_weights_pairs: usize,
+    /// …called same-weights or identical.
+    pub same_weights_called_same: usize,
+    /// Related pairs whose every nameable truth kind was reported.
+    pub kinds_right: usize,
+    /// Related pairs with at least one nameable truth kind.
+    pub kinds_scored: usize,
+    /// Pairs where compare failed.
+    pub errors: usize,
+    /// KS test of independent-pair p-values (exact path) against U(0,1): (n, D, p).
+    pub ks_exact: Option<(usize, f64, f64)>,
+    /// KS test over distinct unordered pairs of weight roots (independent samples): (n, D, p).
+    pub ks_roots: Option<(usize, f64, f64)>,
+    /// Mean and standard deviation of the product-match statistic over independent pairs.
+    pub product_null: Option<(usize, f64, f64)>,
+    /// KS test over all independent pairs (some conservative): (n, D, p).
+    pub ks_all: Option<(usize, f64, f64)>,
+    /// Per truth kind: (pairs, verdict right, kind reported).
+    pub per_kind: BTreeMap<String, (usize, usize, usize)>,
+    /// Median and max seconds per pair.
+    pub seconds: (f64, f64),
+}
+
+fn related_verdict(v: &str) -> bool {
+    matches!(v, "related" | "same-weights" | "identical")
+}
+
+/// Tallies results.
+pub fn summarize(results: &[PairResult]) -> Summary {
+    let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut s = Summary {
+        pairs: results.len(),
+        confusion: BTreeMap::new(),
+        false_accusations: 0,
+        independent_pairs: 0,
+        independent_same_arch: 0,
+        misses: 0,
+        related_pairs: 0,
+        related_called_related: 0,
+        same_weights_pairs: 0,
+        same_weights_called_same: 0,
+        kinds_right: 0,
+        kinds_scored: 0,
+        errors: 0,
+        ks_exact: None,
+        ks_roots: None,
+        product_null: None,
+        ks_all: None,
+        per_kind: BTreeMap::new(),
+        seconds: (0.0, 0.0),
+    };
+    let mut p_exact = Vec::new();
+    let mut p_all = Vec::new();
+    let mut p_roots = Vec::new();
+    let mut zs = Vec::new();
+    for r in results {
+        *confusion
+            .entry(r.truth.clone())
+            .or_default()
+            .entry(r.verdict.clone())
+            .or_default() += 1;
+        if r.error.is_some() {
+            s.errors += 1;
+        }
+        if r.truth == "independent" {
+            s.independent_pairs += 1;
+            if r.same_architecture {
+                s.independent_same_arch += 1;
+            }
+            if related_verdict(&r.verdict) {
+                s.false_accusations += 1;
+            }
+            if let Some(z) = r.product_z {
+                zs.push(z);
+            }
+            if let Some(l) = r.log10_p {
+                let p = 10f64.powf(l);
+                p_all.push(p);
+                if r.both_roots && r.a < r.b {
+                    p_roots.push(p);
+                }
+                if r.exact_path {
+                    p_exact.push(p);
+                }
+            }
+        } else {
+            s.related_pairs += 1;
+            if related_verdict(&r.verdict) {
+                s.related_called_related += 1;
+            } else {
+                s.misses += 1;
+            }
+            if r.truth != "related" {
+                s.same_weights_pairs += 1;
+                if matches!(r.verdict.as_str(), "same-weights" | "identical") {
+                    s.same_weights_called_same += 1;
+                }
+            }
+            let named: Vec<&String> = r.truth_kinds.iter().filter(|k| nameable(k)).collect();
+            if !named.is_empty() {
+                s.kinds_scored += 1;
+                if named.iter().all(|k| r.kinds.contains(k)) {
+                    s.kinds_right += 1;
+                }
+            }
+            for k in &r.truth_kinds {
+                let e = s.per_kind.entry(k.clone()).or_default();
+                e.0 += 1;
+                if related_verdict(&r.verdict) {
+                    e.1 += 1;
+                }
+                if r.kinds.contains(k) {
+                    e.2 += 1;
+                }
+            }
+        }
+    }
+    let ks = |v: &[f64]| {
+        taoke_stats::calibration::ks_uniform(v)
+            .ok()
+            .map(|t| (v.len(), t.statistic, t.p_value))
+    };
+    if p_exact.len() >= 5 {
+        s.ks_exact = ks(&p_exact);
+    }
+    if p_all.len() >= 5 {
+        s.ks_all = ks(&p_all);
+    }
+    if p_roots.len() >= 5 {
+        s.ks_roots = ks(&p_roots);
+    }
+    if zs.len() >= 2 {
+        let n = zs.len() as f64;
+        let m = zs.iter().sum::<f64>() / n;
+        let sd = (zs.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        s.product_null = Some((zs.len(), m, sd));
+    }
+    let mut secs: Vec<f64> = results.iter().map(|r| r.seconds).collect();
+    secs.sort_by(f64::total_cmp);
+    if !secs.is_empty() {
+        s.seconds = (secs[secs.len() / 2], secs[secs.len() - 1]);
+    }
+    s.confusion = confusion;
+    s
+}
+
+/// Renders the accuracy report as Markdown.
+pub fn markdown(s: &Summary, command: &str, profile: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "# Accuracy on the zoo ({profile} profile)\n");
+    let _ = writeln!(o, "Produced by:\n\n```sh\n{command}\n```\n");
+    let _ = writeln!(
+        o,
+        "Ground truth comes from the zoo's lineage graph (crates/taoke-zoo/README.md): related = \
+         shares a weight ancestor; a distilled student has none, so it is independent by \
+         construction.\n"
+    );
+    let pct = |a: usize, b: usize| {
+        if b == 0 {
+            "n/a".to_owned()
+        } else {
+            format!("{:.1} %", 100.0 * a as f64 / b as f64)
+        }
+    };
+    let _ = writeln!(o, "| measure | value |\n|---|---|");
+    let _ = writeln!(o, "| labelled ordered pairs | {} |", s.pairs);
+    let _ = writeln!(
+        o,
+        "| independent pairs (same architecture and size) | {} ({}) |",
+        s.independent_pairs, s.independent_same_arch
+    );
+    let _ = writeln!(
+        o,
+        "| **false accusations** (independent called related / same-weights / identical) | **{}** |",
+        s.false_accusations
+    );
+    let _ = writeln!(
+        o,
+        "| related pairs called related (incl. same-weights, identical) | {} of {} ({}) |",
+        s.related_called_related,
+        s.related_pairs,
+        pct(s.related_called_related, s.related_pairs)
+    );
+    let _ = writeln!(
+        o,
+        "| misses (related called independent or inconclusive) | {} |",
+        s.misses
+    );
+    let _ = writeln!(
+        o,
+        "| same-weights pairs called same-weights or identical | {} of {} ({}) |",
+        s.same_weights_called_same,
+        s.same_weights_pairs,
+        pct(s.same_weights_called_same, s.same_weights_pairs)
+    );
+    let _ = writeln!(
+        o,
+        "| related pairs with every nameable kind reported | {} of {} ({}) |",
+        s.kinds_right,
+        s.kinds_scored,
+        pct(s.kinds_right, s.kinds_scored)
+    );
+    if let Some((n, d, p)) = s.ks_exact {
+        let _ = writeln!(
+            o,
+            "| KS test, all equal-depth independent pairs (not independent samples: many pairs share a model) | n = {n}, D = {d:.3}, p = {p:.3} |"
+        );
+    }
+    if let Some((n, d, p)) = s.ks_roots {
+        let _ = writeln!(
+            o,
+            "| **KS test of p-values vs U(0,1), distinct pairs of weight roots (independent samples)** | n = {n}, D = {d:.3}, p = {p:.3} |"
+        );
+    }
+    if let Some((n, m, sd)) = s.product_null {
+        let _ = writeln!(
+            o,
+            "| product-match statistic on independent pairs (the calibrated null) | n = {n}, mean {m:.4}, std {sd:.4} |"
+        );
+    }
+    if let Some((n, d, p)) = s.ks_all {
+        let _ = writeln!(
+            o,
+            "| KS test, all independent pairs (unequal depths use a conservative Bonferroni bound) | n = {n}, D = {d:.3}, p = {p:.3} |"
+        );
+    }
+    let _ = writeln!(o, "| errors | {} |", s.errors);
+    let _ = writeln!(
+        o,
+        "| seconds per pair (median / max) | {:.3} / {:.3} |\n",
+        s.seconds.0, s.seconds.1
+    );
+    let verdicts = [
+        "identical",
+        "same-weights",
+        "related",
+        "independent",
+        "inconclusive",
+        "error",
+    ];
+    let _ = writeln!(o, "## Confusion matrix (rows: truth, columns: verdict)\n");
+    let _ = writeln!(o, "| truth \\ verdict | {} |", verdicts.join(" | "));
+    let _ = writeln!(o, "|---|{}", "---|".repeat(verdicts.len()));
+    for (t, row) in &s.confusion {
+        let cells: Vec<String> = verdicts
+            .iter()
+            .map(|v| row.get(*v).copied().unwrap_or(0).to_string())
+            .collect();
+        let _ = writeln!(o, "| {t} | {} |", cells.join(" | "));
+    }
+    let _ = writeln!(o, "\n## Per derivation kind\n");
+    let _ = writeln!(
+        o,
+        "| kind | pairs | verdict related or closer | kind reported |\n|---|---|---|---|"
+    );
+    for (k, (n, v, r)) in &s.per_kind {
+        let _ = writeln!(o, "| {k} | {n} | {v} | {r} |");
+    }
+    o
+}

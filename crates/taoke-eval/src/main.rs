@@ -1,0 +1,71 @@
+//! `taoke-eval`: accuracy of taoke's verdicts on the zoo.
+//!
+//! ```sh
+//! cargo run --release -p taoke-eval -- --profile full --out ACCURACY.md
+//! ```
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Runs compare on every labelled zoo pair and writes the accuracy report.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Zoo profile to build or reuse.
+    #[arg(long, default_value = "small")]
+    profile: String,
+    /// Zoo directory (default: the zoo's cache for the profile).
+    #[arg(long)]
+    zoo: Option<PathBuf>,
+    /// Write the Markdown report here (default: stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write per-pair results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Evaluate at most this many pairs (0 = all).
+    #[arg(long, default_value_t = 0)]
+    limit: usize,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let profile = taoke_zoo::Profile::parse(&args.profile)
+        .ok_or_else(|| anyhow::anyhow!("bad profile `{}` (small or full)", args.profile))?;
+    let dir = args
+        .zoo
+        .clone()
+        .unwrap_or_else(|| taoke_zoo::default_dir(profile));
+    eprintln!("zoo: {} ({})", dir.display(), args.profile);
+    let manifest = taoke_zoo::build(profile, &dir, &mut |m: &str| eprintln!("zoo: {m}"))?;
+    let results = taoke_eval::evaluate(
+        &dir,
+        &manifest,
+        &taoke_eval::EvalOptions { limit: args.limit },
+        &mut |k, n| {
+            if k % 50 == 0 || k == n {
+                eprintln!("compared {k}/{n}");
+            }
+        },
+    );
+    let summary = taoke_eval::summarize(&results);
+    let mut command = format!(
+        "cargo run --release -p taoke-eval -- --profile {}",
+        args.profile
+    );
+    if args.limit > 0 {
+        command.push_str(&format!(" --limit {}", args.limit));
+    }
+    if let Some(o) = &args.out {
+        command.push_str(&format!(" --out {}", o.display()));
+    }
+    let md = taoke_eval::markdown(&summary, &command, &args.profile);
+    match &args.out {
+        Some(p) => std::fs::write(p, &md)?,
+        None => print!("{md}"),
+    }
+    if let Some(j) = &args.json {
+        std::fs::write(j, serde_json::to_string_pretty(&results)?)?;
+    }
+    Ok(())
+}
