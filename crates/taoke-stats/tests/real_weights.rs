@@ -109,12 +109,12 @@ fn minilm_ffn_fine_tune_and_permuted_copy() {
     let mut up_p = Matrix::zeros(1536, 384);
     let mut down_t = Matrix::zeros(1536, 384); // rows = hidden units
     let mut down_t_p = Matrix::zeros(1536, 384);
-    for u in 0..1536 {
+    for (u, &pu) in perm.iter().enumerate() {
         for j in 0..384 {
-            up_p.data[perm[u] * 384 + j] = up.get(u, j) + (rng.normal() * 0.3 * s) as f32;
+            up_p.data[pu * 384 + j] = up.get(u, j) + (rng.normal() * 0.3 * s) as f32;
             let dv = down.get(j, u);
             down_t.data[u * 384 + j] = dv;
-            down_t_p.data[perm[u] * 384 + j] = dv + (rng.normal() * 0.3 * s_down) as f32;
+            down_t_p.data[pu * 384 + j] = dv + (rng.normal() * 0.3 * s_down) as f32;
         }
     }
     let m_up = match_rows(up.view(), up_p.view()).unwrap();
