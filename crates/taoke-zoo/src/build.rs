@@ -143,6 +143,8 @@ impl Ctx<'_> {
             .ok_or_else(|| ZooError::Missing(format!("model {id}")))
     }
 
+    /// One training run of `spec` (the arguments are the recipe's training fields).
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
         spec: &Spec,

@@ -147,7 +147,7 @@ pub fn gguf_tensor_type(t: &Tensor32, ty: GgufType) -> Dtype {
         GgufType::F32 => Dtype::F32,
         GgufType::F16 => Dtype::F16,
         GgufType::Q8_0 => Dtype::Q8_0,
-        GgufType::Q4K if row % 256 == 0 => Dtype::Q4_K,
+        GgufType::Q4K if row.is_multiple_of(256) => Dtype::Q4_K,
         GgufType::Q4K => Dtype::Q5_0,
     }
 }

@@ -228,7 +228,7 @@ pub fn safetensors_bytes(
         off += n;
     }
     let mut h = serde_json::to_vec(&Value::Object(header)).unwrap_or_default();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + h.len() + off);

