@@ -2,7 +2,7 @@
 //! extrapolation, and the Kolmogorov–Smirnov test against U(0, 1) used to check that the
 //! p-values of independent pairs are uniform.
 
-use crate::special::{ln1m_exp, ln_gamma_q, norm_ln_sf};
+use crate::special::{ln_gamma_q, norm_ln_sf};
 use crate::{Result, StatsError};
 
 /// An empirical null distribution of a score (larger = more evidence of relatedness),
@@ -318,11 +318,6 @@ fn mat_pow(a: &[f64], m: usize, n: usize) -> (Vec<f64>, i32) {
         e += 140;
     }
     (v, e)
-}
-
-/// `ln(1 − p)` convenience re-export for callers building complementary tails.
-pub fn ln_complement(ln_p: f64) -> f64 {
-    ln1m_exp(ln_p)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! Always centred: raw cosine between two norm-gain vectors is ≈ 0.99 even for unrelated
 //! models (the Solar/GLM case); the centred Pearson correlation is what carries evidence.
 
-use crate::special::{ln1m_exp, t_ln_sf};
+use crate::special::t_ln_sf;
 use crate::{Alternative, Result, StatsError};
 
 fn check_pair(what: &'static str, x: &[f64], y: &[f64], min: usize) -> Result<()> {
@@ -128,11 +128,6 @@ pub fn correlation_test(r: f64, n: usize, alternative: Alternative) -> Result<Co
         }
     };
     Ok(CorrelationTest { r, n, t, ln_p })
-}
-
-/// `ln(1 − p)` helper for callers that need the complementary probability.
-pub fn ln_complement(ln_p: f64) -> f64 {
-    ln1m_exp(ln_p)
 }
 
 #[cfg(test)]

@@ -20,7 +20,6 @@
 //! (many exact zeros, values on the ulp grid) and is not Gaussian. Analyse such deltas in
 //! units of the local ulp, or on the rounding pattern, rather than with these tests alone.
 
-use crate::special::ln1m_exp;
 use crate::spectral::{singular_values, top_singular_values, RsvdOptions};
 use crate::{Matrix, MatrixRef, Result, StatsError};
 
@@ -371,11 +370,6 @@ pub fn analyze_delta(
         energy_top,
         energy_rank: opts.energy_rank,
     })
-}
-
-/// `ln(1 − p)` from `ln p` (re-exported for report builders).
-pub fn ln_complement(ln_p: f64) -> f64 {
-    ln1m_exp(ln_p)
 }
 
 #[cfg(test)]

@@ -34,7 +34,8 @@ impl Matrix {
         Ok(Self { rows, cols, data })
     }
 
-    /// An all-zero matrix.
+    /// An all-zero matrix. For sizes chosen by the program (not read from files): an
+    /// overflowing `rows * cols` panics on allocation, so check sizes from files first.
     pub fn zeros(rows: usize, cols: usize) -> Self {
         Self {
             rows,
@@ -43,7 +44,7 @@ impl Matrix {
         }
     }
 
-    /// Builds a matrix from a function of `(row, col)`.
+    /// Builds a matrix from a function of `(row, col)` (same size caveat as [`Matrix::zeros`]).
     pub fn from_fn(rows: usize, cols: usize, mut f: impl FnMut(usize, usize) -> f32) -> Self {
         let mut data = Vec::with_capacity(rows.saturating_mul(cols));
         for i in 0..rows {
