@@ -204,6 +204,7 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
     let mut vb = ModelView::new(b);
     let roles_recovered = recover_roles(&mut va, &mut vb);
     detect_reinterpreted(&va, &mut vb);
+    detect_reinterpreted(&vb, &mut va);
     let identical_files = triage::files_identical(&va, &vb) || triage::tensors_identical(&va, &vb);
     if identical_files {
         // Nothing to measure: the same bytes.

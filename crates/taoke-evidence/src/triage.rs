@@ -104,6 +104,30 @@ pub struct PairDelta {
     pub transposed: bool,
     /// Stored dtypes.
     pub dtypes: (Dtype, Dtype),
+    /// Mean cosine between corresponding rows (1 when rows are parallel: equal or rescaled).
+    pub row_cos: f64,
+}
+
+fn mean_row_cosine(a: &taoke_stats::Matrix, b: &taoke_stats::Matrix) -> f64 {
+    if a.rows == 0 || a.cols == 0 {
+        return 1.0;
+    }
+    let mut sum = 0f64;
+    for r in 0..a.rows {
+        let (x, y) = (a.row(r), b.row(r));
+        let (mut xy, mut xx, mut yy) = (0f64, 0f64, 0f64);
+        for (&p, &q) in x.iter().zip(y) {
+            xy += f64::from(p) * f64::from(q);
+            xx += f64::from(p) * f64::from(p);
+            yy += f64::from(q) * f64::from(q);
+        }
+        sum += if xx > 0.0 && yy > 0.0 {
+            xy / (xx * yy).sqrt()
+        } else {
+            1.0
+        };
+    }
+    sum / a.rows as f64
 }
 
 /// Element-wise comparison of every canonical tensor present in both with the same shape
@@ -134,6 +158,7 @@ pub fn pair_deltas(a: &ModelView<'_>, b: &ModelView<'_>, max_elems: u64) -> Vec<
             transposed: a.anatomy.tensors[ia].orientation != b.anatomy.tensors[ib].orientation
                 && a.anatomy.tensors[ia].orientation != Orientation::NotMatrix,
             dtypes: (ta.dtype, tb.dtype),
+            row_cos: mean_row_cosine(&ma, &mb),
         });
     }
     out

@@ -403,9 +403,7 @@ pub(crate) fn decide(
             kinds.insert(Kind::DtypeRecast);
         }
         let renamed_pairs = m.pairs.iter().filter(|p| p.renamed).count();
-        if m.roles_recovered > 0
-            || (a.ck.format == b.ck.format && renamed_pairs > 0)
-            || a.roles_inferred() + b.roles_inferred() > 0
+        if m.roles_recovered > 0 || renamed_pairs > 0 || a.roles_inferred() + b.roles_inferred() > 0
         {
             kinds.insert(Kind::Renamed);
         }
@@ -464,13 +462,26 @@ pub(crate) fn decide(
             kinds.insert(Kind::SharedComponents);
         }
         if verdict == Verdict::SameWeights {
-            // Norm gains or unit scales differ while the products agree.
+            let rotated = m.transform.name() == "rotation";
+            let mats = || {
+                m.pairs
+                    .iter()
+                    .filter(|p| !p.role.is_norm() && p.role != Role::Unknown)
+            };
+            // Norm gains changed, or matrix rows rescaled (parallel rows, different norms),
+            // while the products agree.
             let gains_differ = m
                 .pairs
                 .iter()
                 .any(|p| p.role.is_norm() && !p.equal && p.delta.rel > 10.0 * tol.max(1e-6));
-            if gains_differ {
+            let rows_rescaled = mats().any(|p| p.row_cos > 0.999 && p.delta.rel > 10.0 * tol);
+            if gains_differ || rows_rescaled {
                 kinds.insert(Kind::Rescaled);
+            }
+            // Units or heads reordered inside blocks: rows no longer correspond although the
+            // block functions agree.
+            if !rotated && mats().any(|p| p.row_cos < 0.9) {
+                kinds.insert(Kind::Permuted);
             }
             if noise_like(m, tol) {
                 kinds.insert(Kind::NoiseWashed);
@@ -576,18 +587,18 @@ fn pair_tolerance(a: &ModelView<'_>, b: &ModelView<'_>) -> f64 {
 }
 
 fn noise_like(m: &Measurements, tol: f64) -> bool {
-    // Small, non-zero differences spread over every matrix (no tensor left untouched).
-    let mats: Vec<_> = m
-        .pairs
-        .iter()
-        .filter(|p| !p.role.is_norm() && p.role != Role::Unknown)
-        .collect();
-    !mats.is_empty()
-        && mats.iter().all(|p| !p.equal)
-        && mats
+    // Same float storage on both sides (so no recast or quantization explains a difference),
+    // and every block product differs a little — neither exactly nor by training-sized amounts.
+    let same_storage = !m.pairs.is_empty()
+        && m.pairs
             .iter()
-            .all(|p| p.delta.rel > 1e-4 && p.delta.rel <= tol)
-        && mats.iter().all(|p| p.dtypes.0 == p.dtypes.1)
+            .all(|p| p.dtypes.0 == p.dtypes.1 && p.dtypes.0.is_float());
+    let rels: Vec<f64> = m
+        .products
+        .iter()
+        .flat_map(|(_, _, ps)| ps.iter().map(|(_, d)| d.rel))
+        .collect();
+    same_storage && !rels.is_empty() && rels.iter().all(|&r| r > 2e-4 && r <= 2.0 * tol)
 }
 
 fn direction(

@@ -160,9 +160,10 @@ pub fn vocab_of(ck: &Checkpoint) -> Option<Vocab> {
 /// are stored transposed, square ones (whose orientation no shape can prove) are taken to be
 /// transposed too.
 fn infer_square_orientation(an: &mut Anatomy) {
+    let square = |s: &[u64]| s.len() == 2 && s[0] == s[1];
     let (mut t, mut e) = (0usize, 0usize);
     for x in &an.tensors {
-        if x.canonical.role == Role::Unknown {
+        if x.canonical.role == Role::Unknown || square(&x.shape) {
             continue;
         }
         match x.orientation {
@@ -173,7 +174,13 @@ fn infer_square_orientation(an: &mut Anatomy) {
     }
     if t > e && t >= 2 {
         for x in &mut an.tensors {
-            if x.orientation == Orientation::Ambiguous && x.canonical.role != Role::Unknown {
+            if x.canonical.role != Role::Unknown
+                && square(&x.shape)
+                && matches!(
+                    x.orientation,
+                    Orientation::Ambiguous | Orientation::Expected
+                )
+            {
                 x.orientation = Orientation::Transposed;
             }
         }
