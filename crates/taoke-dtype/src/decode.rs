@@ -50,8 +50,11 @@ pub fn decode_f32(dtype: Dtype, bytes: &[u8], out: &mut [f32]) -> Result<(), Dec
     }
     match dtype {
         Dtype::F32 => plain!(4, f32::from_le_bytes),
-        Dtype::BF16 => plain!(2, |c: [u8; 2]| f32::from_bits(u32::from(u16::from_le_bytes(c)) << 16)),
-        Dtype::F16 => plain!(2, |c: [u8; 2]| half::f16::from_bits(u16::from_le_bytes(c)).to_f32()),
+        Dtype::BF16 => plain!(2, |c: [u8; 2]| f32::from_bits(
+            u32::from(u16::from_le_bytes(c)) << 16
+        )),
+        Dtype::F16 => plain!(2, |c: [u8; 2]| half::f16::from_bits(u16::from_le_bytes(c))
+            .to_f32()),
         Dtype::F64 => plain!(8, |c| f64::from_le_bytes(c) as f32),
         Dtype::U8 => plain!(1, |c: [u8; 1]| f32::from(c[0])),
         Dtype::I8 => plain!(1, |c: [u8; 1]| f32::from(c[0] as i8)),
@@ -74,7 +77,11 @@ pub fn decode_f32(dtype: Dtype, bytes: &[u8], out: &mut [f32]) -> Result<(), Dec
             }
         }
         Dtype::F6_E2M3 | Dtype::F6_E3M2 => {
-            let (e, m) = if dtype == Dtype::F6_E2M3 { (2, 3) } else { (3, 2) };
+            let (e, m) = if dtype == Dtype::F6_E2M3 {
+                (2, 3)
+            } else {
+                (3, 2)
+            };
             for (i, o) in out.iter_mut().enumerate() {
                 // Packed little-endian bit stream, element i at bits [6i, 6i+6).
                 let bit = i * 6;
