@@ -14,8 +14,11 @@ use crate::pickle::{self, Obj, Pickle, Value};
 use crate::zip::ZipArchive;
 use crate::Error;
 
-/// Largest `data.pkl` accepted (after inflation), in bytes.
-pub const MAX_PICKLE_LEN: u64 = 256 << 20;
+/// Largest `data.pkl` accepted (after inflation), in bytes. A state dict's pickle takes a
+/// few hundred bytes per tensor (a few MiB for the largest models); the cap keeps a deflated
+/// `data.pkl` bomb (deflate reaches ~1030:1) from inflating past what a 256 MiB process can
+/// hold.
+pub const MAX_PICKLE_LEN: u64 = 64 << 20;
 /// Deepest nesting of dicts/lists followed when flattening names.
 pub const MAX_NESTING: usize = 64;
 /// Largest small metadata entry (`version`, `byteorder`) read.

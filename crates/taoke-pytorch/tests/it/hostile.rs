@@ -4,7 +4,7 @@
 use taoke_dtype::Dtype;
 use taoke_pytorch::builder::{write_zip, CheckpointBuilder, PyValue, TensorSpec, ZipInput};
 use taoke_pytorch::zip::ZipArchive;
-use taoke_pytorch::{parse, parse_state_dict, Error};
+use taoke_pytorch::{parse, parse_state_dict, Error, MAX_PICKLE_LEN};
 
 use crate::util::f32_bytes;
 
@@ -117,9 +117,20 @@ fn zip_bombs_are_refused() {
     e.declared_len = Some(300 << 20);
     let err = parse(&write_zip(&[e], false)).unwrap_err();
     assert!(
-        matches!(&err, Error::ZipBomb { name, len, cap } if name == "archive/data.pkl" && *len == 300 << 20 && *cap == 256 << 20),
+        matches!(&err, Error::ZipBomb { name, len, cap } if name == "archive/data.pkl" && *len == 300 << 20 && *cap == MAX_PICKLE_LEN),
         "{err}"
     );
+    // 1b. One byte over the cap is refused, by the cap (not the ratio).
+    let mut big = pkl.clone();
+    big.resize(1 << 20, 0);
+    let mut e = ZipInput::new("archive/data.pkl", big).deflate(true);
+    e.declared_len = Some(MAX_PICKLE_LEN + 1);
+    let err = parse(&write_zip(&[e], false)).unwrap_err();
+    assert!(
+        matches!(&err, Error::ZipBomb { len, cap, .. } if *len == MAX_PICKLE_LEN + 1 && *cap == MAX_PICKLE_LEN),
+        "{err}"
+    );
+    assert_eq!(MAX_PICKLE_LEN, 64 << 20);
     // 2. Declares a size far beyond deflate's possible ratio.
     let mut e = ZipInput::new("archive/data.pkl", pkl.clone()).deflate(true);
     e.declared_len = Some(100 << 20);
