@@ -225,6 +225,9 @@ pub fn render(a: &Audit) -> String {
             }
         }
     }
+    if a.ancestors.iter().any(|an| !an.notes.is_empty()) {
+        let _ = writeln!(s);
+    }
     if !a.rejected.is_empty() {
         let _ = writeln!(s, "\nCandidates that are not ancestors:\n");
         for r in &a.rejected {
