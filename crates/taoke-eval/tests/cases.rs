@@ -7,8 +7,14 @@ use std::path::{Path, PathBuf};
 use taoke_dtype::Dtype;
 use taoke_evidence::{compare, Kind, Options, Verdict};
 
-/// A trained llama-style root of the small zoo (built once, then cached).
+/// A trained llama-style root of the small zoo (built once per process, then cached on disk;
+/// the lock keeps the tests of this binary from building it concurrently).
 fn root() -> PathBuf {
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(build_root).clone()
+}
+
+fn build_root() -> PathBuf {
     let dir = taoke_zoo::default_dir(taoke_zoo::Profile::Small);
     let m = taoke_zoo::build(taoke_zoo::Profile::Small, &dir, &mut |_| {}).expect("zoo builds");
     let e = m

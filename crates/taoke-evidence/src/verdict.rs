@@ -426,12 +426,15 @@ pub(crate) fn decide(
         {
             kinds.insert(Kind::Permuted);
         }
-        // Depth changes only when several blocks really map across.
-        if layer_map.len() >= 2 && la > lb && lb > 0 {
-            kinds.insert(Kind::PrunedDepth);
-        }
-        if layer_map.len() >= 2 && lb > la && la > 0 {
-            kinds.insert(Kind::DepthUpscaled);
+        // Depth changes, only when several blocks really map across: duplicated blocks in the
+        // deeper model (several of its blocks share a partner) mean up-scaling; otherwise the
+        // shallower model lost blocks.
+        if la != lb && la > 0 && lb > 0 && layer_map.len() >= 2 {
+            if depth_repeats(&m.block_tests, la > lb) {
+                kinds.insert(Kind::DepthUpscaled);
+            } else {
+                kinds.insert(Kind::PrunedDepth);
+            }
         }
         let (ha, hb) = (&m.hidden_units.0, &m.hidden_units.1);
         if (m.emb_dims.0 != m.emb_dims.1 && m.emb_dims.0 > 0 && m.emb_dims.1 > 0)
@@ -550,6 +553,28 @@ pub(crate) fn decide(
     }
 }
 
+/// Whether the deeper model (`a_deeper`) has several blocks whose best significant partner is
+/// the same block of the other model.
+fn depth_repeats(tests: &[(u32, u32, crate::units::UnitTest)], a_deeper: bool) -> bool {
+    let thresh = (1e-4f64).ln();
+    let mut best: std::collections::BTreeMap<u32, (u32, f64)> = std::collections::BTreeMap::new();
+    for (i, j, t) in tests {
+        if t.ln_p >= thresh {
+            continue;
+        }
+        let (deep, shallow) = if a_deeper { (*i, *j) } else { (*j, *i) };
+        let e = best.entry(deep).or_insert((shallow, t.ln_p));
+        if t.ln_p < e.1 {
+            *e = (shallow, t.ln_p);
+        }
+    }
+    let mut partners: Vec<u32> = best.values().map(|v| v.0).collect();
+    let n = partners.len();
+    partners.sort_unstable();
+    partners.dedup();
+    partners.len() < n
+}
+
 fn pct(x: f64) -> String {
     format!("{:.0} %", 100.0 * x)
 }
@@ -617,12 +642,13 @@ fn direction(
         };
     }
     if kinds.contains(&Kind::PrunedDepth) || kinds.contains(&Kind::DepthUpscaled) {
-        // The pruned model is smaller; the up-scaled one larger. Without more, the evidence
-        // says which way only together with training signs; report the structural reading.
-        return if kinds.contains(&Kind::PrunedDepth) == (la > lb) {
-            Direction::BFromA
-        } else {
+        // Up-scaled: the deeper one derives; pruned: the shallower one derives.
+        let deeper_is_a = la > lb;
+        let derived_is_a = kinds.contains(&Kind::DepthUpscaled) == deeper_is_a;
+        return if derived_is_a {
             Direction::AFromB
+        } else {
+            Direction::BFromA
         };
     }
     if kinds.contains(&Kind::MoeUpcycled) {
