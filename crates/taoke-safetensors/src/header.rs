@@ -132,8 +132,7 @@ impl Header {
             });
         }
         let json = &prefix[8..8 + n as usize];
-        let value: Value = serde_json::from_slice(json).map_err(Error::Json)?;
-        let Value::Object(map) = value else {
+        let Entries(Some(map)) = serde_json::from_slice(json).map_err(Error::Json)? else {
             return Err(Error::NotAnObject);
         };
         if map.len() > MAX_TENSORS + 1 {
@@ -189,6 +188,70 @@ impl Header {
             tensors,
             metadata,
         })
+    }
+}
+
+/// The top-level JSON value: `Some(entries)` in file order for an object whose keys are
+/// unique, `None` for any other JSON value. A repeated key is an error: JSON parsers keep
+/// either the first or the last, so two readers could see different tensors under one name.
+struct Entries(Option<Vec<(String, Value)>>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(EntriesVisitor)
+    }
+}
+
+struct EntriesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
+    type Value = Entries;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut out = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "key `{key}` appears twice"
+                )));
+            }
+            out.push((key, map.next_value::<Value>()?));
+        }
+        Ok(Entries(Some(out)))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Entries, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Entries(None))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Entries, E> {
+        Ok(Entries(None))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Entries, E> {
+        Ok(Entries(None))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Entries, E> {
+        Ok(Entries(None))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Entries, E> {
+        Ok(Entries(None))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Entries, E> {
+        Ok(Entries(None))
+    }
+
+    fn visit_unit<E>(self) -> Result<Entries, E> {
+        Ok(Entries(None))
     }
 }
 
@@ -333,6 +396,70 @@ mod tests {
         );
         assert!(Header::parse(&f).is_err());
         assert!(matches!(Header::parse(&[1, 2]), Err(Error::TooShort(2))));
+        // a name twice (JSON readers keep the first or the last: refuse)
+        let f = file(
+            r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+            8,
+        );
+        let e = Header::parse(&f).unwrap_err().to_string();
+        assert!(e.contains("key `a` appears twice"), "{e}");
+        // not an object
+        for h in ["[1,2]", "3", "\"x\"", "null", "true", "-1", "1.5"] {
+            assert!(
+                matches!(Header::parse(&file(h, 0)), Err(Error::NotAnObject)),
+                "{h}"
+            );
+        }
+    }
+
+    #[test]
+    fn caps() {
+        // MAX_HEADER_LEN: a declared length over the cap is refused even when the file is
+        // long enough to hold it.
+        let mut f = file("{}", 0);
+        f[..8].copy_from_slice(&(MAX_HEADER_LEN + 1).to_le_bytes());
+        assert!(matches!(
+            Header::parse_with_len(&f, 2 * MAX_HEADER_LEN),
+            Err(Error::HeaderTooLarge { declared, limit, .. })
+                if declared == MAX_HEADER_LEN + 1 && limit == MAX_HEADER_LEN
+        ));
+        // MAX_DIMS: 16 dimensions pass, 17 do not.
+        let dims = |n: usize| vec!["1"; n].join(",");
+        let h = format!(
+            r#"{{"a":{{"dtype":"F32","shape":[{}],"data_offsets":[0,4]}}}}"#,
+            dims(MAX_DIMS)
+        );
+        assert!(Header::parse(&file(&h, 4)).is_ok());
+        let h = format!(
+            r#"{{"a":{{"dtype":"F32","shape":[{}],"data_offsets":[0,4]}}}}"#,
+            dims(MAX_DIMS + 1)
+        );
+        let e = Header::parse(&file(&h, 4)).unwrap_err().to_string();
+        assert!(e.contains("17 dimensions"), "{e}");
+        // MAX_TENSORS (+ `__metadata__`): counted before any entry is validated.
+        let mut h = String::with_capacity(12 * (MAX_TENSORS + 3));
+        h.push('{');
+        for i in 0..MAX_TENSORS + 2 {
+            if i > 0 {
+                h.push(',');
+            }
+            h.push_str(&format!("\"{i}\":0"));
+        }
+        h.push('}');
+        assert!(matches!(
+            Header::parse(&file(&h, 0)),
+            Err(Error::TooManyTensors(n)) if n == MAX_TENSORS + 2
+        ));
+        // JSON nesting is bounded by serde_json's recursion limit (128): no stack overflow.
+        let deep = format!(
+            r#"{{"__metadata__":{{"x":{}{}}}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(matches!(
+            Header::parse(&file(&deep, 0)),
+            Err(Error::Json(_))
+        ));
     }
 
     #[test]

@@ -97,4 +97,35 @@ mod tests {
         ));
         assert!(ShardIndex::parse(b"{}").is_err());
     }
+
+    #[test]
+    fn caps() {
+        // MAX_INDEX_LEN: refused before parsing.
+        let big = vec![b' '; MAX_INDEX_LEN + 1];
+        assert!(matches!(
+            ShardIndex::parse(&big),
+            Err(ShardIndexError::TooLarge(n)) if n == MAX_INDEX_LEN + 1
+        ));
+        // Nesting is bounded by serde_json's recursion limit: an error, no stack overflow.
+        let deep = format!(
+            "{{\"weight_map\":{}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(matches!(
+            ShardIndex::parse(deep.as_bytes()),
+            Err(ShardIndexError::Json(_))
+        ));
+        // Names that are not plain file names in the folder.
+        for f in ["", ".", "..", "a/b", "a\\\\b", "/etc/passwd", "a\\u0000b"] {
+            let j = format!("{{\"weight_map\":{{\"t\":\"{f}\"}}}}");
+            assert!(
+                matches!(
+                    ShardIndex::parse(j.as_bytes()),
+                    Err(ShardIndexError::BadFileName(_))
+                ),
+                "{f:?}"
+            );
+        }
+    }
 }
