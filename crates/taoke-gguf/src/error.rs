@@ -153,6 +153,19 @@ pub enum Error {
         /// The file length.
         file_len: u64,
     },
+    /// Two tensors share bytes (no writer produces this; it would let one stored array pose
+    /// as two tensors).
+    #[error("tensor `{tensor}`: data at offset {offset} overlaps tensor `{other}`, which ends at {other_end}")]
+    Overlap {
+        /// The tensor starting inside another.
+        tensor: String,
+        /// Its offset, relative to the data section.
+        offset: u64,
+        /// The tensor it overlaps.
+        other: String,
+        /// Where that one ends, relative to the data section.
+        other_end: u64,
+    },
 }
 
 /// Returned by [`crate::GgufWriter`].

@@ -476,6 +476,24 @@ fn parse(bytes: &[u8]) -> Result<Gguf, Error> {
         }
     }
 
+    // No two tensors may share bytes (empty tensors occupy none).
+    let mut ranges: Vec<(u64, u64, &str)> = tensors
+        .iter()
+        .filter_map(|t| {
+            let len = t.byte_len.filter(|&l| l > 0)?;
+            Some((t.offset, t.offset + len, t.name.as_str()))
+        })
+        .collect();
+    ranges.sort_unstable();
+    if let Some(w) = ranges.windows(2).find(|w| w[1].0 < w[0].1) {
+        return Err(Error::Overlap {
+            tensor: w[1].2.to_owned(),
+            offset: w[1].0,
+            other: w[0].2.to_owned(),
+            other_end: w[0].1,
+        });
+    }
+
     Ok(Gguf {
         version,
         metadata,

@@ -184,6 +184,22 @@ fn tensor_offsets_out_of_bounds_or_misaligned() {
 }
 
 #[test]
+fn overlapping_tensors_are_refused() {
+    // `b` (34 bytes of Q8_0) moved onto `a` (24 bytes at offset 0): offset 0 overlaps.
+    let bytes = sample();
+    let at = tensor_offset_field(&bytes, "b", 1);
+    let mut b = bytes.clone();
+    b[at..at + 8].copy_from_slice(&0u64.to_le_bytes());
+    let err = Gguf::parse(&b).unwrap_err();
+    assert!(
+        matches!(&err, Error::Overlap { tensor, other, offset: 0, other_end: 24 } if tensor == "b" && other == "a"),
+        "{err}"
+    );
+    // Adjacent tensors (b right after a at the next aligned offset) are fine.
+    assert!(Gguf::parse(&bytes).is_ok());
+}
+
+#[test]
 fn malformed_headers() {
     assert!(matches!(Gguf::parse(b"GGU"), Err(Error::BadMagic { .. })));
     assert!(matches!(
