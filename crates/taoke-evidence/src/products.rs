@@ -117,7 +117,7 @@ fn factors(v: &ModelView<'_>, block: u32) -> Result<Vec<(&'static str, Matrix, M
 /// Repeats the rows of `m` (`kv_heads` heads of equal width) so that it has `rows` rows, the
 /// grouped-query layout (query head `h` uses key/value head `h / (rows / m.rows)`).
 fn repeat_heads(m: &Matrix, kv_heads: usize, rows: usize) -> Option<Matrix> {
-    if m.rows == 0 || rows % m.rows != 0 || m.rows % kv_heads != 0 {
+    if m.rows == 0 || !rows.is_multiple_of(m.rows) || !m.rows.is_multiple_of(kv_heads) {
         return None;
     }
     let rep = rows / m.rows;

@@ -45,9 +45,7 @@ pub fn layer_map(tests: &[(u32, u32, crate::units::UnitTest)], la: u32, lb: u32)
     // dp[i][j]: best total for blocks 0..=i of A with block i mapped to j.
     let mut dp = vec![f64::NEG_INFINITY; la * lb];
     let mut from = vec![0usize; la * lb];
-    for j in 0..lb {
-        dp[j] = s[j];
-    }
+    dp[..lb].copy_from_slice(&s[..lb]);
     for i in 1..la {
         let mut best = f64::NEG_INFINITY;
         let mut arg = 0;

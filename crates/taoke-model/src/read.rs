@@ -94,7 +94,7 @@ impl Checkpoint {
             } => {
                 let n = out.len() as u64;
                 let block = dtype.block_elems();
-                if first % block != 0 || n % block != 0 {
+                if !first.is_multiple_of(block) || !n.is_multiple_of(block) {
                     return Err(format!(
                         "range [{first}, +{n}) is not aligned to {dtype} blocks of {block}"
                     ));

@@ -224,7 +224,7 @@ mod tests {
         assert_eq!(ksigns(1), 0x81);
         assert_eq!(ksigns(3), 0x03);
         assert_eq!(ksigns(127), 0xff);
-        assert!((0..128).all(|i| ksigns(i).count_ones() % 2 == 0));
+        assert!((0..128).all(|i| ksigns(i).count_ones().is_multiple_of(2)));
     }
 
     #[test]

@@ -45,8 +45,11 @@ fn header(b: &[u8]) -> Option<Config> {
         shared: h[5] > 0,
         seq: pos(6, 1 << 22)?,
     };
-    (c.vocab > 0 && c.vocab <= 1 << 22 && c.dim % c.heads == 0 && c.heads % c.kv_heads == 0)
-        .then_some(c)
+    (c.vocab > 0
+        && c.vocab <= 1 << 22
+        && c.dim.is_multiple_of(c.heads)
+        && c.heads.is_multiple_of(c.kv_heads))
+    .then_some(c)
 }
 
 fn tensors(c: Config) -> Vec<(String, Vec<u64>)> {
