@@ -224,12 +224,17 @@ fn open_files(
             side_files.push(p);
         }
     }
+    let mut notes = Vec::new();
     let config = side_files
         .iter()
         .find(|p| p.file_name().is_some_and(|n| n == "config.json"))
-        .and_then(|p| fs_err::read(p).ok())
-        .filter(|b| b.len() < 16 << 20)
-        .and_then(|b| serde_json::from_slice(&b).ok());
+        .and_then(|p| match read_config(p) {
+            Ok(v) => Some(v),
+            Err(why) => {
+                notes.push(format!("config.json ignored: {why}"));
+                None
+            }
+        });
     Ok(Checkpoint {
         reference: reference.to_owned(),
         path: path.to_path_buf(),
@@ -240,6 +245,75 @@ fn open_files(
         metadata,
         config,
         side_files,
-        notes: Vec::new(),
+        notes,
     })
+}
+
+/// Largest `config.json` read, in bytes (real ones are a few KiB). Its nesting is bounded by
+/// serde_json's recursion limit (128).
+pub(crate) const MAX_CONFIG_LEN: u64 = 16 << 20;
+
+/// Reads and parses `config.json`; `Err` says why it is ignored.
+fn read_config(path: &Path) -> std::result::Result<serde_json::Value, String> {
+    let len = fs_err::metadata(path).map_err(|e| e.to_string())?.len();
+    if len > MAX_CONFIG_LEN {
+        return Err(format!(
+            "{len} bytes, more than the cap of {MAX_CONFIG_LEN}"
+        ));
+    }
+    let bytes = fs_err::read(path).map_err(|e| e.to_string())?;
+    match serde_json::from_slice(&bytes) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v),
+        Ok(_) => Err("not a JSON object".into()),
+        Err(e) => Err(format!("not valid JSON: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use taoke_dtype::Dtype;
+
+    use super::*;
+
+    fn folder_with_config(config: &[u8]) -> (tempfile::TempDir, Checkpoint) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = Vec::new();
+        let data = [0u8; 8];
+        taoke_safetensors::write(&mut st, &[("w", Dtype::F32, &[2], &data)], &BTreeMap::new())
+            .unwrap();
+        std::fs::write(dir.path().join("model.safetensors"), st).unwrap();
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        let ck = open(dir.path().to_str().unwrap()).unwrap();
+        (dir, ck)
+    }
+
+    #[test]
+    fn config_json_caps() {
+        let (_d, ck) = folder_with_config(br#"{"model_type":"llama","hidden_size":4}"#);
+        assert_eq!(ck.config.as_ref().unwrap()["hidden_size"], 4);
+        assert!(ck.notes.is_empty(), "{:?}", ck.notes);
+        // Over MAX_CONFIG_LEN: ignored with a note, never read.
+        let mut big = b"{\"pad\":\"".to_vec();
+        big.resize(MAX_CONFIG_LEN as usize + 1, b'x');
+        let (_d, ck) = folder_with_config(&big);
+        assert!(ck.config.is_none());
+        assert!(ck.notes[0].contains("more than the cap"), "{:?}", ck.notes);
+        // Nesting past serde_json's recursion limit, invalid UTF-8, not an object.
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        for (bytes, why) in [
+            (deep.as_bytes(), "not valid JSON"),
+            (&b"{\"a\":\"\xff\"}"[..], "not valid JSON"),
+            (&b"[1,2]"[..], "not a JSON object"),
+        ] {
+            let (_d, ck) = folder_with_config(bytes);
+            assert!(ck.config.is_none());
+            assert!(
+                ck.notes.iter().any(|n| n.contains(why)),
+                "{why}: {:?}",
+                ck.notes
+            );
+        }
+    }
 }

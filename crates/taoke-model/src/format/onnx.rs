@@ -2,7 +2,8 @@
 //! graph become one [`Layout::Affine`] tensor each.
 //!
 //! - A plain initializer is [`Layout::Dense`] (`raw_data`, or an external-data file opened as a
-//!   sibling confined to the model folder) or [`Layout::Packed`] (`float_data`, `int32_data`,
+//!   sibling confined to the model folder; a missing, escaping or too short external file is
+//!   an error naming the tensor) or [`Layout::Packed`] (`float_data`, `int32_data`,
 //!   ...). Its name is the initializer name.
 //! - A weight stored as integers plus scale (and zero point) and dequantized in the graph
 //!   (`DequantizeLinear`, or `Cast` → [`Sub`] → `Mul`, see [`taoke_onnx::find_quantized_weights`])
@@ -59,6 +60,11 @@ pub(crate) fn load(loader: &mut Loader, id: FileId) -> Result<Parsed> {
                 layouts.insert(t.name.as_str(), l);
             }
             Ok(None) => {}
+            // External data that is missing, outside the model folder or outside its file is
+            // a broken (or hostile) model, not an unsupported encoding: fail naming the tensor.
+            Err(reason) if matches!(t.data, InitData::External { .. }) => {
+                return Err(Error::tensor(&path, &t.name, reason));
+            }
             Err(reason) => skipped.push(MetaValue::Str(format!("{}: {reason}", t.name))),
         }
     }
