@@ -61,10 +61,10 @@ impl Output {
 
     /// Prints an error and its causes on stderr.
     pub fn error(&self, err: &anyhow::Error) {
-        eprintln!("error: {err}");
-        for cause in err.chain().skip(1) {
-            eprintln!("  cause: {cause}");
-        }
+        // One line: the context chain joined with ": " (scripts and logs read one line per
+        // error; the innermost cause names the file and the tensor).
+        let line = format!("{err:#}").replace('\n', " ");
+        eprintln!("error: {line}");
     }
 
     /// Wraps `s` in bold when colour is on.
