@@ -49,6 +49,19 @@ pub enum Format {
     Json,
 }
 
+/// Output format of reports (`compare`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Human-readable text.
+    Terminal,
+    /// JSON (versioned by `schema_version`; schema in `schemas/compare.schema.json`).
+    Json,
+    /// Markdown (GitHub tables), for pull requests and model cards.
+    Markdown,
+    /// One self-contained HTML file with the heatmap and charts (use with `-o report.html`).
+    Html,
+}
+
 /// Commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -63,6 +76,10 @@ pub enum Command {
     /// Each side is a model (file, folder, repo id) or a tokenizer file (tokenizer.json,
     /// tokenizer.model, vocab.txt, vocab.json).
     TokenizerDiff(TokenizerDiffArgs),
+    /// Build (or reuse) the small zoo of tiny models with known lineage, compare a few
+    /// instructive pairs (a fine-tune, a disguised copy, a pruned model, an independent twin)
+    /// and write one HTML report; prints its path.
+    Demo(DemoArgs),
     /// What the model's verified lineage brings with it: licence duties (checked where
     /// mechanical), compute estimate against threshold rules, export and filing rules at a
     /// date, CycloneDX ML-BOM. Not legal advice.
@@ -102,8 +119,8 @@ pub struct CompareArgs {
     /// Model B.
     pub b: String,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Terminal)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Terminal)]
+    pub format: ReportFormat,
     /// Write the output to this file instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
@@ -130,4 +147,15 @@ pub struct InspectArgs {
     /// Terminal output: list at most this many tensors (0 = all).
     #[arg(long, default_value_t = 40)]
     pub max_tensors: usize,
+}
+
+/// `taoke demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the HTML report (default: `demo-report.html` in the zoo directory).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Zoo directory (default: `$TAOKE_ZOO_DIR/small`, else `~/.cache/taoke/zoo/small`).
+    #[arg(long)]
+    pub zoo: Option<PathBuf>,
 }

@@ -1,8 +1,12 @@
-//! Output policy: stdout carries data; errors, warnings and hints go to stderr. Colour only
-//! when wanted and allowed (`--color`, `NO_COLOR`).
+//! Output policy: stdout carries data; errors, warnings, hints and progress go to stderr.
+//! Colour only when wanted and allowed (`--color`, `NO_COLOR`). Progress spinners only when
+//! stderr is a terminal and `--quiet` is not given.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::{ColorChoice, GlobalArgs};
 
@@ -13,6 +17,10 @@ pub struct Output {
     pub color: bool,
     /// Suppress progress and hints.
     pub quiet: bool,
+    /// Draw progress on stderr (a terminal, not quiet).
+    pub progress: bool,
+    /// Use ANSI colours on stderr (progress).
+    pub stderr_color: bool,
 }
 
 impl Output {
@@ -24,10 +32,40 @@ impl Output {
             ColorChoice::Never => false,
             ColorChoice::Auto => !no_color && std::io::stdout().is_terminal(),
         };
+        let stderr_tty = std::io::stderr().is_terminal();
+        let stderr_color = match g.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => !no_color && stderr_tty,
+        };
         Output {
             color,
             quiet: g.quiet,
+            progress: !g.quiet && stderr_tty,
+            stderr_color,
         }
+    }
+
+    /// A spinner on stderr with `msg` and the elapsed time; hidden (a no-op) when progress is
+    /// off. Finish it with [`Progress::done`].
+    pub fn spinner(&self, msg: impl Into<String>) -> Progress {
+        let bar = if self.progress {
+            let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let template = if self.stderr_color {
+                "{spinner:.cyan} {msg} {elapsed:.dim}"
+            } else {
+                "{spinner} {msg} {elapsed}"
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                pb.set_style(style);
+            }
+            pb.enable_steady_tick(Duration::from_millis(120));
+            pb
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_message(msg.into());
+        Progress { bar }
     }
 
     /// Writes data to `path`, or to stdout when `None`.
@@ -73,6 +111,39 @@ impl Output {
             format!("\x1b[1m{s}\x1b[0m")
         } else {
             s.to_owned()
+        }
+    }
+}
+
+/// A phase-level progress indicator on stderr (see [`Output::spinner`]).
+#[derive(Debug)]
+pub struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    /// Changes the message.
+    pub fn set(&self, msg: impl Into<String>) {
+        self.bar.set_message(msg.into());
+    }
+
+    /// Prints a line above the spinner (nothing when progress is off).
+    pub fn line(&self, msg: &str) {
+        if !self.bar.is_hidden() {
+            self.bar.println(msg);
+        }
+    }
+
+    /// Removes the spinner.
+    pub fn done(self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if !self.bar.is_finished() {
+            self.bar.finish_and_clear();
         }
     }
 }

@@ -204,3 +204,17 @@ pub enum Relation {
     /// Little overlap.
     Unrelated,
 }
+
+/// The stored facts of one tensor in `taoke inspect --format json` (`tensors[]`): the wire
+/// shape of `taoke_model::TensorSummary`, which does not derive schemas itself.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct TensorSummary {
+    /// Name as stored.
+    pub name: String,
+    /// Row-major shape.
+    pub shape: Vec<u64>,
+    /// Stored type name.
+    pub dtype: String,
+    /// Stored bytes.
+    pub bytes: u64,
+}

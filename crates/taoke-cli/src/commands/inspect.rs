@@ -22,7 +22,7 @@ use crate::output::Output;
 use crate::Status;
 
 /// The inspect report (JSON wire type).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct InspectReport {
     /// Always 1 for this layout.
     pub schema_version: u32,
@@ -61,10 +61,11 @@ pub struct InspectReport {
 }
 
 /// One tensor: the stored facts plus its canonical role.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TensorEntry {
     /// Stored name, shape, dtype, bytes.
     #[serde(flatten)]
+    #[schemars(with = "taoke_report::schema::TensorSummary")]
     pub summary: TensorSummary,
     /// Canonical name (`blk.3.attn_q.weight`, `unknown.weight` when unassigned).
     pub role: String,
@@ -75,7 +76,7 @@ pub struct TensorEntry {
 }
 
 /// One file.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct FileEntry {
     /// Path.
     pub path: String,
@@ -84,7 +85,7 @@ pub struct FileEntry {
 }
 
 /// One dtype's share.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DtypeCount {
     /// Stored type name.
     pub dtype: String,

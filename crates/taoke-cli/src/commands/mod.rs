@@ -6,6 +6,7 @@ use crate::Status;
 
 pub mod audit;
 pub mod compare;
+pub mod demo;
 pub mod inspect;
 pub mod tokenizer_diff;
 
@@ -14,6 +15,7 @@ pub fn run(cmd: Command, out: &Output) -> anyhow::Result<Status> {
     match cmd {
         Command::Inspect(a) => inspect::run(a, out),
         Command::Compare(a) => compare::run(a, out),
+        Command::Demo(a) => demo::run(a, out),
         Command::TokenizerDiff(a) => tokenizer_diff::run(a, out),
         Command::Audit(a) => audit::run(a, out),
     }

@@ -1,0 +1,180 @@
+//! The CLI's public contract: compare JSON fields, `--fail-on` exit codes, errors that name the
+//! file (exit 2), inspect JSON fields, and the new report formats.
+
+use std::path::Path;
+use std::process::Command;
+
+use taoke_test::{model_or_skip, shared_model};
+
+fn taoke(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_taoke"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn compare_json_has_the_required_fields() {
+    let a = model_or_skip!(shared_model("stories260K/stories260K.bin"));
+    let b = model_or_skip!(shared_model("stories260K/stories260K.transpose.bin"));
+    let out = taoke(&["compare", s(&a), s(&b), "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in [
+        "schema_version",
+        "a",
+        "b",
+        "verdict",
+        "kinds",
+        "direction",
+        "p_value",
+        "evidence",
+        "components",
+    ] {
+        assert!(v.get(k).is_some(), "compare JSON lacks `{k}`");
+    }
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["verdict"], "same-weights");
+    assert!(v["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k == "transposed"));
+    assert!(!v["evidence"].as_array().unwrap().is_empty());
+    // Progress never reaches a non-terminal stderr.
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn fail_on_related_exit_codes() {
+    let a = model_or_skip!(shared_model("stories260K/stories260K.bin"));
+    let b = model_or_skip!(shared_model("stories260K/stories260K.transpose.bin"));
+    let out = taoke(&["compare", s(&a), s(&b), "--fail-on", "related"]);
+    assert_eq!(out.status.code(), Some(1), "related pair must exit 1");
+    // The independent pair (exit 0) is in tests/demo.rs: two zoo roots (a fast pair).
+    let out = taoke(&["compare", s(&a), s(&a), "--fail-on", "same-weights"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "identical pair must match same-weights"
+    );
+    let out = taoke(&[
+        "compare",
+        s(&a),
+        s(&b),
+        "--fail-on",
+        "related",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verdict"], "same-weights");
+}
+
+#[test]
+fn malformed_file_exits_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken-model.safetensors");
+    std::fs::write(&bad, b"\xff\xff\xff\xff\xff\xff\xff\x7fnot a header").unwrap();
+    let good = model_or_skip!(shared_model("stories260K/stories260K.bin"));
+    let out = taoke(&["compare", s(&bad), s(&good)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("broken-model.safetensors"), "{err}");
+    assert!(out.stdout.is_empty());
+    let out = taoke(&["inspect", s(&bad), "--format", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken-model.safetensors"));
+}
+
+#[test]
+fn inspect_json_fields_on_stories260k() {
+    for (file, tensors) in [
+        ("stories260K/stories260K.bin", 49),
+        ("stories260K/tinyllamas-stories-260k-f32.gguf", 48),
+    ] {
+        let p = model_or_skip!(shared_model(file));
+        let out = taoke(&["inspect", s(&p), "--format", "json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for k in [
+            "schema_version",
+            "path",
+            "format",
+            "tensor_count",
+            "parameter_count",
+            "tensors",
+        ] {
+            assert!(v.get(k).is_some(), "{file}: inspect JSON lacks `{k}`");
+        }
+        assert_eq!(v["tensor_count"], tensors, "{file}");
+        let ts = v["tensors"].as_array().unwrap();
+        assert_eq!(ts.len(), tensors);
+        for t in ts {
+            for k in ["name", "shape", "dtype", "bytes"] {
+                assert!(t.get(k).is_some(), "{file}: tensor lacks `{k}`: {t}");
+            }
+        }
+        let params: u64 = ts
+            .iter()
+            .map(|t| {
+                t["shape"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d.as_u64().unwrap())
+                    .product::<u64>()
+            })
+            .sum();
+        assert_eq!(v["parameter_count"].as_u64(), Some(params), "{file}");
+    }
+}
+
+#[test]
+fn compare_markdown_and_html_to_file() {
+    let a = model_or_skip!(shared_model("stories260K/stories260K.bin"));
+    let b = model_or_skip!(shared_model("stories260K/stories260K.transpose.bin"));
+    let dir = tempfile::tempdir().unwrap();
+    let md = taoke(&["compare", s(&a), s(&b), "--format", "markdown"]);
+    assert_eq!(md.status.code(), Some(0));
+    let md = String::from_utf8(md.stdout).unwrap();
+    assert!(md.contains("**Verdict: SAME-WEIGHTS**"), "{md}");
+    assert!(md.contains("### What this verdict does not prove"));
+    let html = dir.path().join("r.html");
+    let out = taoke(&[
+        "-q",
+        "compare",
+        s(&a),
+        s(&b),
+        "--format",
+        "html",
+        "-o",
+        s(&html),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.contains("SAME-WEIGHTS"));
+    assert!(page.contains(r#"class="heatmap""#));
+}
