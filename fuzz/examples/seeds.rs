@@ -67,6 +67,22 @@ fn main() {
         root: fuzz.join("corpus"),
         count: 0,
     };
+    if let Some(dir) = std::env::var_os("TAOKE_WRITE_HOSTILE_TO") {
+        // The hostile corpus laid out as the CLI test lays it out (for running the binary on
+        // it by hand).
+        let mut cases = gen::cases();
+        cases.extend(gen::large_cases());
+        for c in &cases {
+            for (name, bytes) in &c.files {
+                let mut p = Path::new(&dir).join(&c.path);
+                if !name.is_empty() {
+                    p = p.join(name);
+                }
+                std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&p, bytes).expect("write");
+            }
+        }
+    }
     hostile(&mut s);
     real(&mut s, &models_dir());
     // Regression inputs go to their target's corpus.
