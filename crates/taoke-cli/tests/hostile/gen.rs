@@ -1094,13 +1094,22 @@ fn side_cases(out: &mut Vec<Case>) {
     ));
 }
 
-/// Side-file cases too large to commit: a 17 MiB config.json (over the 16 MiB cap) and a
-/// 40 MiB vocab.txt of one line.
+/// Cases too large to commit: an ONNX graph of 4 Mi nodes (16 MiB), a 17 MiB config.json (over
+/// the 16 MiB cap) and a 40 MiB vocab.txt of one line.
 pub fn large_cases() -> Vec<Case> {
     let mut big_config = b"{\"pad\":\"".to_vec();
     big_config.extend(std::iter::repeat_n(b'x', 17 << 20));
     big_config.extend_from_slice(b"\"}");
+    // 4 Mi nodes of 4 bytes each: past the node cap, and ~850 MiB of RSS without it.
+    let node = P::default().msg(1, P::default().str(2, "")).0;
+    let many_nodes = onnx_model_graph(P(node.repeat(1 << 22)));
     vec![
+        Case {
+            path: "onnx/nodes-4mi.onnx".into(),
+            files: vec![(String::new(), many_nodes)],
+            expect: ERR,
+            committed: false,
+        },
         Case {
             path: "side/config-17mib".into(),
             files: vec![
