@@ -39,12 +39,18 @@ pub const MAX_ALIGNMENT: u64 = 1 << 20;
 /// Longest accepted string (key, value or tensor name): 64 MiB.
 pub const MAX_STRING_LEN: u64 = 1 << 26;
 /// Most elements in one metadata array (16 Mi; the largest real vocabularies hold ~0.5 Mi).
+/// [`MAX_METADATA_VALUES`] caps all arrays together.
 pub const MAX_ARRAY_LEN: u64 = 1 << 24;
 /// Deepest nesting of arrays inside arrays.
 pub const MAX_NESTING_DEPTH: usize = 8;
 /// Most tensors in one file (1 Mi).
 pub const MAX_TENSORS: u64 = 1 << 20;
-/// Most metadata pairs in one file (1 Mi).
-pub const MAX_KV: u64 = 1 << 20;
+/// Most metadata pairs in one file (64 Ki; real files hold fewer than a hundred).
+pub const MAX_KV: u64 = 1 << 16;
+/// Most metadata values in one file, counting every pair's value and every array element
+/// (2 Mi; the largest real tokenizers hold ~1.3 Mi: tokens, scores, types and merges). A
+/// parsed value takes 32 bytes for as little as one byte of file, so this bounds memory: a
+/// 16 MiB array of `u8` took 1 GiB of RSS under the per-array cap alone.
+pub const MAX_METADATA_VALUES: u64 = 1 << 21;
 /// Most dimensions of one tensor (GGML itself uses at most 4).
 pub const MAX_DIMS: usize = 8;

@@ -14,8 +14,8 @@ use crate::error::Error;
 use crate::ggml_type::{dtype_from_ggml, ggml_type_name};
 use crate::value::{type_id, Value};
 use crate::{
-    DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_ARRAY_LEN, MAX_DIMS, MAX_KV, MAX_NESTING_DEPTH,
-    MAX_STRING_LEN, MAX_TENSORS,
+    DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_ARRAY_LEN, MAX_DIMS, MAX_KV, MAX_METADATA_VALUES,
+    MAX_NESTING_DEPTH, MAX_STRING_LEN, MAX_TENSORS,
 };
 
 /// A parsed GGUF header: metadata and tensor descriptors. The tensor bytes stay in the buffer.
@@ -169,6 +169,9 @@ struct Reader<'a> {
     pos: usize,
     /// Version 1: counts and lengths are `u32`.
     v1: bool,
+    /// Metadata values read so far (pairs and array elements), against
+    /// [`MAX_METADATA_VALUES`].
+    values: u64,
 }
 
 impl<'a> Reader<'a> {
@@ -340,6 +343,15 @@ impl<'a> Reader<'a> {
         };
         // `len <= MAX_ARRAY_LEN` and `min_elem <= 12`: no overflow.
         self.ensure(len * min_elem, Ctx("elements of array in key", key))?;
+        self.values += len;
+        if self.values > MAX_METADATA_VALUES {
+            return Err(Error::OverLimit {
+                context: format!("metadata values in total (at array in key `{key}`)"),
+                offset: len_at,
+                value: self.values,
+                max: MAX_METADATA_VALUES,
+            });
+        }
         let mut items = Vec::with_capacity(len as usize);
         for _ in 0..len {
             items.push(self.value(elem_ty, key, depth + 1)?);
@@ -370,6 +382,7 @@ fn parse(bytes: &[u8]) -> Result<Gguf, Error> {
         buf: bytes,
         pos: 0,
         v1: false,
+        values: 0,
     };
     if bytes.len() < 4 || &bytes[..4] != b"GGUF" {
         return Err(Error::BadMagic {

@@ -1,7 +1,7 @@
 //! Hostile and malformed input: every case is an error (never a panic or a huge allocation).
 
 use taoke_dtype::Dtype;
-use taoke_gguf::{Error, Gguf, GgufWriter, Value, MAX_NESTING_DEPTH};
+use taoke_gguf::{Error, Gguf, GgufWriter, Value, MAX_KV, MAX_METADATA_VALUES, MAX_NESTING_DEPTH};
 
 /// A small valid file: metadata of several types and two tensors.
 fn sample() -> Vec<u8> {
@@ -89,6 +89,42 @@ fn huge_counts_fail_fast() {
     v1.extend_from_slice(&u32::MAX.to_le_bytes());
     v1.extend_from_slice(&0u32.to_le_bytes());
     assert!(matches!(Gguf::parse(&v1), Err(Error::OverLimit { .. })));
+}
+
+#[test]
+fn metadata_count_and_total_value_caps() {
+    // MAX_KV + 1 pairs: refused by count, before reading any.
+    let err = Gguf::parse(&header(3, 0, MAX_KV + 1)).unwrap_err();
+    assert!(
+        matches!(err, Error::OverLimit { value, max, .. } if value == MAX_KV + 1 && max == MAX_KV),
+        "{err}"
+    );
+    // Two u8 arrays of 3/4 of MAX_METADATA_VALUES each: the first is fine, the second goes
+    // over the total.
+    let n = MAX_METADATA_VALUES * 3 / 4;
+    let mut h = header(3, 0, 2);
+    for key in [&b"a"[..], b"b"] {
+        push_str(&mut h, key);
+        h.extend_from_slice(&9u32.to_le_bytes());
+        h.extend_from_slice(&0u32.to_le_bytes());
+        h.extend_from_slice(&n.to_le_bytes());
+        h.extend(std::iter::repeat_n(1u8, n as usize));
+    }
+    let err = Gguf::parse(&h).unwrap_err();
+    assert!(
+        matches!(&err, Error::OverLimit { value, max, context, .. }
+            if *value == 2 * n && *max == MAX_METADATA_VALUES && context.contains("`b`")),
+        "{err}"
+    );
+    // One of them alone parses.
+    let mut one = header(3, 0, 1);
+    push_str(&mut one, b"a");
+    one.extend_from_slice(&9u32.to_le_bytes());
+    one.extend_from_slice(&0u32.to_le_bytes());
+    one.extend_from_slice(&n.to_le_bytes());
+    one.extend(std::iter::repeat_n(1u8, n as usize));
+    let g = Gguf::parse(&one).unwrap();
+    assert_eq!(g.get_array("a").unwrap().len() as u64, n);
 }
 
 #[test]
