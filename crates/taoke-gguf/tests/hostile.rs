@@ -1,7 +1,9 @@
 //! Hostile and malformed input: every case is an error (never a panic or a huge allocation).
 
 use taoke_dtype::Dtype;
-use taoke_gguf::{Error, Gguf, GgufWriter, Value, MAX_KV, MAX_METADATA_VALUES, MAX_NESTING_DEPTH};
+use taoke_gguf::{
+    Error, Gguf, GgufWriter, Value, MAX_KV, MAX_METADATA_VALUES, MAX_NESTING_DEPTH, MAX_TENSORS,
+};
 
 /// A small valid file: metadata of several types and two tensors.
 fn sample() -> Vec<u8> {
@@ -81,8 +83,14 @@ fn huge_counts_fail_fast() {
     let err = Gguf::parse(&header(3, 0, 1 << 60)).unwrap_err();
     assert!(matches!(err, Error::OverLimit { .. }), "{err}");
     // Within the cap, but the bytes to hold them are not there.
-    let err = Gguf::parse(&header(3, 1 << 20, 0)).unwrap_err();
+    let err = Gguf::parse(&header(3, MAX_TENSORS, 0)).unwrap_err();
     assert!(matches!(err, Error::Truncated { .. }), "{err}");
+    // One over MAX_TENSORS: refused by count.
+    let err = Gguf::parse(&header(3, MAX_TENSORS + 1, 0)).unwrap_err();
+    assert!(
+        matches!(err, Error::OverLimit { value, max, .. } if value == MAX_TENSORS + 1 && max == MAX_TENSORS),
+        "{err}"
+    );
     // Version 1: counts are u32.
     let mut v1 = b"GGUF".to_vec();
     v1.extend_from_slice(&1u32.to_le_bytes());
