@@ -153,8 +153,25 @@ pub fn file_name(path: &str) -> &str {
     trimmed.rsplit(['/', '\\']).next().unwrap_or(trimmed)
 }
 
+/// The last two components of a path (`a1/model.safetensors`).
+fn short_path(path: &str) -> &str {
+    let trimmed = path.trim_end_matches(['/', '\\']);
+    match trimmed.rfind(['/', '\\']) {
+        Some(i) => match trimmed[..i].rfind(['/', '\\']) {
+            Some(j) => &trimmed[j + 1..],
+            None => trimmed,
+        },
+        None => trimmed,
+    }
+}
+
 fn default_label(c: &Comparison) -> String {
-    format!("{} ↔ {}", file_name(&c.a.path), file_name(&c.b.path))
+    let (a, b) = (file_name(&c.a.path), file_name(&c.b.path));
+    if a == b {
+        format!("{} ↔ {}", short_path(&c.a.path), short_path(&c.b.path))
+    } else {
+        format!("{a} ↔ {b}")
+    }
 }
 
 /// `1e-87` for tiny p-values, `0.277` otherwise, from `log10 p` (preferred) or `p`.

@@ -204,6 +204,18 @@ pub fn heatmap(h: &Heatmap, id: &str) -> String {
     s
 }
 
+/// The smallest of 1, 2, 2.5, 5 × 10^k times 4 at or above `x` (so 4 ticks are round numbers).
+fn nice_ceil(x: f64) -> f64 {
+    let raw = x / 4.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    4.0 * step
+}
+
 /// One series of a line chart.
 #[derive(Debug, Clone)]
 pub struct Series<'a> {
@@ -258,7 +270,7 @@ pub fn line_chart(
         hi = hi.ceil();
     } else {
         lo = lo.min(0.0);
-        hi = if hi > 0.0 { hi * 1.05 } else { 1.0 };
+        hi = if hi > 0.0 { nice_ceil(hi) } else { 1.0 };
     }
     if hi - lo < 1e-9 {
         hi = lo + 1.0;
@@ -304,7 +316,7 @@ pub fn line_chart(
         let label = if log_y {
             format!("1e{t:.0}")
         } else {
-            format!("{t:.0}")
+            format!("{}", (t * 100.0).round() / 100.0 + 0.0)
         };
         let _ = write!(
             s,
