@@ -178,3 +178,26 @@ fn compare_markdown_and_html_to_file() {
     assert!(page.contains("SAME-WEIGHTS"));
     assert!(page.contains(r#"class="heatmap""#));
 }
+
+#[test]
+fn colour_follows_flag_and_no_color() {
+    let a = model_or_skip!(shared_model("stories260K/stories260K.bin"));
+    let b = model_or_skip!(shared_model("stories260K/stories260K.transpose.bin"));
+    let run = |extra: &[&str], no_color: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_taoke"));
+        cmd.args(extra).args(["compare", s(&a), s(&b)]);
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(run(&["--color", "always"], true).starts_with("\x1b[1mSAME-WEIGHTS\x1b[0m"));
+    assert!(run(&["--color", "never"], false).starts_with("SAME-WEIGHTS [transposed]"));
+    // auto: stdout is a pipe here, and NO_COLOR is set: no escapes either way.
+    assert!(!run(&[], true).contains('\x1b'));
+    assert!(!run(&["-q"], false).contains('\x1b'));
+}

@@ -12,6 +12,10 @@ use crate::Error;
 
 const TEMPLATE: &str = include_str!("../templates/report.html");
 
+/// Invariant-product differences are drawn on a log axis; smaller values (exact copies give
+/// 0) are drawn at this floor.
+const INVARIANT_FLOOR: f64 = 1e-7;
+
 /// Colours of the invariant-product series.
 const PRODUCT_COLOURS: [&str; 3] = ["#2471a3", "#d35400", "#27ae60"];
 
@@ -69,7 +73,11 @@ pub fn pair_charts(p: &PairReport) -> (Option<String>, Vec<(String, String)>) {
             .map(|(k, name)| Series {
                 name,
                 colour: PRODUCT_COLOURS[k],
-                values: p.depth.iter().map(|d| d.invariant[k]).collect(),
+                values: p
+                    .depth
+                    .iter()
+                    .map(|d| d.invariant[k].map(|v| v.max(INVARIANT_FLOOR)))
+                    .collect(),
             })
             .collect();
         depth.push((
@@ -81,7 +89,7 @@ pub fn pair_charts(p: &PairReport) -> (Option<String>, Vec<(String, String)>) {
                 true,
                 None,
             ),
-            "Per block: relative difference of the function-invariant products (W_oW_v, W_qᵀW_k, W_down·W_up). Near 0: the same function (a disguised copy); near 1 or above: unrelated or retrained.".to_owned(),
+            "Per block: relative difference of the function-invariant products (W_oW_v, W_qᵀW_k, W_down·W_up). Near 0: the same function (a disguised copy); near 1 or above: unrelated or retrained. Values below 1e-7 (exact copies) are drawn at 1e-7.".to_owned(),
         ));
     }
     (heat, depth)
