@@ -134,11 +134,11 @@ impl Header {
             });
         }
         let json = &prefix[8..8 + n as usize];
-        let Entries(Some(map)) = serde_json::from_slice(json).map_err(Error::Json)? else {
+        let Entries(Some((map, count))) = serde_json::from_slice(json).map_err(Error::Json)? else {
             return Err(Error::NotAnObject);
         };
-        if map.len() > MAX_TENSORS + 1 {
-            return Err(Error::TooManyTensors(map.len()));
+        if count > MAX_TENSORS + 1 {
+            return Err(Error::TooManyTensors(count));
         }
         let data_start = 8 + n;
         let data_len = file_len - data_start;
@@ -193,10 +193,12 @@ impl Header {
     }
 }
 
-/// The top-level JSON value: `Some(entries)` in file order for an object whose keys are
-/// unique, `None` for any other JSON value. A repeated key is an error: JSON parsers keep
-/// either the first or the last, so two readers could see different tensors under one name.
-struct Entries(Option<Vec<(String, Value)>>);
+/// The top-level JSON value: `Some((entries, count))` for an object whose keys are unique,
+/// entries in file order, `None` for any other JSON value. A repeated key is an error: JSON
+/// parsers keep either the first or the last, so two readers could see different tensors under
+/// one name. Past `MAX_TENSORS + 1` entries the rest are only counted, not kept, so an
+/// oversized header costs no memory before it is refused.
+struct Entries(Option<(Vec<(String, Value)>, usize)>);
 
 impl<'de> serde::Deserialize<'de> for Entries {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -216,7 +218,13 @@ impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
         let mut seen = std::collections::BTreeSet::new();
         let mut out = Vec::new();
+        let mut count = 0usize;
         while let Some(key) = map.next_key::<String>()? {
+            count += 1;
+            if count > MAX_TENSORS + 1 {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
             if !seen.insert(key.clone()) {
                 return Err(serde::de::Error::custom(format_args!(
                     "key `{key}` appears twice"
@@ -224,7 +232,7 @@ impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
             }
             out.push((key, map.next_value::<Value>()?));
         }
-        Ok(Entries(Some(out)))
+        Ok(Entries(Some((out, count))))
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Entries, A::Error> {
