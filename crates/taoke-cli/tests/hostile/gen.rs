@@ -1094,8 +1094,9 @@ fn side_cases(out: &mut Vec<Case>) {
     ));
 }
 
-/// Cases too large to commit: an ONNX graph of 4 Mi nodes (16 MiB), a 17 MiB config.json (over
-/// the 16 MiB cap) and a 40 MiB vocab.txt of one line.
+/// Cases too large to commit: huge counts of tiny items (GGUF tensors and metadata values,
+/// safetensors entries, ONNX nodes), a 17 MiB config.json (over the 16 MiB cap) and a 40 MiB
+/// vocab.txt of one line.
 pub fn large_cases() -> Vec<Case> {
     let mut big_config = b"{\"pad\":\"".to_vec();
     big_config.extend(std::iter::repeat_n(b'x', 17 << 20));
@@ -1103,7 +1104,44 @@ pub fn large_cases() -> Vec<Case> {
     // 4 Mi nodes of 4 bytes each: past the node cap, and ~850 MiB of RSS without it.
     let node = P::default().msg(1, P::default().str(2, "")).0;
     let many_nodes = onnx_model_graph(P(node.repeat(1 << 22)));
+    // 1 Mi empty GGUF tensors (36 MiB) and 256 Ki empty safetensors entries (13 MiB): past
+    // the tensor caps, and 1.5 GiB / 650 MiB of RSS in `taoke inspect` without them.
+    let many_gguf = gguf_with(3, 1 << 20, 0, |g| {
+        for i in 0..1u64 << 20 {
+            g.tensor(format!("{i:07x}").as_bytes(), &[0], 0, 0);
+        }
+    });
+    let entries: Vec<String> = (0..1u32 << 18)
+        .map(|i| st_entry(&format!("{i:x}"), "F32", "[0]", 0, 0))
+        .collect();
+    let many_st = st_raw(format!("{{{}}}", entries.join(",")).as_bytes(), &[]);
+    // 2 Mi + 1 metadata values: one u8 array over the total.
+    let many_values = gguf_with(3, 0, 1, |g| {
+        g.str(b"tokenizer.ggml.token_type")
+            .u32(9)
+            .u32(0)
+            .u64((1 << 21) + 1);
+        g.0.extend(std::iter::repeat_n(1u8, (1 << 21) + 1));
+    });
     vec![
+        Case {
+            path: "gguf/tensors-1mi.gguf".into(),
+            files: vec![(String::new(), many_gguf)],
+            expect: ERR,
+            committed: false,
+        },
+        Case {
+            path: "gguf/metadata-values-2mi.gguf".into(),
+            files: vec![(String::new(), many_values)],
+            expect: ERR,
+            committed: false,
+        },
+        Case {
+            path: "safetensors/tensors-256ki.safetensors".into(),
+            files: vec![(String::new(), many_st)],
+            expect: ERR,
+            committed: false,
+        },
         Case {
             path: "onnx/nodes-4mi.onnx".into(),
             files: vec![(String::new(), many_nodes)],
