@@ -2,7 +2,8 @@
 //! `tests/hostile/gen.rs`) through the real `taoke inspect`, and a few through `taoke compare`
 //! against a good file. Each broken file must exit 2 (never 101, a panic) with a one-line
 //! `error: …` naming the file (and the tensor when the case says which), within 256 MiB of
-//! peak RSS and 2 s of CPU time, measured with `getrusage(RUSAGE_CHILDREN)`.
+//! peak RSS and 2 s of CPU time, measured with `getrusage(RUSAGE_CHILDREN)` in a small
+//! intermediate process (see [`run`]).
 //!
 //! `TAOKE_WRITE_HOSTILE=1 cargo test -p taoke-cli --test hostile` rewrites the corpus from the
 //! generator; without it, the test fails when the committed corpus and the generator differ.
@@ -85,21 +86,73 @@ struct Run {
     code: Option<i32>,
     stderr: String,
     cpu: Duration,
+    max_rss_kib: i64,
 }
 
+const MEASURE_ENV: &str = "TAOKE_HOSTILE_MEASURE";
+const MEASURE_OUT_ENV: &str = "TAOKE_HOSTILE_MEASURE_OUT";
+
+/// Runs `taoke ARGS` from a fresh, small process (this test binary re-executed into
+/// `measure_child`) and returns what it measured. The intermediate process matters: a child
+/// spawned straight from this (large) test process inherits its peak RSS in `ru_maxrss`.
 fn run(args: &[&str]) -> Run {
-    let (_, cpu0) = children_usage();
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let out_path = std::env::temp_dir().join(format!(
+        "taoke-hostile-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let status = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["measure_child", "--exact", "--test-threads=1", "--quiet"])
+        .env(MEASURE_ENV, args.join("\x1f"))
+        .env(MEASURE_OUT_ENV, &out_path)
+        .output()
+        .expect("re-execute the test binary");
+    assert!(
+        status.status.success(),
+        "measuring child failed: {status:?}"
+    );
+    let text = std::fs::read_to_string(&out_path).expect("measure report");
+    let _ = std::fs::remove_file(&out_path);
+    let mut lines = text.splitn(4, '\n');
+    let mut next = || lines.next().expect("measure report line");
+    let code = next().parse().ok();
+    let max_rss_kib = next().parse().expect("rss");
+    let cpu = Duration::from_micros(next().parse().expect("cpu"));
+    Run {
+        code,
+        stderr: next().to_owned(),
+        cpu,
+        max_rss_kib,
+    }
+}
+
+/// The intermediate of [`run`]: runs taoke with the arguments of `MEASURE_ENV` and writes its
+/// exit code, peak RSS (KiB), CPU time (µs) and stderr to `MEASURE_OUT_ENV`. A no-op otherwise.
+#[test]
+fn measure_child() {
+    let (Ok(spec), Some(out_path)) = (
+        std::env::var(MEASURE_ENV),
+        std::env::var_os(MEASURE_OUT_ENV),
+    ) else {
+        return;
+    };
     let out = Command::new(env!("CARGO_BIN_EXE_taoke"))
-        .args(args)
+        .args(spec.split('\x1f'))
         .env("NO_COLOR", "1")
         .output()
         .expect("run taoke");
-    let (_, cpu1) = children_usage();
-    Run {
-        code: out.status.code(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        cpu: cpu1.saturating_sub(cpu0),
-    }
+    let (rss, cpu) = children_usage();
+    let code = out
+        .status
+        .code()
+        .map_or_else(|| "signal".to_owned(), |c| c.to_string());
+    let report = format!(
+        "{code}\n{rss}\n{}\n{}",
+        cpu.as_micros(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(out_path, report).expect("write measure report");
 }
 
 /// Checks one run against what the case expects; returns a description of each failure.
@@ -158,10 +211,14 @@ fn hostile_files_exit_2_in_bounded_memory_and_time() {
     }
     let mut failures = Vec::new();
     let mut worst_cpu = (Duration::ZERO, String::new());
+    let mut worst_rss = (0i64, String::from("none"));
     let mut errors = 0;
     for (target, case) in &all {
         let t = target.to_str().expect("utf-8 corpus path");
         let r = run(&["inspect", t]);
+        if r.max_rss_kib > worst_rss.0 {
+            worst_rss = (r.max_rss_kib, format!("inspect {}", case.path));
+        }
         check("inspect", case, target, &r, &mut failures);
         if r.cpu > worst_cpu.0 {
             worst_cpu = (r.cpu, case.path.clone());
@@ -185,16 +242,20 @@ fn hostile_files_exit_2_in_bounded_memory_and_time() {
             .find(|(_, c)| c.path == name)
             .expect("named case exists");
         let t = target.to_str().expect("utf-8");
-        let r = run(&["compare", good, t, "--format", "json"]);
-        check("compare", case, target, &r, &mut failures);
-        let r = run(&["compare", t, good, "--format", "json"]);
-        check("compare (first)", case, target, &r, &mut failures);
+        for (what, args) in [("compare", [good, t]), ("compare (first)", [t, good])] {
+            let r = run(&["compare", args[0], args[1], "--format", "json"]);
+            if r.max_rss_kib > worst_rss.0 {
+                worst_rss = (r.max_rss_kib, format!("{what} {}", case.path));
+            }
+            check(what, case, target, &r, &mut failures);
+        }
     }
-    let (max_rss_kib, _) = children_usage();
+    let max_rss_kib = worst_rss.0;
     eprintln!(
-        "{} hostile cases, {errors} exited 2; peak child RSS {} KiB; most CPU {:?} ({})",
+        "{} hostile cases, {errors} exited 2; peak child RSS {} KiB ({}); most CPU {:?} ({})",
         all.len(),
         max_rss_kib,
+        worst_rss.1,
         worst_cpu.0,
         worst_cpu.1
     );
