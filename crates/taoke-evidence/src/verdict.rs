@@ -382,7 +382,8 @@ pub(crate) fn decide(
     // --- kinds
     let mut kinds = BTreeSet::new();
     if matches!(verdict, Verdict::SameWeights | Verdict::Related) {
-        if a.ck.format != b.ck.format || a.ck.files.len() != b.ck.files.len() {
+        // Sharding is container-only: it changes no verdict, kind or report field.
+        if a.ck.format != b.ck.format {
             kinds.insert(Kind::FormatChange);
         }
         let qa = a.ck.tensors.iter().any(|t| is_quantized(t.dtype));
