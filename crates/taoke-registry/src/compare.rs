@@ -1,0 +1,360 @@
+//! Comparing two fingerprints: exact unit-matching tests and a closeness score.
+//!
+//! Two families of tests, each with a p-value exact under the null of independent
+//! initialisation (Zhu et al.'s φ_U: hidden-unit orders are exchangeable, so the optimal
+//! matching against the identity has a known Spearman distribution):
+//!
+//! - **embedding columns**: the anchor tokens both fingerprints share give each residual unit
+//!   (embedding column) a vector; A's and B's columns are matched and tested. Survives MLP and
+//!   head permutations, rescaling, quantization, vocabulary change; not residual rotations.
+//! - **block units**: each block's MLP units on the canonical basis, after aligning B's basis to
+//!   A's by orthogonal Procrustes on the shared anchors' canonical coordinates (the alignment
+//!   depends only on embeddings, never on unit order, so the p-value stays exact). Survives
+//!   residual permutations and rotations, norm folding, pruning, upscaling; not MLP unit
+//!   permutations. Every block pair is tested (a band when there are many); the minimum is
+//!   Bonferroni-corrected.
+//!
+//! The combined p-value is `2·min(p_emb, p_blocks)` (Bonferroni over the two families).
+//! *Closeness* (the mean cosine of matched units, the better of the two families) ranks
+//! related candidates: copies score ≈ 1, fine-tunes less.
+
+use serde::Serialize;
+use taoke_stats::{Alternative, Matrix};
+
+use crate::fingerprint::{Fingerprint, SCREEN_ANCHORS};
+use crate::{Error, Result};
+
+/// Most block pairs tested exhaustively; above, a band around the diagonal.
+pub const MAX_BLOCK_PAIRS: usize = 256;
+
+/// Result of one exact test.
+#[derive(Debug, Clone, Serialize)]
+pub struct Test {
+    /// `embedding-columns` or `block-units`.
+    pub test: &'static str,
+    /// Where (`embeddings`, `block 3 ~ block 2`).
+    pub scope: String,
+    /// Spearman ρ of the matching against the identity.
+    pub rho: f64,
+    /// log10 p-value (exact under independent initialisation).
+    pub log10_p: f64,
+    /// Mean cosine of matched units.
+    pub mean_cos: f64,
+    /// Units matched.
+    pub n: usize,
+}
+
+/// The comparison of fingerprint B (the query) against A (a candidate ancestor).
+#[derive(Debug, Clone, Serialize)]
+pub struct FpComparison {
+    /// Anchors shared.
+    pub shared_anchors: usize,
+    /// log10 of the combined p-value (None: no test could run).
+    pub log10_p: Option<f64>,
+    /// Closeness in [−1, 1]: mean cosine of matched units (best family).
+    pub closeness: f64,
+    /// Whether the B block units matched A's in the same positions at closeness ≥ 0.999 and
+    /// equal depth (a disguised or lossy copy).
+    pub copy_like: bool,
+    /// Layer map: (B block, A block) for blocks with a significant match.
+    pub layer_map: Vec<(u32, u32)>,
+    /// The decisive tests (embedding test, best block pair per B block).
+    pub tests: Vec<Test>,
+}
+
+const LN10: f64 = std::f64::consts::LN_10;
+
+fn shared(a: &Fingerprint, b: &Fingerprint) -> Vec<(usize, usize)> {
+    let index: std::collections::HashMap<&str, usize> = b
+        .anchors
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.as_str(), i))
+        .collect();
+    a.anchors
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| index.get(s.as_str()).map(|&j| (i, j)))
+        .collect()
+}
+
+fn rows(m: &Matrix, idx: impl Iterator<Item = usize>) -> Result<Matrix> {
+    let idx: Vec<usize> = idx.collect();
+    m.view()
+        .select_rows(&idx)
+        .map_err(|e| Error::Stats(e.to_string()))
+}
+
+fn phi(a: &Matrix, b: &Matrix) -> Option<(f64, f64, f64, usize)> {
+    if a.rows < 8 || b.rows < 8 || a.cols != b.cols {
+        return None;
+    }
+    let r = taoke_stats::matching::phi_u(a.view(), b.view(), Alternative::Greater).ok()?;
+    Some((
+        r.test.ln_p,
+        r.test.rho,
+        r.matching.mean_similarity(),
+        r.matching.pairs.len(),
+    ))
+}
+
+/// Compares query `b` against candidate `a`. Errors when the fingerprints come from different
+/// algorithms (never silently compared).
+pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
+    let sh = shared(a, b);
+    let mut tests = Vec::new();
+    let mut ln_emb = None;
+    let mut cos_emb = f64::NEG_INFINITY;
+    let (Some(ea), Some(eb), Some(ca), Some(cb)) = (&a.emb, &b.emb, &a.canon, &b.canon) else {
+        return Ok(FpComparison {
+            shared_anchors: sh.len(),
+            log10_p: None,
+            closeness: 0.0,
+            copy_like: false,
+            layer_map: Vec::new(),
+            tests,
+        });
+    };
+    if sh.len() >= 8 {
+        let sa = rows(ea, sh.iter().map(|p| p.0))?;
+        let sb = rows(eb, sh.iter().map(|p| p.1))?;
+        let (ta, tb) = (sa.view().transpose(), sb.view().transpose());
+        if let Some((lnp, rho, cos, n)) = phi(&ta, &tb) {
+            ln_emb = Some(lnp);
+            cos_emb = cos;
+            tests.push(Test {
+                test: "embedding-columns",
+                scope: "embeddings".into(),
+                rho,
+                log10_p: lnp / LN10,
+                mean_cos: cos,
+                n,
+            });
+        }
+    }
+    // Canonical alignment of B to A.
+    let mut ln_blocks = None;
+    let mut cos_blocks = f64::NEG_INFINITY;
+    let mut layer_map = Vec::new();
+    let mut copy_like = false;
+    if sh.len() >= 8 && ca.cols == cb.cols {
+        let sa = rows(ca, sh.iter().map(|p| p.0))?;
+        let sb = rows(cb, sh.iter().map(|p| p.1))?;
+        if let Some(q) = taoke_evidence::align::procrustes(sa.view(), sb.view()) {
+            let r = ca.cols;
+            let map = |u: &Matrix| -> Option<Matrix> {
+                if u.cols % r != 0 {
+                    return None;
+                }
+                let parts = u.cols / r;
+                let mut out = Matrix::zeros(u.rows, u.cols);
+                for p in 0..parts {
+                    let part = Matrix::from_fn(u.rows, r, |i, j| u.get(i, p * r + j));
+                    let m = taoke_evidence::align::matmul(part.view(), q.view());
+                    for i in 0..u.rows {
+                        out.data[i * u.cols + p * r..i * u.cols + (p + 1) * r]
+                            .copy_from_slice(m.row(i));
+                    }
+                }
+                Some(out)
+            };
+            let (la, lb) = (a.blocks.len(), b.blocks.len());
+            let all = la * lb <= MAX_BLOCK_PAIRS;
+            let mapped: Vec<Option<Matrix>> = b
+                .blocks
+                .iter()
+                .map(|x| x.as_ref().and_then(|x| map(&x.units)))
+                .collect();
+            let mut results: Vec<(usize, usize, f64, f64, f64, usize)> = Vec::new();
+            for (j, ub) in mapped.iter().enumerate() {
+                let Some(ub) = ub else { continue };
+                for (i, ua) in a.blocks.iter().enumerate() {
+                    let Some(ua) = ua else { continue };
+                    if !all {
+                        let ej = i as f64 * lb as f64 / la.max(1) as f64;
+                        if (j as f64 - ej).abs() > 2.0 {
+                            continue;
+                        }
+                    }
+                    if let Some((lnp, rho, cos, n)) = phi(&ua.units, ub) {
+                        results.push((i, j, lnp, rho, cos, n));
+                    }
+                }
+            }
+            if !results.is_empty() {
+                let m = results.len() as f64;
+                let min = results.iter().map(|r| r.2).fold(f64::INFINITY, f64::min);
+                ln_blocks = Some((min + m.ln()).min(0.0));
+                // Per B block: the best A block.
+                let mut cos_sum = 0.0;
+                let mut cos_n = 0usize;
+                let mut same_pos = 0usize;
+                for j in 0..lb {
+                    let best = results
+                        .iter()
+                        .filter(|r| r.1 == j)
+                        .min_by(|x, y| x.2.total_cmp(&y.2));
+                    if let Some(&(i, _, lnp, rho, cos, n)) = best {
+                        cos_sum += cos;
+                        cos_n += 1;
+                        if lnp + m.ln() < (1e-6f64).ln() {
+                            layer_map.push((j as u32, i as u32));
+                            if i == j && cos >= 0.999 {
+                                same_pos += 1;
+                            }
+                        }
+                        tests.push(Test {
+                            test: "block-units",
+                            scope: format!("block {j} ~ block {i}"),
+                            rho,
+                            log10_p: lnp / LN10,
+                            mean_cos: cos,
+                            n,
+                        });
+                    }
+                }
+                if cos_n > 0 {
+                    cos_blocks = cos_sum / cos_n as f64;
+                }
+                copy_like = la == lb && same_pos == lb && lb > 0;
+            }
+        }
+    }
+    let ln_p = match (ln_emb, ln_blocks) {
+        (Some(x), Some(y)) => Some((x.min(y) + std::f64::consts::LN_2).min(0.0)),
+        (Some(x), None) | (None, Some(x)) => Some(x.min(0.0)),
+        (None, None) => None,
+    };
+    let closeness = cos_emb.max(cos_blocks);
+    Ok(FpComparison {
+        shared_anchors: sh.len(),
+        log10_p: ln_p.map(|l| l / LN10),
+        closeness: if closeness.is_finite() {
+            closeness
+        } else {
+            0.0
+        },
+        copy_like: copy_like
+            || (cos_emb >= 0.999 && a.blocks.len() == b.blocks.len() && cos_blocks >= 0.999),
+        layer_map,
+        tests,
+    })
+}
+
+/// The prescreen signature: anchors' hashes and the upper triangle of the cosine Gram matrix
+/// of the first [`SCREEN_ANCHORS`] anchors' canonical (centred) coordinates. Invariant to
+/// residual permutations and rotations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Screen {
+    /// Anchor hashes.
+    pub hashes: Vec<u64>,
+    /// Cosine Gram (row-major, `n × n`).
+    pub gram: Vec<f32>,
+}
+
+impl Screen {
+    /// The screen of a fingerprint (empty without weights).
+    pub fn of(fp: &Fingerprint) -> Screen {
+        let Some(c) = &fp.canon else {
+            return Screen {
+                hashes: Vec::new(),
+                gram: Vec::new(),
+            };
+        };
+        let n = SCREEN_ANCHORS.min(c.rows);
+        let norms: Vec<f64> = (0..n)
+            .map(|i| {
+                c.row(i)
+                    .iter()
+                    .map(|&x| f64::from(x).powi(2))
+                    .sum::<f64>()
+                    .sqrt()
+                    .max(1e-30)
+            })
+            .collect();
+        let mut gram = vec![0f32; n * n];
+        for i in 0..n {
+            for j in 0..n {
+                let dot: f64 = c
+                    .row(i)
+                    .iter()
+                    .zip(c.row(j))
+                    .map(|(&x, &y)| f64::from(x) * f64::from(y))
+                    .sum();
+                gram[i * n + j] = (dot / (norms[i] * norms[j])) as f32;
+            }
+        }
+        Screen {
+            hashes: fp.anchors[..n]
+                .iter()
+                .map(|s| crate::fingerprint::fnv1a(s.as_bytes()))
+                .collect(),
+            gram,
+        }
+    }
+
+    /// Pearson correlation of the Gram entries over shared anchors (0 with fewer than 6).
+    pub fn score(&self, other: &Screen) -> f64 {
+        let mut pos: Vec<(usize, usize)> = Vec::with_capacity(self.hashes.len());
+        for (i, h) in self.hashes.iter().enumerate() {
+            if let Some(j) = other.hashes.iter().position(|x| x == h) {
+                pos.push((i, j));
+            }
+        }
+        if pos.len() < 6 {
+            return 0.0;
+        }
+        let (na, nb) = (self.hashes.len(), other.hashes.len());
+        let (mut sx, mut sy, mut sxx, mut syy, mut sxy, mut n) =
+            (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
+        for (k, &(i1, j1)) in pos.iter().enumerate() {
+            for &(i2, j2) in &pos[k + 1..] {
+                let x = f64::from(self.gram[i1 * na + i2]);
+                let y = f64::from(other.gram[j1 * nb + j2]);
+                sx += x;
+                sy += y;
+                sxx += x * x;
+                syy += y * y;
+                sxy += x * y;
+                n += 1.0;
+            }
+        }
+        let vx = sxx - sx * sx / n;
+        let vy = syy - sy * sy / n;
+        if vx <= 0.0 || vy <= 0.0 {
+            return 0.0;
+        }
+        (sxy - sx * sy / n) / (vx * vy).sqrt()
+    }
+
+    /// Serializes (hashes then f32 Gram, little-endian).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + self.hashes.len() * 8 + self.gram.len() * 4);
+        out.extend_from_slice(&(self.hashes.len() as u32).to_le_bytes());
+        for h in &self.hashes {
+            out.extend_from_slice(&h.to_le_bytes());
+        }
+        for g in &self.gram {
+            out.extend_from_slice(&g.to_le_bytes());
+        }
+        out
+    }
+
+    /// Parses [`Screen::to_bytes`]; `None` when malformed.
+    pub fn from_bytes(b: &[u8]) -> Option<Screen> {
+        let n = u32::from_le_bytes(b.get(..4)?.try_into().ok()?) as usize;
+        if n > 4096 || b.len() != 4 + n * 8 + n * n * 4 {
+            return None;
+        }
+        let hashes = (0..n)
+            .map(|i| u64::from_le_bytes(b[4 + i * 8..12 + i * 8].try_into().unwrap_or([0; 8])))
+            .collect();
+        let off = 4 + n * 8;
+        let gram = (0..n * n)
+            .map(|i| {
+                f32::from_le_bytes(b[off + i * 4..off + i * 4 + 4].try_into().unwrap_or([0; 4]))
+            })
+            .collect();
+        Some(Screen { hashes, gram })
+    }
+}

@@ -1,0 +1,582 @@
+//! [`Fingerprint`]: a compact, versioned summary of a model that survives renames, permutations,
+//! rotations, rescaling, quantization and vocabulary change, and [`fingerprint`] that makes one.
+//!
+//! What it holds (algorithm [`ALGORITHM`]):
+//!
+//! 1. **Signatures**: format, architecture, sizes, parameter count, tokenizer (kind, size, hash
+//!    of the set of normalized token strings).
+//! 2. **Anchors**: up to [`ANCHORS`] plain tokens chosen by the bottom-k of a 64-bit FNV-1a hash
+//!    of their normalized string, so two models with overlapping vocabularies pick mostly the
+//!    same tokens whatever their ids. Their strings are stored.
+//! 3. **Anchor embeddings** in the model's own coordinates (the first [`EMB_COLS`] hidden
+//!    columns): the residual units of Zhu et al.'s test on embedding columns.
+//! 4. **A canonical hidden basis**: the top-[`BASIS`] principal directions of the centred anchor
+//!    embeddings, each signed so that the third moment of its scores is positive. A permutation
+//!    or rotation of the whole residual stream moves embeddings and block weights together, so
+//!    block data projected on this basis does not change. The anchors' canonical coordinates are
+//!    stored, so two fingerprints' bases can be aligned exactly (Procrustes) at comparison time.
+//! 5. **Per block**: the MLP units (gate and up rows with the RMSNorm gain folded, or up rows and
+//!    down columns) projected on the canonical basis, the top [`UNITS`] by norm (a
+//!    permutation-invariant choice), in their original order. Unit matching on them gives exact
+//!    p-values ([`crate::compare`]).
+//!
+//! Size: about `K·(c + r) + L·m·2r` values (f32 below [`F16_ABOVE`] values, else f16): 2.3 MB
+//! for a 7B Llama (32 blocks, 4096 wide).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use taoke_anatomy::{Param, Role};
+use taoke_evidence::align::{matmul, Transform};
+use taoke_evidence::view::ModelView;
+use taoke_model::Checkpoint;
+use taoke_stats::Matrix;
+
+use crate::{Error, Result};
+
+/// File format version of a fingerprint (the container and its keys).
+pub const FORMAT_VERSION: u32 = 1;
+/// The algorithm: fingerprints of different algorithms are never compared.
+pub const ALGORITHM: &str = "anchored-units/1";
+/// Anchor tokens (bottom-k).
+pub const ANCHORS: usize = 256;
+/// Own-coordinate embedding columns kept (the first ones).
+pub const EMB_COLS: usize = 512;
+/// Dimensions of the canonical basis.
+pub const BASIS: usize = 64;
+/// MLP units kept per block (top by norm).
+pub const UNITS: usize = 256;
+/// Anchors in the prescreen Gram signature.
+pub const SCREEN_ANCHORS: usize = 24;
+/// Above this many stored values, tensors are stored as f16.
+pub const F16_ABOVE: usize = 1 << 19;
+
+/// Metadata key holding the format version.
+pub const KEY_VERSION: &str = "taoke.fingerprint.version";
+/// Metadata key holding the algorithm.
+pub const KEY_ALGORITHM: &str = "taoke.fingerprint.algorithm";
+/// Metadata key holding [`ModelInfo`] as JSON.
+pub const KEY_MODEL: &str = "taoke.fingerprint.model";
+/// Metadata key holding the anchor strings as a JSON array.
+pub const KEY_ANCHORS: &str = "taoke.fingerprint.anchors";
+
+/// Signatures of the model a fingerprint was made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// What was fingerprinted (path or reference as given).
+    pub source: String,
+    /// Container format (`safetensors`, `gguf`, …; `tokenizer` for tokenizer-only entries).
+    pub format: String,
+    /// Architecture name from the anatomy (`llama`, `bert`, …), if known.
+    pub architecture: Option<String>,
+    /// Parameter count.
+    pub params: u64,
+    /// Residual width.
+    pub hidden: Option<u64>,
+    /// Number of blocks.
+    pub blocks: u32,
+    /// MLP width.
+    pub intermediate: Option<u64>,
+    /// Most common dtype of the 2-D tensors (`F32`, `BF16`, `Q4_K`, …).
+    pub dtype: Option<String>,
+    /// The tokenizer, when one was found.
+    pub tokenizer: Option<TokenizerSig>,
+}
+
+/// A tokenizer signature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenizerSig {
+    /// Tokenizer algorithm (`bpe`, `unigram`, `wordpiece`, …).
+    pub kind: String,
+    /// Number of tokens.
+    pub size: usize,
+    /// FNV-1a of the sorted set of normalized plain token strings (hex).
+    pub set_hash: String,
+    /// FNV-1a of the id-ordered normalized strings (hex): equal ids and strings.
+    pub order_hash: String,
+}
+
+/// One block's MLP units on the canonical basis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockUnits {
+    /// `m × (2·r)` features, rows in original unit order.
+    pub units: Matrix,
+    /// Original unit index of each row (ascending).
+    pub index: Vec<u32>,
+    /// Total units of the block.
+    pub total: u32,
+}
+
+/// A model fingerprint. See the module docs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fingerprint {
+    /// Signatures.
+    pub info: ModelInfo,
+    /// Anchor strings (normalized), in bottom-k hash order.
+    pub anchors: Vec<String>,
+    /// Anchor embeddings, own coordinates (`K × c`); `None` for tokenizer-only entries.
+    pub emb: Option<Matrix>,
+    /// Anchor embeddings on the canonical basis (`K × r`, centred).
+    pub canon: Option<Matrix>,
+    /// Per-block MLP units.
+    pub blocks: Vec<Option<BlockUnits>>,
+}
+
+/// 64-bit FNV-1a.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn is_plain(k: taoke_tokenizer::TokenKind) -> bool {
+    use taoke_tokenizer::TokenKind::*;
+    matches!(k, Normal | Byte | UserDefined)
+}
+
+/// The tokenizer signature of a vocabulary.
+pub fn tokenizer_sig(v: &taoke_tokenizer::Vocab) -> TokenizerSig {
+    let mut set: Vec<&str> = v
+        .tokens
+        .iter()
+        .filter(|t| is_plain(t.kind) && !t.norm.is_empty())
+        .map(|t| t.norm.as_str())
+        .collect();
+    set.sort_unstable();
+    set.dedup();
+    let mut buf = Vec::new();
+    for s in &set {
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(0);
+    }
+    let mut ord = Vec::new();
+    for t in &v.tokens {
+        ord.extend_from_slice(t.norm.as_bytes());
+        ord.push(0);
+    }
+    TokenizerSig {
+        kind: format!("{:?}", v.kind).to_lowercase(),
+        size: v.tokens.len(),
+        set_hash: format!("{:016x}", fnv1a(&buf)),
+        order_hash: format!("{:016x}", fnv1a(&ord)),
+    }
+}
+
+/// Anchor tokens of a vocabulary: (normalized string, token id), bottom-k by hash.
+pub fn anchors_of(v: &taoke_tokenizer::Vocab, k: usize) -> Vec<(String, usize)> {
+    let mut seen = std::collections::HashSet::new();
+    let mut all: Vec<(u64, &str, usize)> = Vec::new();
+    for (i, t) in v.tokens.iter().enumerate() {
+        if is_plain(t.kind) && !t.norm.is_empty() && seen.insert(t.norm.as_str()) {
+            all.push((fnv1a(t.norm.as_bytes()), t.norm.as_str(), i));
+        }
+    }
+    all.sort_unstable();
+    all.truncate(k);
+    all.into_iter().map(|(_, s, i)| (s.to_owned(), i)).collect()
+}
+
+/// Anchors by id (no tokenizer): the strings are `#id`.
+fn anchors_by_id(n: usize, k: usize) -> Vec<(String, usize)> {
+    let mut all: Vec<(u64, String, usize)> = (0..n)
+        .map(|i| {
+            let s = format!("#{i}");
+            (fnv1a(s.as_bytes()), s, i)
+        })
+        .collect();
+    all.sort_unstable();
+    all.truncate(k);
+    all.into_iter().map(|(_, s, i)| (s, i)).collect()
+}
+
+fn dominant_dtype(ck: &Checkpoint) -> Option<String> {
+    let mut count: BTreeMap<String, u64> = BTreeMap::new();
+    for t in &ck.tensors {
+        if t.shape.len() == 2 {
+            *count.entry(t.dtype_name.clone()).or_default() += t.n_elements();
+        }
+    }
+    count.into_iter().max_by_key(|(_, n)| *n).map(|(d, _)| d)
+}
+
+/// Top-`r` principal directions (`d × r`) of the centred rows of `x`, each signed so that the
+/// third moment of its scores is positive.
+fn basis(x: &Matrix, r: usize) -> Option<Matrix> {
+    let (n, d) = (x.rows, x.cols);
+    let fx = faer::Mat::<f64>::from_fn(n, d, |i, j| f64::from(x.get(i, j)));
+    let svd = fx.thin_svd().ok()?;
+    let v = svd.V();
+    let r = r.min(v.ncols());
+    let mut out = Matrix::zeros(d, r);
+    for c in 0..r {
+        let mut m3 = 0f64;
+        for i in 0..n {
+            let s: f64 = (0..d).map(|j| fx[(i, j)] * v[(j, c)]).sum();
+            m3 += s * s * s;
+        }
+        let sign = if m3 < 0.0 { -1.0 } else { 1.0 };
+        for j in 0..d {
+            out.data[j * r + c] = (sign * v[(j, c)]) as f32;
+        }
+    }
+    Some(out)
+}
+
+fn center_rows_mean(x: &mut Matrix) {
+    taoke_evidence::align::center_columns(x);
+}
+
+fn row_norms(m: &Matrix) -> Vec<f64> {
+    (0..m.rows)
+        .map(|i| m.row(i).iter().map(|&v| f64::from(v).powi(2)).sum::<f64>())
+        .collect()
+}
+
+/// Unit features of one block (dense MLP, else the first expert), on the canonical basis `v`
+/// (`d × r`): top [`UNITS`] by norm, in original order.
+fn block_units(
+    view: &ModelView<'_>,
+    block: u32,
+    v: &Matrix,
+    d: usize,
+) -> Result<Option<BlockUnits>> {
+    let feats = match taoke_evidence::units::features(view, block, None, &Transform::Identity, d)
+        .map_err(Error::evidence)?
+    {
+        Some(f) => Some(f),
+        None => match taoke_evidence::units::experts(view, block).first() {
+            Some(&e) => {
+                taoke_evidence::units::features(view, block, Some(e), &Transform::Identity, d)
+                    .map_err(Error::evidence)?
+            }
+            None => None,
+        },
+    };
+    let Some(f) = feats else { return Ok(None) };
+    let m = f.m;
+    if m.cols % d != 0 || m.cols == 0 {
+        return Ok(None);
+    }
+    let parts = m.cols / d;
+    let norms = row_norms(&m);
+    let mut idx: Vec<usize> = (0..m.rows).collect();
+    idx.sort_by(|&a, &b| norms[b].total_cmp(&norms[a]).then(a.cmp(&b)));
+    idx.truncate(UNITS);
+    idx.sort_unstable();
+    let r = v.cols;
+    let mut out = Matrix::zeros(idx.len(), parts * r);
+    for p in 0..parts {
+        let part = Matrix::from_fn(idx.len(), d, |i, j| m.get(idx[i], p * d + j));
+        let proj = matmul(part.view(), v.view());
+        for i in 0..idx.len() {
+            out.data[i * parts * r + p * r..i * parts * r + (p + 1) * r]
+                .copy_from_slice(proj.row(i));
+        }
+    }
+    Ok(Some(BlockUnits {
+        units: out,
+        index: idx.iter().map(|&i| i as u32).collect(),
+        total: m.rows as u32,
+    }))
+}
+
+/// Fingerprints an opened checkpoint. `source` names it in the fingerprint.
+pub fn fingerprint(ck: &Checkpoint, source: &str) -> Result<Fingerprint> {
+    let view = ModelView::new(ck);
+    let desc = &view.anatomy.description;
+    let tokenizer = view.vocab.as_ref().map(tokenizer_sig);
+    let emb_i = view.index(None, Role::TokenEmbedding, Param::Weight);
+    let info = ModelInfo {
+        source: source.to_owned(),
+        format: ck.format.name().to_owned(),
+        architecture: desc.architecture.as_ref().map(|f| f.value.clone()),
+        params: ck.parameter_count(),
+        hidden: desc.hidden.as_ref().map(|f| f.value),
+        blocks: view.n_blocks(),
+        intermediate: desc.intermediate.as_ref().map(|f| f.value),
+        dtype: dominant_dtype(ck),
+        tokenizer,
+    };
+    let Some(emb_i) = emb_i else {
+        return Err(Error::NoEmbedding(source.to_owned()));
+    };
+    let e = view.matrix(emb_i).map_err(Error::evidence)?;
+    if e.rows < 8 || e.cols < 2 {
+        return Err(Error::NoEmbedding(source.to_owned()));
+    }
+    let anchors = match &view.vocab {
+        Some(v) => anchors_of(v, ANCHORS)
+            .into_iter()
+            .filter(|(_, i)| *i < e.rows)
+            .collect(),
+        None => anchors_by_id(e.rows, ANCHORS),
+    };
+    if anchors.len() < 8 {
+        return Err(Error::NoEmbedding(source.to_owned()));
+    }
+    let d = e.cols;
+    let ids: Vec<usize> = anchors.iter().map(|a| a.1).collect();
+    let sel = e
+        .view()
+        .select_rows(&ids)
+        .map_err(|err| Error::Stats(err.to_string()))?;
+    let c = d.min(EMB_COLS);
+    let emb = Matrix::from_fn(sel.rows, c, |i, j| sel.get(i, j));
+    let mut centred = sel.clone();
+    center_rows_mean(&mut centred);
+    let r = BASIS.min(d).min(centred.rows - 1);
+    let v = basis(&centred, r).ok_or_else(|| Error::Stats("basis: SVD failed".into()))?;
+    let canon = matmul(centred.view(), v.view());
+    let mut blocks = Vec::new();
+    for b in 0..view.n_blocks() {
+        blocks.push(block_units(&view, b, &v, d)?);
+    }
+    Ok(Fingerprint {
+        info,
+        anchors: anchors.into_iter().map(|a| a.0).collect(),
+        emb: Some(emb),
+        canon: Some(canon),
+        blocks,
+    })
+}
+
+/// A tokenizer-only fingerprint (no weights): signatures and anchors.
+pub fn tokenizer_fingerprint(v: &taoke_tokenizer::Vocab, source: &str) -> Fingerprint {
+    Fingerprint {
+        info: ModelInfo {
+            source: source.to_owned(),
+            format: "tokenizer".into(),
+            architecture: None,
+            params: 0,
+            hidden: None,
+            blocks: 0,
+            intermediate: None,
+            dtype: None,
+            tokenizer: Some(tokenizer_sig(v)),
+        },
+        anchors: anchors_of(v, ANCHORS).into_iter().map(|a| a.0).collect(),
+        emb: None,
+        canon: None,
+        blocks: Vec::new(),
+    }
+}
+
+impl Fingerprint {
+    /// Whether it holds weights (not only a tokenizer).
+    pub fn has_weights(&self) -> bool {
+        self.emb.is_some()
+    }
+
+    /// Number of stored values.
+    pub fn values(&self) -> usize {
+        let m = |x: &Option<Matrix>| x.as_ref().map_or(0, |m| m.data.len());
+        m(&self.emb)
+            + m(&self.canon)
+            + self
+                .blocks
+                .iter()
+                .flatten()
+                .map(|b| b.units.data.len())
+                .sum::<usize>()
+    }
+
+    /// Serializes to the safetensors container.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        use taoke_dtype::Dtype;
+        let f16 = self.values() > F16_ABOVE;
+        let enc = |m: &Matrix| -> (Dtype, Vec<u8>) {
+            if f16 {
+                let v: Vec<u8> = m
+                    .data
+                    .iter()
+                    .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+                    .collect();
+                (Dtype::F16, v)
+            } else {
+                (
+                    Dtype::F32,
+                    m.data.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                )
+            }
+        };
+        let mut owned: Vec<(String, Dtype, Vec<u64>, Vec<u8>)> = Vec::new();
+        for (name, m) in [
+            ("embedding.anchors", &self.emb),
+            ("embedding.canonical", &self.canon),
+        ] {
+            if let Some(m) = m {
+                let (dt, b) = enc(m);
+                owned.push((name.into(), dt, vec![m.rows as u64, m.cols as u64], b));
+            }
+        }
+        for (i, b) in self.blocks.iter().enumerate() {
+            if let Some(b) = b {
+                let (dt, bytes) = enc(&b.units);
+                owned.push((
+                    format!("blocks.{i}.units"),
+                    dt,
+                    vec![b.units.rows as u64, b.units.cols as u64],
+                    bytes,
+                ));
+                owned.push((
+                    format!("blocks.{i}.unit_index"),
+                    Dtype::U32,
+                    vec![b.index.len() as u64],
+                    b.index.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                ));
+                owned.push((
+                    format!("blocks.{i}.unit_total"),
+                    Dtype::U32,
+                    vec![1],
+                    b.total.to_le_bytes().to_vec(),
+                ));
+            }
+        }
+        let mut meta = BTreeMap::new();
+        meta.insert(KEY_VERSION.to_owned(), FORMAT_VERSION.to_string());
+        meta.insert(KEY_ALGORITHM.to_owned(), ALGORITHM.to_owned());
+        meta.insert(
+            KEY_MODEL.to_owned(),
+            serde_json::to_string(&self.info).map_err(|e| Error::Format {
+                file: self.info.source.clone(),
+                message: e.to_string(),
+            })?,
+        );
+        meta.insert(
+            KEY_ANCHORS.to_owned(),
+            serde_json::to_string(&self.anchors).unwrap_or_else(|_| "[]".into()),
+        );
+        let refs: Vec<(&str, Dtype, &[u64], &[u8])> = owned
+            .iter()
+            .map(|(n, d, s, b)| (n.as_str(), *d, s.as_slice(), b.as_slice()))
+            .collect();
+        let mut out = Vec::new();
+        taoke_safetensors::write(&mut out, &refs, &meta).map_err(|e| Error::Format {
+            file: self.info.source.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(out)
+    }
+
+    /// Parses a fingerprint; `file` names it in errors. Fails on another format version or
+    /// algorithm ([`Error::Incompatible`]).
+    pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Fingerprint> {
+        let bad = |m: String| Error::Format {
+            file: file.to_owned(),
+            message: m,
+        };
+        let h = taoke_safetensors::Header::parse(bytes).map_err(|e| bad(e.to_string()))?;
+        let version = h
+            .metadata
+            .get(KEY_VERSION)
+            .ok_or_else(|| bad("not a taoke fingerprint (no version key)".into()))?;
+        let algorithm = h.metadata.get(KEY_ALGORITHM).cloned().unwrap_or_default();
+        if version != &FORMAT_VERSION.to_string() || algorithm != ALGORITHM {
+            return Err(Error::Incompatible {
+                file: file.to_owned(),
+                found: format!("format {version}, algorithm {algorithm}"),
+                expected: format!("format {FORMAT_VERSION}, algorithm {ALGORITHM}"),
+            });
+        }
+        let info: ModelInfo = serde_json::from_str(
+            h.metadata
+                .get(KEY_MODEL)
+                .ok_or_else(|| bad("no model key".into()))?,
+        )
+        .map_err(|e| bad(format!("model key: {e}")))?;
+        let anchors: Vec<String> = serde_json::from_str(
+            h.metadata
+                .get(KEY_ANCHORS)
+                .ok_or_else(|| bad("no anchors key".into()))?,
+        )
+        .map_err(|e| bad(format!("anchors key: {e}")))?;
+        let data = |name: &str| -> Result<Option<(Vec<u64>, Vec<f32>)>> {
+            let Some(t) = h.tensors.iter().find(|t| t.name == name) else {
+                return Ok(None);
+            };
+            let (b, e) = t.data_offsets;
+            let start = h
+                .data_start
+                .checked_add(b)
+                .ok_or_else(|| bad(format!("{name}: offset")))?;
+            let end = h
+                .data_start
+                .checked_add(e)
+                .ok_or_else(|| bad(format!("{name}: offset")))?;
+            let raw = bytes
+                .get(start as usize..end as usize)
+                .ok_or_else(|| bad(format!("tensor `{name}` past the end of the file")))?;
+            let n: u64 = t.shape.iter().product();
+            let mut out = vec![0f32; n as usize];
+            if matches!(t.dtype, taoke_dtype::Dtype::U32) {
+                if raw.len() != out.len() * 4 {
+                    return Err(bad(format!("tensor `{name}`: size")));
+                }
+                for (o, c) in out.iter_mut().zip(raw.chunks_exact(4)) {
+                    *o = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32;
+                }
+            } else {
+                taoke_dtype::decode_f32(t.dtype, raw, &mut out)
+                    .map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+            }
+            Ok(Some((t.shape.clone(), out)))
+        };
+        let matrix = |name: &str| -> Result<Option<Matrix>> {
+            match data(name)? {
+                Some((s, v)) if s.len() == 2 => Matrix::new(s[0] as usize, s[1] as usize, v)
+                    .map(Some)
+                    .map_err(|e| bad(format!("tensor `{name}`: {e}"))),
+                Some(_) => Err(bad(format!("tensor `{name}`: not 2-D"))),
+                None => Ok(None),
+            }
+        };
+        let emb = matrix("embedding.anchors")?;
+        let canon = matrix("embedding.canonical")?;
+        for (n, m) in [("embedding.anchors", &emb), ("embedding.canonical", &canon)] {
+            if let Some(m) = m {
+                if m.rows != anchors.len() {
+                    return Err(bad(format!(
+                        "tensor `{n}`: {} rows for {} anchors",
+                        m.rows,
+                        anchors.len()
+                    )));
+                }
+            }
+        }
+        if info.blocks > 1 << 16 {
+            return Err(bad(format!("{} blocks", info.blocks)));
+        }
+        let mut blocks = Vec::new();
+        for i in 0..info.blocks {
+            let units = matrix(&format!("blocks.{i}.units"))?;
+            let index = data(&format!("blocks.{i}.unit_index"))?;
+            let total = data(&format!("blocks.{i}.unit_total"))?;
+            blocks.push(match (units, index) {
+                (Some(u), Some((_, idx))) if idx.len() == u.rows => Some(BlockUnits {
+                    units: u,
+                    index: idx.iter().map(|&x| x as u32).collect(),
+                    total: total.and_then(|t| t.1.first().copied()).unwrap_or(0.0) as u32,
+                }),
+                (None, None) => None,
+                _ => return Err(bad(format!("block {i}: units and index disagree"))),
+            });
+        }
+        Ok(Fingerprint {
+            info,
+            anchors,
+            emb,
+            canon,
+            blocks,
+        })
+    }
+
+    /// Whether `bytes` look like a fingerprint file (safetensors with the version key).
+    pub fn sniff(bytes: &[u8]) -> bool {
+        taoke_safetensors::Header::parse(bytes)
+            .map(|h| h.metadata.contains_key(KEY_VERSION))
+            .unwrap_or(false)
+    }
+}
