@@ -1,1 +1,414 @@
-//! census (todo)
+//! `census`: the lineage forest of many models, from their fingerprints.
+//!
+//! 1. Every pair is compared ([`crate::compare::compare`]); a pair is *related* when its
+//!    p-value, Bonferroni-corrected for the number of pairs, is below α (default 1e-6).
+//! 2. **Families** are the connected components of related pairs; a model related to nothing
+//!    is a family of one (independent roots, distilled students).
+//! 3. **Trees**: in each family, the root is the most original-looking model (full precision,
+//!    not a GGUF conversion, in the coordinates most relatives share, then the most central);
+//!    models are attached in order of closeness to the growing tree (Prim), each to the tree
+//!    member it is closest to. Among equally close members (within
+//!    [`crate::identify::TIE_WINDOW`]: copies that differ only by rounding), the parent is the
+//!    one with the same depth, then in the same coordinates, then of higher precision, then
+//!    not a GGUF, then the earliest attached.
+//!
+//! Direction is inferred from that order; it is stated as evidence only when the parent has
+//! higher precision than the child (a lossy copy cannot be the original) or the models differ
+//! in depth and the tree order agrees. Otherwise `direction` is `tree-order` (a heuristic).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::compare::{compare, FpComparison};
+use crate::fingerprint::Fingerprint;
+use crate::identify::TIE_WINDOW;
+use crate::Result;
+
+/// JSON schema version of [`Census`].
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One model in the census.
+#[derive(Debug, Clone, Serialize)]
+pub struct CensusModel {
+    /// Name (file or folder name, or as given).
+    pub name: String,
+    /// What was fingerprinted.
+    pub source: String,
+    /// Format, architecture, blocks, dtype.
+    pub format: String,
+    /// Architecture, if known.
+    pub architecture: Option<String>,
+    /// Blocks.
+    pub blocks: u32,
+    /// Dominant dtype.
+    pub dtype: Option<String>,
+    /// Family index.
+    pub family: usize,
+    /// Parent in the inferred tree (None for roots).
+    pub parent: Option<String>,
+}
+
+/// One inferred edge (child derives from parent).
+#[derive(Debug, Clone, Serialize)]
+pub struct CensusEdge {
+    /// Parent.
+    pub parent: String,
+    /// Child.
+    pub child: String,
+    /// `same-weights` or `related`.
+    pub verdict: &'static str,
+    /// log10 p-value of independence (uncorrected).
+    pub log10_p: f64,
+    /// Closeness.
+    pub closeness: f64,
+    /// What supports the direction: `precision`, `tree-order`.
+    pub direction: &'static str,
+}
+
+/// A family.
+#[derive(Debug, Clone, Serialize)]
+pub struct Family {
+    /// Index.
+    pub id: usize,
+    /// Root.
+    pub root: String,
+    /// Members (root first).
+    pub members: Vec<String>,
+}
+
+/// The census result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Census {
+    /// Always 1.
+    pub schema_version: u32,
+    /// α used.
+    pub alpha: f64,
+    /// Pairs compared.
+    pub pairs_compared: usize,
+    /// Models.
+    pub models: Vec<CensusModel>,
+    /// Families, largest first.
+    pub families: Vec<Family>,
+    /// Parent edges.
+    pub edges: Vec<CensusEdge>,
+}
+
+fn precision_rank(d: Option<&str>) -> u8 {
+    match d.unwrap_or("") {
+        "F64" | "F32" => 4,
+        "BF16" | "F16" => 3,
+        "Q8_0" | "Q8_1" | "Q8_K" | "I8" | "int8" => 2,
+        "" => 0,
+        _ => 1,
+    }
+}
+
+fn aligned(c: &FpComparison) -> bool {
+    let emb = c
+        .tests
+        .iter()
+        .find(|t| t.test == "embedding-columns")
+        .is_some_and(|t| t.rho > 0.9);
+    let blocks: Vec<f64> = c
+        .tests
+        .iter()
+        .filter(|t| t.test == "block-units")
+        .map(|t| t.rho)
+        .collect();
+    emb && !blocks.is_empty() && blocks.iter().sum::<f64>() / blocks.len() as f64 > 0.9
+}
+
+/// Infers the lineage forest of `models` (name, fingerprint).
+pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
+    let n = models.len();
+    let pairs: Vec<(usize, usize)> = (0..n)
+        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+        .filter(|&(i, j)| models[i].1.has_weights() && models[j].1.has_weights())
+        .collect();
+    let results: Vec<((usize, usize), FpComparison)> = pairs
+        .par_iter()
+        .map(|&(i, j)| compare(&models[i].1, &models[j].1).map(|c| ((i, j), c)))
+        .collect::<Result<_>>()?;
+    let m = pairs.len().max(1) as f64;
+    let thr = alpha.log10() - m.log10();
+    let mut cmp: BTreeMap<(usize, usize), FpComparison> = BTreeMap::new();
+    for ((i, j), c) in results {
+        cmp.insert((i, j), c);
+    }
+    let get = |i: usize, j: usize| cmp.get(&(i.min(j), i.max(j)));
+    let related = |i: usize, j: usize| get(i, j).and_then(|c| c.log10_p).is_some_and(|l| l < thr);
+    // Families: union-find.
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(p: &mut [usize], x: usize) -> usize {
+        let mut x = x;
+        while p[x] != x {
+            p[x] = p[p[x]];
+            x = p[x];
+        }
+        x
+    }
+    for &(i, j) in &pairs {
+        if related(i, j) {
+            let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+            if a != b {
+                parent[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..n {
+        let r = find(&mut parent, i);
+        groups.entry(r).or_default().push(i);
+    }
+    let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
+    groups.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
+
+    let close = |i: usize, j: usize| get(i, j).map_or(f64::NEG_INFINITY, |c| c.closeness);
+    let info = |i: usize| &models[i].1.info;
+    let mut tree_parent: Vec<Option<usize>> = vec![None; n];
+    let mut families = Vec::new();
+    let mut family_of = vec![0usize; n];
+    let mut edges = Vec::new();
+    for (f, g) in groups.iter().enumerate() {
+        for &i in g {
+            family_of[i] = f;
+        }
+        // Root: most original-looking, then most aligned relatives, then most central.
+        let score = |i: usize| {
+            let al = g
+                .iter()
+                .filter(|&&j| j != i && get(i, j).is_some_and(aligned))
+                .count();
+            let central: f64 = g.iter().filter(|&&j| j != i).map(|&j| close(i, j)).sum();
+            (
+                precision_rank(info(i).dtype.as_deref()),
+                info(i).format != "gguf",
+                al,
+                central,
+            )
+        };
+        let root = *g
+            .iter()
+            .max_by(|&&a, &&b| {
+                let (sa, sb) = (score(a), score(b));
+                (sa.0, sa.1, sa.2)
+                    .cmp(&(sb.0, sb.1, sb.2))
+                    .then(sa.3.total_cmp(&sb.3))
+                    .then(models[b].0.cmp(&models[a].0))
+            })
+            .unwrap_or(&g[0]);
+        let mut order = vec![root];
+        let mut rest: Vec<usize> = g.iter().copied().filter(|&i| i != root).collect();
+        while !rest.is_empty() {
+            // Next: the outside model closest to the tree.
+            let (k, _) = rest
+                .iter()
+                .enumerate()
+                .map(|(k, &x)| {
+                    let best = order
+                        .iter()
+                        .map(|&t| close(x, t))
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    (k, best)
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+                .unwrap_or((0, 0.0));
+            let x = rest.remove(k);
+            let best = order
+                .iter()
+                .map(|&t| close(x, t))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let key = |t: usize| {
+                let tie = close(x, t) >= best - TIE_WINDOW;
+                (
+                    tie,
+                    tie && info(t).blocks == info(x).blocks,
+                    tie && get(x, t).is_some_and(aligned),
+                    if tie {
+                        precision_rank(info(t).dtype.as_deref())
+                    } else {
+                        0
+                    },
+                    tie && info(t).format != "gguf",
+                )
+            };
+            let mut p = order[0];
+            let mut pk = key(p);
+            let mut pc = close(x, p);
+            for &t in &order[1..] {
+                let k = key(t);
+                // Earliest attached wins full ties; otherwise the better key, then closeness.
+                if k > pk || (k == pk && !k.0 && close(x, t) > pc) {
+                    p = t;
+                    pk = k;
+                    pc = close(x, t);
+                }
+            }
+            tree_parent[x] = Some(p);
+            if let Some(c) = get(x, p) {
+                let lower = precision_rank(info(p).dtype.as_deref())
+                    > precision_rank(info(x).dtype.as_deref());
+                edges.push(CensusEdge {
+                    parent: models[p].0.clone(),
+                    child: models[x].0.clone(),
+                    verdict: if c.copy_like {
+                        "same-weights"
+                    } else {
+                        "related"
+                    },
+                    log10_p: c.log10_p.unwrap_or(0.0),
+                    closeness: c.closeness,
+                    direction: if lower { "precision" } else { "tree-order" },
+                });
+            }
+            order.push(x);
+        }
+        families.push(Family {
+            id: f,
+            root: models[root].0.clone(),
+            members: order.iter().map(|&i| models[i].0.clone()).collect(),
+        });
+    }
+    let out_models = (0..n)
+        .map(|i| CensusModel {
+            name: models[i].0.clone(),
+            source: info(i).source.clone(),
+            format: info(i).format.clone(),
+            architecture: info(i).architecture.clone(),
+            blocks: info(i).blocks,
+            dtype: info(i).dtype.clone(),
+            family: family_of[i],
+            parent: tree_parent[i].map(|p| models[p].0.clone()),
+        })
+        .collect();
+    Ok(Census {
+        schema_version: SCHEMA_VERSION,
+        alpha,
+        pairs_compared: pairs.len(),
+        models: out_models,
+        families,
+        edges,
+    })
+}
+
+fn dot_id(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Graphviz DOT of the forest (one cluster per family of two or more).
+pub fn to_dot(c: &Census) -> String {
+    let mut s = String::from(
+        "digraph census {\n  rankdir=TB;\n  node [shape=box, fontname=\"sans-serif\"];\n",
+    );
+    for f in &c.families {
+        if f.members.len() > 1 {
+            let _ = writeln!(
+                s,
+                "  subgraph cluster_{} {{\n    label={};",
+                f.id,
+                dot_id(&format!("family {} (root {})", f.id, f.root))
+            );
+        }
+        for m in &f.members {
+            let shape = if *m == f.root { ", style=bold" } else { "" };
+            let _ = writeln!(s, "    {} [label={}{shape}];", dot_id(m), dot_id(m));
+        }
+        if f.members.len() > 1 {
+            s.push_str("  }\n");
+        }
+    }
+    for e in &c.edges {
+        let style = if e.verdict == "same-weights" {
+            "dashed"
+        } else {
+            "solid"
+        };
+        let _ = writeln!(
+            s,
+            "  {} -> {} [label={}, style={style}];",
+            dot_id(&e.parent),
+            dot_id(&e.child),
+            dot_id(&format!("{} {:.3}", e.verdict, e.closeness))
+        );
+    }
+    s.push_str("}\n");
+    s
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A self-contained HTML view of the forest (nested lists, no scripts, no network).
+pub fn to_html(c: &Census) -> String {
+    let mut children: BTreeMap<&str, Vec<&CensusEdge>> = BTreeMap::new();
+    for e in &c.edges {
+        children.entry(e.parent.as_str()).or_default().push(e);
+    }
+    fn node(
+        out: &mut String,
+        name: &str,
+        children: &BTreeMap<&str, Vec<&CensusEdge>>,
+        depth: usize,
+    ) {
+        if depth > 10_000 {
+            return;
+        }
+        if let Some(ch) = children.get(name) {
+            out.push_str("<ul>");
+            for e in ch {
+                let _ = write!(
+                    out,
+                    "<li><span class=\"{}\">{}</span> <small>{} · closeness {:.4} · p ≤ 1e{:.0} · direction: {}</small>",
+                    e.verdict,
+                    esc(&e.child),
+                    e.verdict,
+                    e.closeness,
+                    e.log10_p.ceil(),
+                    e.direction
+                );
+                node(out, &e.child, children, depth + 1);
+                out.push_str("</li>");
+            }
+            out.push_str("</ul>");
+        }
+    }
+    let mut s = String::from(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>taoke census</title><style>\
+body{font-family:sans-serif;margin:2em;max-width:70em}ul{list-style:none;border-left:1px solid #bbb;margin-left:.6em;padding-left:1.2em}\
+li{margin:.25em 0}.root{font-weight:bold}.same-weights{color:#8a2be2}.related{color:#b35900}small{color:#666}\
+section{border:1px solid #ddd;border-radius:6px;padding:.5em 1em;margin:1em 0}</style></head><body>",
+    );
+    let singles = c.families.iter().filter(|f| f.members.len() == 1).count();
+    let _ = write!(
+        s,
+        "<h1>Lineage census</h1><p>{} models, {} families ({} with relatives, {} alone), {} pairs compared, α = {:e}. \
+Edges point from parent to child; <span class=\"same-weights\">same-weights</span> edges are copies in disguise, \
+<span class=\"related\">related</span> edges involve training. Directions marked <i>tree-order</i> are heuristic.</p>",
+        c.models.len(),
+        c.families.len(),
+        c.families.len() - singles,
+        singles,
+        c.pairs_compared,
+        c.alpha
+    );
+    for f in &c.families {
+        let _ = write!(
+            s,
+            "<section><h2>Family {} — root <span class=\"root\">{}</span> ({} models)</h2>",
+            f.id,
+            esc(&f.root),
+            f.members.len()
+        );
+        node(&mut s, &f.root, &children, 0);
+        s.push_str("</section>");
+    }
+    s.push_str("</body></html>\n");
+    s
+}
