@@ -1,0 +1,215 @@
+//! `taoke-bench`: runs taoke's workloads on benchmark pairs and measures each (wall, CPU,
+//! peak RSS, bytes read) next to a plain sequential read of the same files in the same run.
+//! See `BENCHMARKS.md` at the repository root.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use taoke_bench::measure::{self, Limits, Run, GIB};
+
+/// Measures taoke at real scale.
+#[derive(Debug, Parser)]
+#[command(name = "taoke-bench")]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Runs the workloads on pairs and prints one Markdown row per workload.
+    Run {
+        /// Pairs: a name from the cache (`1b`, `1b-gguf`, `7b`, `8b`, `13b`, `moe`) or `A,B`.
+        #[arg(long = "pair", required = true)]
+        pairs: Vec<String>,
+        /// Workloads, among seqread, compare, inspect, fingerprint.
+        #[arg(long, value_delimiter = ',', default_value = "seqread,compare,inspect")]
+        workloads: Vec<String>,
+        /// The taoke binary.
+        #[arg(long, default_value = "taoke")]
+        taoke: PathBuf,
+        /// Drop the files' page cache before each workload (cold runs).
+        #[arg(long)]
+        cold: bool,
+        /// Kill a workload whose anonymous RSS exceeds this (GiB).
+        #[arg(long, default_value_t = 14.0)]
+        max_anon_gib: f64,
+        /// Kill a workload after this many seconds.
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
+        /// Append one JSON line per workload to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Reads files sequentially with 16 MiB read() calls (the baseline workload).
+    Seqread {
+        /// Files or folders.
+        paths: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("taoke-bench: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The pair called `name` in the cache, or `A,B`.
+fn pair(name: &str) -> (PathBuf, PathBuf) {
+    if let Some((a, b)) = name.split_once(',') {
+        return (a.into(), b.into());
+    }
+    let d = taoke_bench::cache_dir();
+    let (a, b) = match name {
+        "1b" => ("1b-base".to_string(), "1b-derived".to_string()),
+        "13b" => ("13b-base.Q4_K.gguf".into(), "13b-derived.Q4_K.gguf".into()),
+        n => {
+            let s = n.trim_end_matches("-gguf");
+            (format!("{s}-base"), format!("{s}-derived.Q4_K.gguf"))
+        }
+    };
+    (d.join(a), d.join(b))
+}
+
+fn gb(x: u64) -> String {
+    format!("{:.2}", x as f64 / GIB)
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    match args.cmd {
+        Cmd::Seqread { paths } => {
+            let files: Vec<PathBuf> = paths.iter().flat_map(|p| measure::files_of(p)).collect();
+            let n = measure::sequential_read(&files)?;
+            println!("{n}");
+            Ok(())
+        }
+        Cmd::Run {
+            pairs,
+            workloads,
+            taoke,
+            cold,
+            max_anon_gib,
+            timeout,
+            json,
+        } => {
+            let limits = Limits {
+                max_anon: (max_anon_gib * GIB) as u64,
+                timeout: Duration::from_secs(timeout),
+            };
+            let me = std::env::current_exe()?;
+            println!("| pair | workload | wall s | user s | sys s | peak RSS GiB | anon GiB | file GiB | disk read GiB | wall / seqread | result |");
+            println!("|---|---|---|---|---|---|---|---|---|---|---|");
+            for p in &pairs {
+                let (a, b) = pair(p);
+                for x in [&a, &b] {
+                    anyhow::ensure!(
+                        x.exists(),
+                        "{} is missing (make it with taoke-bench-gen)",
+                        x.display()
+                    );
+                }
+                let files: Vec<PathBuf> = measure::files_of(&a)
+                    .into_iter()
+                    .chain(measure::files_of(&b))
+                    .collect();
+                let mut seq_wall = None;
+                for w in &workloads {
+                    let argv: Vec<String> = match w.as_str() {
+                        "seqread" => vec![s(&me), "seqread".into(), s(&a), s(&b)],
+                        "compare" => vec![
+                            s(&taoke),
+                            "compare".into(),
+                            s(&a),
+                            s(&b),
+                            "--format".into(),
+                            "json".into(),
+                        ],
+                        "inspect" => vec![
+                            s(&taoke),
+                            "inspect".into(),
+                            s(&b),
+                            "--format".into(),
+                            "json".into(),
+                        ],
+                        "fingerprint" => vec![s(&taoke), "fingerprint".into(), s(&b)],
+                        other => anyhow::bail!("unknown workload `{other}`"),
+                    };
+                    if cold {
+                        measure::drop_cache(&files);
+                    }
+                    eprintln!("[{p}] {}", argv.join(" "));
+                    let r = measure::run(&argv, limits)?;
+                    if w == "seqread" {
+                        seq_wall = Some(r.wall);
+                    }
+                    let result = summary(w, &r);
+                    let ratio = seq_wall.map_or("".into(), |sq| format!("{:.1}", r.wall / sq));
+                    println!(
+                        "| {p} | {w} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {ratio} | {result} |",
+                        r.wall, r.user, r.sys, gb(r.max_rss), gb(r.peak_anon), gb(r.peak_file), gb(r.disk_read)
+                    );
+                    if let Some(path) = &json {
+                        let line = serde_json::json!({
+                            "pair": p, "workload": w, "argv": argv, "cold": cold,
+                            "wall_s": r.wall, "user_s": r.user, "sys_s": r.sys,
+                            "max_rss": r.max_rss, "peak_anon": r.peak_anon, "peak_file": r.peak_file,
+                            "majflt": r.majflt, "minflt": r.minflt, "disk_read": r.disk_read,
+                            "seqread_wall_s": seq_wall, "status": r.status, "killed": r.killed,
+                            "result": result,
+                        });
+                        use std::io::Write;
+                        let mut f = std::fs::OpenOptions::new()
+                            .create(true)
+                            .append(true)
+                            .open(path)?;
+                        writeln!(f, "{line}")?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A short result: the verdict of compare, the byte count of seqread, else the exit status.
+fn summary(w: &str, r: &Run) -> String {
+    if let Some(k) = &r.killed {
+        return format!("killed: {k}");
+    }
+    if r.status != Some(0) && !(w == "compare" && r.status == Some(1)) {
+        return format!("exit {:?}", r.status);
+    }
+    match w {
+        "seqread" => format!(
+            "{:.2} GB read",
+            r.stdout.trim().parse::<f64>().unwrap_or(0.0) / 1e9
+        ),
+        "compare" => match serde_json::from_str::<serde_json::Value>(&r.stdout) {
+            Ok(v) => format!(
+                "{} [{}] p={}",
+                v["verdict"].as_str().unwrap_or("?"),
+                v["kinds"]
+                    .as_array()
+                    .map(|k| k
+                        .iter()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default(),
+                v["p_value"]
+            ),
+            Err(_) => "unparsed output".into(),
+        },
+        _ => "ok".into(),
+    }
+}
