@@ -13,6 +13,10 @@ use crate::{Checkpoint, Error, Layout, PackedEncoding, Result, TensorInfo};
 /// Larger tensors must be streamed with [`Checkpoint::read_rows`].
 pub const MAX_READ_ELEMS: u64 = 1 << 32;
 
+/// Reads of at least this many bytes release their mapped pages afterwards (smaller ones, such
+/// as norm vectors, would only trade a few pages for page faults).
+const RELEASE_MIN_BYTES: u64 = 1 << 20;
+
 impl Checkpoint {
     /// Reads a whole tensor as f32 values in row-major order.
     pub fn read_f32(&self, t: &TensorInfo) -> Result<Vec<f32>> {
@@ -109,7 +113,17 @@ impl Checkpoint {
                     return Err(format!("elements past the stored {len} bytes"));
                 }
                 let bytes = self.bytes(*file, offset + skip, want)?;
-                decode_f32(*dtype, &bytes, out).map_err(|e| e.to_string())
+                let r = decode_f32(*dtype, &bytes, out).map_err(|e| e.to_string());
+                drop(bytes);
+                if want >= RELEASE_MIN_BYTES {
+                    // Done with these bytes: drop them from this process's resident set (the
+                    // page cache keeps them, so a later read is a cheap fault), so passes over
+                    // models larger than memory keep a bounded RSS.
+                    if let Some(f) = self.files.get(*file) {
+                        f.release(offset + skip, want);
+                    }
+                }
+                r
             }
             Layout::Strided {
                 file,
