@@ -20,8 +20,10 @@ pub struct PairResult {
     pub b: String,
     /// Ground truth.
     pub truth: String,
-    /// Ground-truth kinds.
+    /// Ground-truth kinds, as observable between the two endpoints (see [`observable_kinds`]).
     pub truth_kinds: Vec<String>,
+    /// The zoo's raw path kinds (union of recipe kinds on the path between the two models).
+    pub path_kinds: Vec<String>,
     /// Predicted verdict.
     pub verdict: String,
     /// Predicted kinds.
@@ -36,6 +38,8 @@ pub struct PairResult {
     pub both_roots: bool,
     /// The product-match statistic (mean Fisher z), for calibration.
     pub product_z: Option<f64>,
+    /// The block CKA statistics of diagonal block pairs (`awm-cka` rows), for calibration.
+    pub block_cka: Vec<f64>,
     /// Seconds spent.
     pub seconds: f64,
     /// Error, if compare failed.
@@ -102,6 +106,20 @@ pub fn evaluate(
                 .find(|e| e.test == "product-match")
                 .map(|e| e.statistic)
         });
+        let block_cka: Vec<f64> = res.as_ref().map_or_else(
+            |_| Vec::new(),
+            |c| {
+                c.evidence
+                    .iter()
+                    .filter(|e| e.test == "awm-cka")
+                    .filter(|e| {
+                        let mut it = e.scope.split(" ↔ ");
+                        it.next().is_some() && it.next() == e.scope.split(" ↔ ").next()
+                    })
+                    .map(|e| e.statistic)
+                    .collect()
+            },
+        );
         let (verdict, kinds, log10_p, exact_path, error) = match res {
             Ok(c) => (
                 c.verdict.as_str().to_owned(),
@@ -116,7 +134,8 @@ pub fn evaluate(
             a: p.a.clone(),
             b: p.b.clone(),
             truth: truth_name(p.relation).to_owned(),
-            truth_kinds: p.kinds.clone(),
+            truth_kinds: observable_kinds(manifest, p),
+            path_kinds: p.kinds.clone(),
             verdict,
             kinds,
             log10_p,
@@ -126,11 +145,171 @@ pub fn evaluate(
                 .iter()
                 .all(|id| manifest.model(id).is_some_and(|m| m.parents.is_empty())),
             product_z,
+            block_cka,
             seconds,
             error,
         });
         progress(k + 1, total);
     }
+    out
+}
+
+/// Storage state of a model at its endpoint: (format, tensor names, element type, layout).
+type StorageState = (&'static str, String, String, bool);
+
+/// Storage of a model, replayed from its root: storage recipes (`dtype-recast`, `rename`,
+/// `transpose`, `shard`) modify the parent's storage, `gguf` replaces it, and every recipe that
+/// writes new weights (training, permutations, merges, noise) writes default storage (single
+/// safetensors file, Hugging Face names, f32, normal layout). Sharding is container-only.
+fn storage_state(manifest: &Manifest, id: &str) -> StorageState {
+    let default = || ("safetensors", "hf".to_owned(), "f32".to_owned(), false);
+    let Some(m) = manifest.model(id) else {
+        return default();
+    };
+    let kind = m.recipe.get("kind").and_then(|k| k.as_str()).unwrap_or("");
+    let param = |key: &str| {
+        m.recipe
+            .get(key)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    let parent = || {
+        m.parents
+            .first()
+            .map_or_else(default, |p| storage_state(manifest, p))
+    };
+    match kind {
+        "dtype-recast" => {
+            let (f, n, _, t) = parent();
+            (f, n, param("dtype"), t)
+        }
+        "rename" => {
+            let (f, _, d, t) = parent();
+            (f, param("scheme"), d, t)
+        }
+        "transpose" => {
+            let (f, n, d, _) = parent();
+            (f, n, d, true)
+        }
+        "shard" => parent(),
+        // GGUF writes llama.cpp's tensor names (the zoo's `llama-cpp` rename scheme).
+        "gguf" => ("gguf", "llama-cpp".to_owned(), param("dtype"), false),
+        _ => default(),
+    }
+}
+
+/// Recipe kinds from the root down to `id` (first parents), with the model ids.
+fn chain(manifest: &Manifest, id: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut cur = manifest.model(id);
+    while let Some(m) = cur {
+        let kind = m
+            .recipe
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or("")
+            .to_owned();
+        out.push((m.id.clone(), kind));
+        cur = m.parents.first().and_then(|p| manifest.model(p));
+        if out.len() > 64 {
+            break;
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// The recipe kinds on each side below the two models' deepest common first-parent ancestor.
+fn branch_recipes(manifest: &Manifest, a: &str, b: &str) -> (Vec<String>, Vec<String>) {
+    let (ca, cb) = (chain(manifest, a), chain(manifest, b));
+    let common = ca.iter().zip(&cb).take_while(|(x, y)| x.0 == y.0).count();
+    let rest = |c: &[(String, String)]| c[common..].iter().map(|x| x.1.clone()).collect();
+    (rest(&ca), rest(&cb))
+}
+
+/// Kinds that only change storage: observable by comparing the two endpoints, not the path.
+const STORAGE_KINDS: [&str; 5] = [
+    "format-change",
+    "renamed",
+    "dtype-recast",
+    "quantized",
+    "transposed",
+];
+
+/// Kinds that retrain or rewrite weights substantially; any of them on the path masks a
+/// noise wash on the other side (noise of std/700 is ~100× below a training delta, so no
+/// weights-only test can see it there).
+const TRAINING_KINDS: [&str; 9] = [
+    "fine-tune",
+    "low-rank-update",
+    "continued-pretraining",
+    "pruned-depth",
+    "pruned-width",
+    "depth-upscaled",
+    "moe-upcycled",
+    "merge",
+    "vocab-extended",
+];
+
+/// Ground-truth kinds as observable between the two endpoints. The zoo labels a pair with the
+/// union of recipe kinds on the path between the models; that over-counts for siblings. Storage
+/// kinds are therefore taken from the endpoints' storage (two GGUF quants of one model differ by
+/// quantization only, not by format or names; a sharded copy is the same format), and a noise
+/// wash is not expected when a training kind is on the path too or the endpoints' element types
+/// differ (rounding to bf16 or a quant type is as large as noise at std/700; taoke names a
+/// noise wash only between equal float storage).
+pub fn observable_kinds(manifest: &Manifest, p: &taoke_zoo::Pair) -> Vec<String> {
+    let (fa, na, da, ta) = storage_state(manifest, &p.a);
+    let (fb, nb, db, tb) = storage_state(manifest, &p.b);
+    let mut out: Vec<String> = p
+        .kinds
+        .iter()
+        .filter(|k| !STORAGE_KINDS.contains(&k.as_str()))
+        .filter(|k| {
+            k.as_str() != "noise-washed"
+                || (!p.kinds.iter().any(|x| TRAINING_KINDS.contains(&x.as_str())) && da == db)
+        })
+        .cloned()
+        .collect();
+    // Rotating the residual stream first folds the RMSNorm gains into the matrices (a rotation
+    // cannot pass through a per-coordinate gain), so a rotated copy is rescaled too — unless
+    // the other side folded its gains as well and nothing else rescaled. A permutation of the
+    // residual stream is a rotation, so next to a rotation it is not a separate kind.
+    let (side_a, side_b) = branch_recipes(manifest, &p.a, &p.b);
+    let folds = |s: &[String]| {
+        s.iter()
+            .any(|k| k == "fold-norms" || k == "rotate-residual")
+    };
+    let other_rescale = |s: &[String]| s.iter().any(|k| k == "rescale-norms" || k == "scale-mlp");
+    if out.iter().any(|k| k == "rotated") {
+        out.push("rescaled".into());
+        out.retain(|k| k != "permuted");
+    }
+    if folds(&side_a) && folds(&side_b) && !other_rescale(&side_a) && !other_rescale(&side_b) {
+        out.retain(|k| k != "rescaled");
+    }
+    if p.relation != Relation::Independent {
+        let quant = |d: &str| d.starts_with('q');
+        if fa != fb {
+            out.push("format-change".into());
+        }
+        if na != nb {
+            out.push("renamed".into());
+        }
+        if da != db {
+            if quant(&da) || quant(&db) {
+                out.push("quantized".into());
+            } else {
+                out.push("dtype-recast".into());
+            }
+        }
+        if ta != tb {
+            out.push("transposed".into());
+        }
+    }
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -174,6 +353,8 @@ pub struct Summary {
     pub ks_roots: Option<(usize, f64, f64)>,
     /// Mean and standard deviation of the product-match statistic over independent pairs.
     pub product_null: Option<(usize, f64, f64)>,
+    /// Mean and standard deviation of the diagonal block CKA over independent same-depth pairs.
+    pub cka_null: Option<(usize, f64, f64)>,
     /// KS test over all independent pairs (some conservative): (n, D, p).
     pub ks_all: Option<(usize, f64, f64)>,
     /// Per truth kind: (pairs, verdict right, kind reported).
@@ -206,6 +387,7 @@ pub fn summarize(results: &[PairResult]) -> Summary {
         ks_exact: None,
         ks_roots: None,
         product_null: None,
+        cka_null: None,
         ks_all: None,
         per_kind: BTreeMap::new(),
         seconds: (0.0, 0.0),
@@ -214,6 +396,7 @@ pub fn summarize(results: &[PairResult]) -> Summary {
     let mut p_all = Vec::new();
     let mut p_roots = Vec::new();
     let mut zs = Vec::new();
+    let mut ckas: Vec<f64> = Vec::new();
     for r in results {
         *confusion
             .entry(r.truth.clone())
@@ -233,6 +416,9 @@ pub fn summarize(results: &[PairResult]) -> Summary {
             }
             if let Some(z) = r.product_z {
                 zs.push(z);
+            }
+            if r.exact_path && r.same_architecture {
+                ckas.extend(r.block_cka.iter().copied());
             }
             if let Some(l) = r.log10_p {
                 let p = 10f64.powf(l);
@@ -295,6 +481,12 @@ pub fn summarize(results: &[PairResult]) -> Summary {
         let m = zs.iter().sum::<f64>() / n;
         let sd = (zs.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
         s.product_null = Some((zs.len(), m, sd));
+    }
+    if ckas.len() >= 2 {
+        let n = ckas.len() as f64;
+        let m = ckas.iter().sum::<f64>() / n;
+        let sd = (ckas.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        s.cka_null = Some((ckas.len(), m, sd));
     }
     let mut secs: Vec<f64> = results.iter().map(|r| r.seconds).collect();
     secs.sort_by(f64::total_cmp);
@@ -377,6 +569,12 @@ pub fn markdown(s: &Summary, command: &str, profile: &str) -> String {
         let _ = writeln!(
             o,
             "| product-match statistic on independent pairs (the calibrated null) | n = {n}, mean {m:.4}, std {sd:.4} |"
+        );
+    }
+    if let Some((n, m, sd)) = s.cka_null {
+        let _ = writeln!(
+            o,
+            "| diagonal block CKA on independent equal-depth pairs (the calibrated CKA null; many pairs share a model) | n = {n}, mean {m:.4}, std {sd:.4} |"
         );
     }
     if let Some((n, d, p)) = s.ks_all {

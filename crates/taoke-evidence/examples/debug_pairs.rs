@@ -22,8 +22,8 @@ fn main() {
     );
     for p in taoke_evidence::triage::pair_deltas(&va, &vb, 1 << 26) {
         println!(
-            "{:<32} rel {:.3e} r {:.4} equal {}",
-            p.name, p.delta.rel, p.delta.r, p.equal
+            "{:<32} rel {:.3e} r {:.4} equal {} row_cos {:.3} spread {:.3} ones {:?}",
+            p.name, p.delta.rel, p.delta.r, p.equal, p.row_cos, p.scale_spread, p.all_ones
         );
     }
 }

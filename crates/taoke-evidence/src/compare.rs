@@ -197,6 +197,8 @@ pub(crate) struct Measurements {
     /// MoE: for (block_a, block_b), Fisher ln p over B's (or A's) experts vs the dense MLP.
     pub expert_tests: Vec<(u32, u32, f64, usize)>,
     pub products: Vec<BlockProducts>,
+    /// Vocabulary-anchored CKA of block pairs (block of A, block of B, values).
+    pub block_cka: Vec<(u32, u32, crate::cka::BlockCka)>,
     pub tokenizer: Option<taoke_tokenizer::VocabComparison>,
     pub hidden_units: (Vec<usize>, Vec<usize>),
 }
@@ -226,6 +228,7 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
             block_tests: Vec::new(),
             expert_tests: Vec::new(),
             products: Vec::new(),
+            block_cka: Vec::new(),
             tokenizer: None,
             hidden_units: (Vec::new(), Vec::new()),
         };
@@ -288,6 +291,7 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
     let mut block_tests = Vec::new();
     let mut expert_tests = Vec::new();
     let mut hidden_units = (Vec::new(), Vec::new());
+    let mut block_cka = Vec::new();
     if d_a > 0 {
         let fa: Vec<Option<Matrix>> = (0..la)
             .map(|i| {
@@ -348,6 +352,53 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
                     if let Some(slot) = block_tests.iter_mut().find(|x| x.0 == i && x.1 == j) {
                         slot.2 = t;
                     }
+                }
+            }
+        }
+        // Vocabulary-anchored CKA (MLP units and attention readers) on every tested pair when
+        // they are few, else on the diagonal and the layer map.
+        {
+            let seed = opts.seed ^ 0xc6a;
+            let mlp_a: Vec<_> = fa
+                .iter()
+                .map(|f| f.as_ref().and_then(|m| crate::cka::prepare_mlp(m, seed)))
+                .collect();
+            let mlp_b: Vec<_> = fb
+                .iter()
+                .map(|f| f.as_ref().and_then(|m| crate::cka::prepare_mlp(m, seed)))
+                .collect();
+            let attn = |v: &ModelView<'_>, i: u32, t: &Transform| -> Result<_> {
+                Ok(crate::cka::attention_readers(v, i, t, d_a)?
+                    .and_then(|m| crate::cka::prepare_attention(&m, seed)))
+            };
+            let attn_a: Vec<_> = (0..la)
+                .map(|i| attn(&va, i, &Transform::Identity))
+                .collect::<Result<_>>()?;
+            let attn_b: Vec<_> = (0..lb)
+                .map(|j| attn(&vb, j, &transform))
+                .collect::<Result<_>>()?;
+            let mut pairs: Vec<(u32, u32)> = if tested.len() <= 64 {
+                tested.clone()
+            } else {
+                let mut p: Vec<(u32, u32)> = verdict::layer_map(&block_tests, la, lb)
+                    .iter()
+                    .map(|l| (l.a, l.b))
+                    .collect();
+                if la == lb {
+                    p.extend((0..la).map(|i| (i, i)));
+                }
+                p
+            };
+            pairs.sort_unstable();
+            pairs.dedup();
+            for (i, j) in pairs {
+                let (i_, j_) = (i as usize, j as usize);
+                let c = crate::cka::BlockCka {
+                    mlp: crate::cka::cka(mlp_a[i_].as_ref(), mlp_b[j_].as_ref()),
+                    attn: crate::cka::cka(attn_a[i_].as_ref(), attn_b[j_].as_ref()),
+                };
+                if c.mlp.is_some() || c.attn.is_some() {
+                    block_cka.push((i, j, c));
                 }
             }
         }
@@ -424,6 +475,7 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
         block_tests,
         expert_tests,
         products,
+        block_cka,
         tokenizer,
         hidden_units,
     };

@@ -26,6 +26,7 @@
 
 pub mod align;
 pub mod calibration;
+pub mod cka;
 mod compare;
 pub mod products;
 pub mod report;

@@ -92,6 +92,8 @@ pub struct PairDelta {
     pub name: String,
     /// Role.
     pub role: Role,
+    /// Block index, for block tensors.
+    pub block: Option<u32>,
     /// Relative error and correlation.
     pub delta: ProductDelta,
     /// Bit-identical values.
@@ -106,6 +108,37 @@ pub struct PairDelta {
     pub dtypes: (Dtype, Dtype),
     /// Mean cosine between corresponding rows (1 when rows are parallel: equal or rescaled).
     pub row_cos: f64,
+    /// Spread of the rescaling: standard deviation of `ln(‖b_r‖ / ‖a_r‖)` over rows (over
+    /// elements for vectors such as norm gains). ≈ 0 for copies and small for fine-tunes;
+    /// large when rows or gains were rescaled by different factors.
+    pub scale_spread: f64,
+    /// Whether every value is exactly 1 (a folded norm gain), per side.
+    pub all_ones: (bool, bool),
+}
+
+/// Standard deviation of `ln(|y|/|x|)` over rows (or elements when there is one row).
+fn scale_spread(a: &taoke_stats::Matrix, b: &taoke_stats::Matrix) -> f64 {
+    let logs: Vec<f64> = if a.rows <= 1 {
+        a.data
+            .iter()
+            .zip(&b.data)
+            .filter(|(x, y)| **x != 0.0 && **y != 0.0)
+            .map(|(x, y)| (f64::from(*y).abs() / f64::from(*x).abs()).ln())
+            .collect()
+    } else {
+        (0..a.rows)
+            .filter_map(|r| {
+                let n = |v: &[f32]| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>();
+                let (x, y) = (n(a.row(r)), n(b.row(r)));
+                (x > 0.0 && y > 0.0).then(|| 0.5 * (y / x).ln())
+            })
+            .collect()
+    };
+    if logs.len() < 2 {
+        return 0.0;
+    }
+    let m = logs.iter().sum::<f64>() / logs.len() as f64;
+    (logs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (logs.len() - 1) as f64).sqrt()
 }
 
 fn mean_row_cosine(a: &taoke_stats::Matrix, b: &taoke_stats::Matrix) -> f64 {
@@ -151,6 +184,7 @@ pub fn pair_deltas(a: &ModelView<'_>, b: &ModelView<'_>, max_elems: u64) -> Vec<
         out.push(PairDelta {
             name: a.canonical_name(ia),
             role: k.2,
+            block: k.0,
             delta: delta(&ma.data, &mb.data),
             equal,
             tolerance: tol,
@@ -159,6 +193,11 @@ pub fn pair_deltas(a: &ModelView<'_>, b: &ModelView<'_>, max_elems: u64) -> Vec<
                 && a.anatomy.tensors[ia].orientation != Orientation::NotMatrix,
             dtypes: (ta.dtype, tb.dtype),
             row_cos: mean_row_cosine(&ma, &mb),
+            scale_spread: scale_spread(&ma, &mb),
+            all_ones: (
+                ma.data.iter().all(|&x| x == 1.0),
+                mb.data.iter().all(|&x| x == 1.0),
+            ),
         });
     }
     out

@@ -206,16 +206,59 @@ pub(crate) fn decide(
             log10_p_value: l,
         });
     }
+    let cka_null = crate::calibration::cka_null();
     for i in 0..la {
         let best = m
             .block_tests
             .iter()
             .filter(|(x, _, _)| *x == i)
             .min_by(|x, y| x.2.ln_p.total_cmp(&y.2.ln_p));
+        // The block's best CKA partner (calibrated, Bonferroni over the partners tried).
+        let cka_best = m
+            .block_cka
+            .iter()
+            .filter(|(x, _, _)| *x == i)
+            .filter_map(|(_, j, c)| block_cka_stat(c).map(|s| (*j, s, *c)))
+            .max_by(|x, y| x.1.total_cmp(&y.1));
+        let cka_tried = m.block_cka.iter().filter(|(x, _, _)| *x == i).count() as f64;
+        let cka_lnp = cka_best.map(|(_, s, _)| {
+            (crate::calibration::ln_normal_sf((s - cka_null.mean) / cka_null.std)
+                + cka_tried.max(1.0).ln())
+            .min(0.0)
+        });
+        // Below CKA_DERIVED the CKA is reported but cannot make the block related.
+        let cka_decides = cka_best.is_some_and(|(_, s, _)| s >= CKA_DERIVED);
+        if let (Some((j, s, c)), Some(lnp)) = (cka_best, cka_lnp) {
+            evidence.push(ev(
+                "awm-cka",
+                &format!("blk.{i} ↔ blk.{j}"),
+                s,
+                Some(lnp),
+                format!(
+                    "after vocabulary-anchored alignment, unbiased CKA of the MLP units {} and of the attention readers {}; independent pairs on the zoo give {:.3} ± {:.3} (n = {}); calibrated p = {} (normal tail fit)",
+                    c.mlp.map_or("n/a".into(), |x| format!("{x:.3}")),
+                    c.attn.map_or("n/a".into(), |x| format!("{x:.3}")),
+                    cka_null.mean,
+                    cka_null.std,
+                    cka_null.n,
+                    fmt_p(lnp)
+                ),
+            ));
+        }
         if let Some((_, j, t)) = best {
-            // A block's own p: the best partner, Bonferroni over the partners tried.
+            // A block's own p: the best partner, Bonferroni over the partners tried; the
+            // calibrated CKA (which survives unit permutations) can only strengthen it, and
+            // then Bonferroni over the two.
             let tried = m.block_tests.iter().filter(|(x, _, _)| *x == i).count() as f64;
-            let lnp = (t.ln_p + tried.ln()).min(0.0);
+            let unit_lnp = (t.ln_p + tried.ln()).min(0.0);
+            let (lnp, j) = match (cka_lnp, cka_best) {
+                (Some(c), Some((cj, _, _)))
+                    if cka_decides && c < unit_lnp && c < opts.alpha.ln() =>
+                {
+                    ((c + std::f64::consts::LN_2).min(0.0), cj)
+                }
+                _ => (unit_lnp, *j),
+            };
             let (p, l) = p_pair(lnp);
             components.push(ComponentVerdict {
                 a: format!("blk.{i}"),
@@ -240,7 +283,42 @@ pub(crate) fn decide(
             ));
         }
     }
-    let layer_map = layer_map(&m.block_tests, la, lb);
+    // Layer map from the exact unit tests; when units were permuted those see nothing, and the
+    // calibrated CKA (permutation-invariant) maps the blocks instead.
+    let cka_tests: Vec<(u32, u32, crate::units::UnitTest)> = m
+        .block_cka
+        .iter()
+        .filter_map(|(i, j, c)| {
+            let s = block_cka_stat(c)?;
+            Some((
+                *i,
+                *j,
+                crate::units::UnitTest {
+                    ln_p: if s >= CKA_DERIVED {
+                        crate::calibration::ln_normal_sf((s - cka_null.mean) / cka_null.std)
+                    } else {
+                        0.0
+                    },
+                    rho: s,
+                    n: 0,
+                    identity_fraction: 0.0,
+                    mean_cos: s,
+                    pairs: Vec::new(),
+                },
+            ))
+        })
+        .collect();
+    let unit_map = layer_map(&m.block_tests, la, lb);
+    let (layer_map, map_tests) = if unit_map.len() < 2 && la != lb {
+        let cka_map = layer_map(&cka_tests, la, lb);
+        if cka_map.len() > unit_map.len() {
+            (cka_map, &cka_tests)
+        } else {
+            (unit_map, &m.block_tests)
+        }
+    } else {
+        (unit_map, &m.block_tests)
+    };
 
     // --- same-weights test
     let tol = pair_tolerance(a, b);
@@ -386,19 +464,21 @@ pub(crate) fn decide(
         if a.ck.format != b.ck.format {
             kinds.insert(Kind::FormatChange);
         }
-        let qa = a.ck.tensors.iter().any(|t| is_quantized(t.dtype));
-        let qb = b.ck.tensors.iter().any(|t| is_quantized(t.dtype));
-        if qa != qb {
-            kinds.insert(Kind::Quantized);
-        }
-        let fl = |v: &ModelView<'_>| -> BTreeSet<String> {
+        // Storage element types of the weight matrices (norm gains and biases are often kept
+        // in f32 by converters, which is no recast).
+        let mats = |v: &ModelView<'_>, quant: bool| -> BTreeSet<String> {
             v.ck.tensors
                 .iter()
-                .filter(|t| t.dtype.is_float())
+                .filter(|t| t.shape.len() == 2 && is_quantized(t.dtype) == quant)
+                .filter(|t| quant || t.dtype.is_float())
                 .map(|t| t.dtype.name().to_owned())
                 .collect()
         };
-        if !qa && !qb && fl(a) != fl(b) {
+        let (qa, qb) = (mats(a, true), mats(b, true));
+        if qa != qb {
+            kinds.insert(Kind::Quantized);
+        }
+        if qa.is_empty() && qb.is_empty() && mats(a, false) != mats(b, false) {
             kinds.insert(Kind::DtypeRecast);
         }
         let renamed_pairs = m.pairs.iter().filter(|p| p.renamed).count();
@@ -429,7 +509,7 @@ pub(crate) fn decide(
         // deeper model (several of its blocks share a partner) mean up-scaling; otherwise the
         // shallower model lost blocks.
         if la != lb && la > 0 && lb > 0 && layer_map.len() >= 2 {
-            if depth_repeats(&m.block_tests, la > lb) {
+            if depth_repeats(map_tests, la > lb) {
                 kinds.insert(Kind::DepthUpscaled);
             } else {
                 kinds.insert(Kind::PrunedDepth);
@@ -463,8 +543,69 @@ pub(crate) fn decide(
         if emb_related && block_related == 0 && la > 0 {
             kinds.insert(Kind::SharedComponents);
         }
+        let rotated = m.transform.name() == "rotation";
+        // Element-wise rules compare tensors at the same role and block index, so they need the
+        // same residual coordinates and the same depth.
+        let residual_kept = m.transform.name() == "identity" && la == lb;
+        // A block is derived when its CKA is that of a derived block, or (for `derived`) its
+        // units also match in place (exact test); element-wise kinds are only read on those.
+        let block_derived = |i: u32| {
+            cka_tests
+                .iter()
+                .any(|(x, y, t)| *x == i && *y == i && t.ln_p < opts.alpha.ln())
+        };
+        let units_in_place = |i: u32| {
+            m.block_tests
+                .iter()
+                .any(|(x, y, t)| *x == i && *y == i && t.ln_p < opts.alpha.ln())
+        };
+        let derived = |b: Option<u32>| match b {
+            Some(i) => block_derived(i) || units_in_place(i),
+            None => (0..la).any(|i| block_derived(i) || units_in_place(i)),
+        };
+        // Rescaled: norm gains multiplied by spread-out factors, or folded into the matrices
+        // (all exactly 1 on one side only), or MLP unit rows rescaled by spread-out factors
+        // (up to 4× in the zoo); fine-tunes move these by ~1 % (spread ≈ 0.01).
+        let gains_rescaled = m.pairs.iter().filter(|p| p.role.is_norm()).any(|p| {
+            ((p.scale_spread > 0.15 && p.row_cos > 0.5) || (p.all_ones.0 != p.all_ones.1))
+                && derived(p.block)
+        });
+        let units_rescaled = residual_kept
+            && m.pairs
+                .iter()
+                .filter(|p| matches!(p.role, Role::MlpUp | Role::MlpGate))
+                .any(|p| p.scale_spread > 0.25 && p.row_cos > 0.5 && derived(p.block));
+        // Permuted heads: attention rows of a derived block no longer correspond (fine-tunes
+        // keep row cosines near 1; column rescaling keeps them above 0.9).
+        let heads_permuted = residual_kept
+            && m.pairs
+                .iter()
+                .filter(|p| matches!(p.role, Role::AttnQ | Role::AttnK | Role::AttnV))
+                .any(|p| p.row_cos < 0.75 && p.block.is_some_and(block_derived));
+        // Permuted MLP units: a block related by the calibrated CKA whose units do not match
+        // in place (the unit test against the identity sees nothing) though both sides have
+        // the same number of units.
+        let units_permuted = residual_kept && la == lb && (0..la).any(|i| {
+            let unit = m
+                .block_tests
+                .iter()
+                .find(|(x, y, _)| *x == i && *y == i)
+                .map(|t| t.2.ln_p);
+            let cka = cka_tests
+                .iter()
+                .find(|(x, y, _)| *x == i && *y == i)
+                .map(|t| t.2.ln_p);
+            let same_width = m.hidden_units.0.get(i as usize) == m.hidden_units.1.get(i as usize);
+            matches!((unit, cka), (Some(u), Some(c)) if u > (1e-2f64).ln() && c < opts.alpha.ln())
+                && same_width
+        });
+        if gains_rescaled || units_rescaled {
+            kinds.insert(Kind::Rescaled);
+        }
+        if !rotated && (heads_permuted || units_permuted) {
+            kinds.insert(Kind::Permuted);
+        }
         if verdict == Verdict::SameWeights {
-            let rotated = m.transform.name() == "rotation";
             let mats = || {
                 m.pairs
                     .iter()
@@ -480,9 +621,13 @@ pub(crate) fn decide(
             if gains_differ || rows_rescaled {
                 kinds.insert(Kind::Rescaled);
             }
-            // Units or heads reordered inside blocks: rows no longer correspond although the
-            // block functions agree.
-            if !rotated && mats().any(|p| p.row_cos < 0.9) {
+            // Units reordered inside blocks: the units match, but not in place.
+            if !rotated
+                && la == lb
+                && m.block_tests
+                    .iter()
+                    .any(|(i, j, t)| i == j && t.identity_fraction < 0.5 && t.mean_cos > 0.9)
+            {
                 kinds.insert(Kind::Permuted);
             }
             if noise_like(m, tol) {
@@ -585,6 +730,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// Least block CKA that can make a block related. Significance alone is not enough: blocks
+/// trained independently on a shared embedding read the same residual basis, and CKA sees
+/// that (all-MiniLM-L6-v2 vs paraphrase-MiniLM-L3-v2, whose block weights are element-wise
+/// independent, give block CKAs of 0.15–0.58), while copied or fine-tuned blocks give ≥ 0.98
+/// on the zoo, permuted or not.
+const CKA_DERIVED: f64 = 0.8;
+
+/// The block CKA statistic: the mean of the available MLP and attention CKAs.
+fn block_cka_stat(c: &crate::cka::BlockCka) -> Option<f64> {
+    let v: Vec<f64> = [c.mlp, c.attn].into_iter().flatten().collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
 fn component_verdict(ln_p: f64, opts: &Options) -> Verdict {

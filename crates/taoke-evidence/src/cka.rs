@@ -1,0 +1,156 @@
+//! Vocabulary-anchored CKA per block (after AWM, Zeng et al.): once B's residual coordinates
+//! are mapped to A's through the shared tokens' embeddings ([`crate::align`]), the weights that
+//! read from the residual stream are compared by unbiased linear CKA with the residual
+//! coordinates as examples:
+//!
+//! - attention: `X = [W_q; W_k; W_v]ᵀ` (`d × rows`, input norm gain folded in);
+//! - MLP: `X = Fᵀ`, `F` the unit features of [`crate::units`] (`units × k·d`), so the examples
+//!   are (part, residual coordinate) pairs and the features are the hidden units.
+//!
+//! CKA is invariant to any orthogonal transform of the features, so it does not care how the
+//! heads or the MLP units were permuted (or rotated within the attention rows), nor about an
+//! isotropic rescaling: it sees a permuted fine-tune that the unit-matching test (which tests
+//! the matching *against the identity*) cannot. It has no exact null: its distribution on
+//! independent pairs is measured on the zoo and shipped in `data/null.json`; a block's
+//! calibrated p-value is a normal tail fit with a floored standard deviation, labelled as
+//! such, and never enters the exact Fisher combination.
+//!
+//! Large matrices are subsampled with seeded index sets chosen independently of the weights
+//! and **shared by both sides** (examples: residual coordinates, so the same rows are compared;
+//! features: a random subset of units estimates the Gram matrix up to a scale that CKA
+//! ignores).
+
+use taoke_anatomy::{Param, Role};
+use taoke_stats::cka::CkaPrepared;
+use taoke_stats::rng::SplitMix64;
+use taoke_stats::Matrix;
+
+use crate::align::Transform;
+use crate::view::ModelView;
+use crate::Result;
+
+/// Most examples (rows of `X`) kept.
+const MAX_EXAMPLES: usize = 2048;
+/// Most features (columns of `X`) kept.
+const MAX_FEATURES: usize = 512;
+
+/// Seeded sorted subset of `0..n` of size `min(n, k)` (all of it when it fits).
+fn subset(n: usize, k: usize, seed: u64) -> Vec<usize> {
+    SplitMix64::new(seed).sample_sorted(n, k)
+}
+
+/// `X` (examples × features) from `F` (features × examples) with seeded subsets.
+fn examples_by_features(f: &Matrix, seed: u64) -> Matrix {
+    let ex = subset(f.cols, MAX_EXAMPLES, seed ^ 0xe8a3);
+    let fe = subset(f.rows, MAX_FEATURES, seed ^ 0xfea7);
+    Matrix::from_fn(ex.len(), fe.len(), |i, j| f.get(fe[j], ex[i]))
+}
+
+/// Prepared MLP matrix of a block from its unit features (`units × k·d`).
+pub fn prepare_mlp(features: &Matrix, seed: u64) -> Option<CkaPrepared> {
+    if features.rows < 4 || features.cols < 4 {
+        return None;
+    }
+    CkaPrepared::new(examples_by_features(features, seed).view()).ok()
+}
+
+/// The attention readers of a block, `[W_q; W_k; W_v]` (`rows × d_a`), input gain folded in,
+/// mapped into A's residual coordinates by `t`.
+pub fn attention_readers(
+    v: &ModelView<'_>,
+    block: u32,
+    t: &Transform,
+    d_a: usize,
+) -> Result<Option<Matrix>> {
+    let gain = crate::units::attn_gain(v, block);
+    let mut parts = Vec::new();
+    for role in [Role::AttnQ, Role::AttnK, Role::AttnV] {
+        let Some(&i) = v.by_key.get(&(Some(block), None, role, Param::Weight)) else {
+            continue;
+        };
+        let mut m = v.matrix(i)?;
+        if let Some(g) = &gain {
+            if g.data.len() == m.cols {
+                for r in 0..m.rows {
+                    for c in 0..m.cols {
+                        m.data[r * m.cols + c] *= g.data[c];
+                    }
+                }
+            }
+        }
+        parts.push(t.apply(&m, d_a));
+    }
+    if parts.is_empty() || parts.iter().any(|p| p.cols != d_a) {
+        return Ok(None);
+    }
+    let rows: usize = parts.iter().map(|p| p.rows).sum();
+    let mut out = Matrix::zeros(rows, d_a);
+    let mut off = 0;
+    for p in &parts {
+        out.data[off * d_a..(off + p.rows) * d_a].copy_from_slice(&p.data);
+        off += p.rows;
+    }
+    Ok(Some(out))
+}
+
+/// Prepared attention matrix of a block.
+pub fn prepare_attention(readers: &Matrix, seed: u64) -> Option<CkaPrepared> {
+    if readers.rows < 4 || readers.cols < 4 {
+        return None;
+    }
+    CkaPrepared::new(examples_by_features(readers, seed).view()).ok()
+}
+
+/// CKA of one block pair: (MLP, attention), each when both sides have it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BlockCka {
+    /// MLP readers and writers (unit features).
+    pub mlp: Option<f64>,
+    /// Attention readers (Q, K, V).
+    pub attn: Option<f64>,
+}
+
+/// CKA between two prepared matrices when their example counts agree.
+pub fn cka(a: Option<&CkaPrepared>, b: Option<&CkaPrepared>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) if x.rows() == y.rows() => x.cka(y).ok().filter(|c| c.is_finite()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subset_is_sorted_distinct_and_seeded() {
+        let s = subset(100, 10, 7);
+        assert_eq!(s.len(), 10);
+        assert!(s.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(s, subset(100, 10, 7));
+        assert_ne!(s, subset(100, 10, 8));
+        assert_eq!(subset(5, 10, 1), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn permuted_units_keep_cka_and_independent_units_do_not() {
+        let mut rng = SplitMix64::new(3);
+        let (units, ex) = (64, 96);
+        let f = Matrix::from_fn(units, ex, |_, _| rng.normal() as f32);
+        // Same units in another order, slightly perturbed.
+        let perm: Vec<usize> = (0..units).rev().collect();
+        let g = Matrix::from_fn(units, ex, |i, j| {
+            f.get(perm[i], j) + 0.05 * rng.normal() as f32
+        });
+        let h = Matrix::from_fn(units, ex, |_, _| rng.normal() as f32);
+        let (pf, pg, ph) = (
+            prepare_mlp(&f, 1).unwrap(),
+            prepare_mlp(&g, 1).unwrap(),
+            prepare_mlp(&h, 1).unwrap(),
+        );
+        let related = cka(Some(&pf), Some(&pg)).unwrap();
+        let independent = cka(Some(&pf), Some(&ph)).unwrap();
+        assert!(related > 0.95, "{related}");
+        assert!(independent.abs() < 0.1, "{independent}");
+    }
+}
