@@ -26,6 +26,9 @@ pub enum Variant {
     Derived {
         /// Noise standard deviation relative to the tensor's weight std.
         eps: f32,
+        /// Whether the MLP hidden units are permuted (the disguise); without it, a plain
+        /// fine-tune.
+        permute: bool,
     },
 }
 
@@ -94,7 +97,7 @@ impl<'a> TensorGen<'a> {
                 .collect()
         };
         let perm = match (variant, spec.kind) {
-            (Variant::Derived { .. }, Kind::Gate | Kind::Up | Kind::Down) => Some(
+            (Variant::Derived { permute: true, .. }, Kind::Gate | Kind::Up | Kind::Down) => Some(
                 unit_permutation(seed, spec.block.unwrap_or(0), spec.expert, shape.mlp),
             ),
             _ => None,
@@ -153,7 +156,7 @@ impl<'a> TensorGen<'a> {
         };
         match self.variant {
             Variant::Base => self.base_row(r_hf, out),
-            Variant::Derived { eps } => {
+            Variant::Derived { eps, .. } => {
                 match (&self.perm, s.kind) {
                     (Some(p), Kind::Gate | Kind::Up) => self.base_row(p[r_hf] as usize, out),
                     (Some(p), Kind::Down) => {
@@ -198,7 +201,16 @@ mod tests {
             .find(|t| t.kind == Kind::Up && t.block == Some(3))
             .unwrap();
         let base = TensorGen::new(shape, up, 7, Variant::Base, false);
-        let der = TensorGen::new(shape, up, 7, Variant::Derived { eps: 0.02 }, false);
+        let der = TensorGen::new(
+            shape,
+            up,
+            7,
+            Variant::Derived {
+                eps: 0.02,
+                permute: true,
+            },
+            false,
+        );
         let perm = unit_permutation(7, 3, None, shape.mlp);
         let (mut a, mut b, mut tmp) = (vec![0f32; up.cols], vec![0f32; up.cols], Vec::new());
         der.row(10, &mut b, &mut tmp);

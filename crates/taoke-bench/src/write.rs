@@ -134,7 +134,7 @@ pub fn vocab(n: usize) -> Vec<String> {
             }
             x -= 1;
         }
-        out.push(if i % 2 == 0 {
+        out.push(if i.is_multiple_of(2) {
             format!("\u{2581}{w}")
         } else {
             w

@@ -43,6 +43,8 @@ enum Cmd {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Decoding throughput of taoke_dtype::decode_f32 (BF16, F16, Q4_K, Q8_0) on 64 Mi values.
+    Decode,
     /// Reads files sequentially with 16 MiB read() calls (the baseline workload).
     Seqread {
         /// Files or folders.
@@ -83,6 +85,10 @@ fn gb(x: u64) -> String {
 
 fn run(args: Args) -> anyhow::Result<()> {
     match args.cmd {
+        Cmd::Decode => {
+            decode_throughput()?;
+            Ok(())
+        }
         Cmd::Seqread { paths } => {
             let files: Vec<PathBuf> = paths.iter().flat_map(|p| measure::files_of(p)).collect();
             let n = measure::sequential_read(&files)?;
@@ -137,7 +143,13 @@ fn run(args: Args) -> anyhow::Result<()> {
                             "--format".into(),
                             "json".into(),
                         ],
-                        "fingerprint" => vec![s(&taoke), "fingerprint".into(), s(&b)],
+                        "fingerprint" => vec![
+                            s(&taoke),
+                            "fingerprint".into(),
+                            s(&a),
+                            "-o".into(),
+                            s(&std::env::temp_dir().join("taoke-bench.fingerprint.safetensors")),
+                        ],
                         other => anyhow::bail!("unknown workload `{other}`"),
                     };
                     if cold {
@@ -212,4 +224,38 @@ fn summary(w: &str, r: &Run) -> String {
         },
         _ => "ok".into(),
     }
+}
+
+/// Prints decode throughput (input bytes and output values per second, one thread).
+fn decode_throughput() -> anyhow::Result<()> {
+    use taoke_dtype::Dtype;
+    let n = 64usize << 20;
+    let vals: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.618).sin() * 0.02).collect();
+    let mut out = vec![0f32; n];
+    for dtype in [Dtype::BF16, Dtype::F16, Dtype::Q8_0, Dtype::Q4_K] {
+        let bytes: Vec<u8> = match dtype {
+            Dtype::BF16 => vals
+                .iter()
+                .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
+                .collect(),
+            Dtype::F16 => vals
+                .iter()
+                .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+                .collect(),
+            q => taoke_dtype::quant::quantize(q, &vals)?,
+        };
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            taoke_dtype::decode_f32(dtype, &bytes, &mut out)?;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        std::hint::black_box(&out);
+        println!(
+            "{dtype}: {:.2} GB/s of input, {:.0} M values/s",
+            bytes.len() as f64 / best / 1e9,
+            n as f64 / best / 1e6
+        );
+    }
+    Ok(())
 }

@@ -13,6 +13,8 @@ use taoke_bench::synth::Variant;
 enum Which {
     Base,
     Derived,
+    /// A plain fine-tune: noise as `derived`, no permutation.
+    Tuned,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -69,7 +71,20 @@ fn run(args: Args) -> anyhow::Result<()> {
     })?;
     let (variant, w) = match args.which {
         Which::Base => (Variant::Base, "base"),
-        Which::Derived => (Variant::Derived { eps: args.eps }, "derived"),
+        Which::Derived => (
+            Variant::Derived {
+                eps: args.eps,
+                permute: true,
+            },
+            "derived",
+        ),
+        Which::Tuned => (
+            Variant::Derived {
+                eps: args.eps,
+                permute: false,
+            },
+            "tuned",
+        ),
     };
     let out = args.out.clone().unwrap_or_else(|| {
         let name = match args.format {
