@@ -911,6 +911,10 @@ def measure_text(metas, args) -> str:
         "scans in a scratch directory; provenancekit with `--no-cache`, so each pair "
         "extracts both models as on a first run."
     )
+    t.append("- Paths in messages: `$WORK` is the run's scratch directory "
+             "(`~/.cache/taoke/peer-compare`, with the per-pair outputs and results), `$ZOO` the "
+             "zoo profile's directory, `$TEST_MODELS` the directory of "
+             "`scripts/fetch-test-models`.")
     t.append(f"- Environment: {args.env_note}.")
     t.append(f"- taoke: {args.taoke_version}.")
     t.append(f"- Installed versions (pinned by `scripts/peer-compare`): {args.versions}.")
