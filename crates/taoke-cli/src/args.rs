@@ -86,6 +86,17 @@ pub enum Command {
     ///
     /// Exit code 1 with --fail-on-duty when a duty check fails.
     Audit(crate::commands::audit::AuditArgs),
+    /// Write a compact, versioned fingerprint of a model (for the registry and sharing).
+    Fingerprint(crate::commands::fingerprint::FingerprintArgs),
+    /// The registry of known models' fingerprints: add, list, remove, export, import,
+    /// build-default.
+    Registry(crate::commands::registry::RegistryArgs),
+    /// Which known model is inside this one? Ranks registry entries with verdicts and
+    /// p-values, or says "no known ancestor".
+    Identify(crate::commands::identify::IdentifyArgs),
+    /// The family tree of many models: fingerprints every model found, infers the lineage
+    /// forest, writes JSON, Graphviz DOT and HTML.
+    Census(crate::commands::census::CensusArgs),
 }
 
 /// `taoke tokenizer-diff`.

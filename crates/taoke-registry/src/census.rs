@@ -5,7 +5,8 @@
 //! 2. **Families** are the connected components of related pairs; a model related to nothing
 //!    is a family of one (independent roots, distilled students).
 //! 3. **Trees**: in each family, the root is the most original-looking model (full precision,
-//!    not a GGUF conversion, in the coordinates most relatives share, then the most central);
+//!    not a GGUF conversion, then the medoid under `sqrt(1 − closeness)`, then the shorter
+//!    name, as releases derived from a model usually append to its name);
 //!    models are attached in order of closeness to the growing tree (Prim), each to the tree
 //!    member it is closest to. Among equally close members (within
 //!    [`crate::identify::TIE_WINDOW`]: copies that differ only by rounding), the parent is the
@@ -176,33 +177,87 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
         for &i in g {
             family_of[i] = f;
         }
-        // Root: most original-looking, then most aligned relatives, then most central.
+        // Root: most original-looking, then the medoid under the distance sqrt(1 − closeness)
+        // (≈ relative error, which adds in quadrature along a lineage, so in a star the
+        // centre has the smallest sum).
+        let dist = |i: usize, j: usize| (1.0 - close(i, j)).max(0.0).sqrt();
         let score = |i: usize| {
-            let al = g
-                .iter()
-                .filter(|&&j| j != i && get(i, j).is_some_and(aligned))
-                .count();
-            let central: f64 = g.iter().filter(|&&j| j != i).map(|&j| close(i, j)).sum();
+            let spread: f64 = g.iter().filter(|&&j| j != i).map(|&j| dist(i, j)).sum();
             (
                 precision_rank(info(i).dtype.as_deref()),
                 info(i).format != "gguf",
-                al,
-                central,
+                spread,
             )
         };
         let root = *g
             .iter()
             .max_by(|&&a, &&b| {
                 let (sa, sb) = (score(a), score(b));
-                (sa.0, sa.1, sa.2)
-                    .cmp(&(sb.0, sb.1, sb.2))
-                    .then(sa.3.total_cmp(&sb.3))
+                // Spreads within the copy window are equal: the shorter name, then the first
+                // in name order.
+                let spread = if (sa.2 - sb.2).abs() <= TIE_WINDOW.sqrt() * g.len() as f64 {
+                    std::cmp::Ordering::Equal
+                } else {
+                    sb.2.total_cmp(&sa.2)
+                };
+                (sa.0, sa.1)
+                    .cmp(&(sb.0, sb.1))
+                    .then(spread)
+                    .then(models[b].0.len().cmp(&models[a].0.len()))
                     .then(models[b].0.cmp(&models[a].0))
             })
             .unwrap_or(&g[0]);
         let mut order = vec![root];
-        let mut rest: Vec<usize> = g.iter().copied().filter(|&i| i != root).collect();
-        while !rest.is_empty() {
+        // Merges: a model between two trained relatives (its distances to them add up to
+        // theirs, as a weighted average's do) is attached to both, after the rest of the tree;
+        // copies of a merge (within the copy window) are attached afterwards, to it.
+        let merge_of: BTreeMap<usize, (usize, usize)> = merges(g, &dist, &close)
+            .into_iter()
+            .filter(|(m, _)| *m != root)
+            .collect();
+        let (first, later): (Vec<usize>, Vec<usize>) = g
+            .iter()
+            .copied()
+            .filter(|&i| i != root && !merge_of.contains_key(&i))
+            .partition(|&i| {
+                !merge_of
+                    .keys()
+                    .any(|&m| close(i, m) >= 1.0 - TIE_WINDOW && close(i, m) > close(i, root))
+            });
+        let mut rest = first;
+        let mut stage = 0;
+        loop {
+            if rest.is_empty() {
+                stage += 1;
+                match stage {
+                    1 => {
+                        for (&m, &(x, y)) in &merge_of {
+                            let (near, far) = if close(m, x) >= close(m, y) {
+                                (x, y)
+                            } else {
+                                (y, x)
+                            };
+                            tree_parent[m] = Some(near);
+                            for p in [near, far] {
+                                if let Some(c) = get(m, p) {
+                                    edges.push(CensusEdge {
+                                        parent: models[p].0.clone(),
+                                        child: models[m].0.clone(),
+                                        verdict: "related",
+                                        log10_p: c.log10_p.unwrap_or(0.0),
+                                        closeness: c.closeness,
+                                        direction: "merge",
+                                    });
+                                }
+                            }
+                            order.push(m);
+                        }
+                        rest = later.clone();
+                        continue;
+                    }
+                    _ => break,
+                }
+            }
             // Next: the outside model closest to the tree.
             let (k, _) = rest
                 .iter()
@@ -226,13 +281,18 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
                 (
                     tie,
                     tie && info(t).blocks == info(x).blocks,
-                    tie && get(x, t).is_some_and(aligned),
                     if tie {
                         precision_rank(info(t).dtype.as_deref())
                     } else {
                         0
                     },
+                    tie && get(x, t).is_some_and(aligned),
                     tie && info(t).format != "gguf",
+                    if tie {
+                        usize::MAX - models[t].0.len()
+                    } else {
+                        0
+                    },
                 )
             };
             let mut p = order[0];
@@ -240,8 +300,8 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
             let mut pc = close(x, p);
             for &t in &order[1..] {
                 let k = key(t);
-                // Earliest attached wins full ties; otherwise the better key, then closeness.
-                if k > pk || (k == pk && !k.0 && close(x, t) > pc) {
+                // The better key, then the closer; the earliest attached on exact ties.
+                if k > pk || (k == pk && close(x, t) > pc) {
                     p = t;
                     pk = k;
                     pc = close(x, t);
@@ -292,6 +352,53 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
         families,
         edges,
     })
+}
+
+/// Models of family `g` that lie between two trained relatives: `(merge, (x, y))` where
+/// `d(m,x) + d(m,y) ≤ 1.15·d(x,y)`, each part at least a fifth of `d(x,y)`, and `d(x,y)` above
+/// copy level.
+fn merges(
+    g: &[usize],
+    dist: &dyn Fn(usize, usize) -> f64,
+    close: &dyn Fn(usize, usize) -> f64,
+) -> Vec<(usize, (usize, usize))> {
+    let floor = (20.0 * TIE_WINDOW).sqrt();
+    let mut out = Vec::new();
+    for &m in g {
+        let mut best: Option<(f64, usize, usize)> = None;
+        for (k, &x) in g.iter().enumerate() {
+            for &y in &g[k + 1..] {
+                if x == m || y == m || !close(x, y).is_finite() {
+                    continue;
+                }
+                let dxy = dist(x, y);
+                let (a, b) = (dist(m, x), dist(m, y));
+                if dxy < floor || a < 0.2 * dxy || b < 0.2 * dxy {
+                    continue;
+                }
+                let r = (a + b) / dxy;
+                if r < 1.15 && best.is_none_or(|bb| r < bb.0) {
+                    best = Some((r, x, y));
+                }
+            }
+        }
+        if let Some((_, x, y)) = best {
+            out.push((m, (x, y)));
+        }
+    }
+    // A merge's copies sit between the same parents: keep the most original of each group.
+    let mut keep: Vec<(usize, (usize, usize))> = Vec::new();
+    for (m, xy) in out {
+        if let Some(k) = keep
+            .iter()
+            .position(|(o, _)| close(*o, m) >= 1.0 - TIE_WINDOW)
+        {
+            let _ = k;
+            continue;
+        }
+        keep.push((m, xy));
+    }
+    keep
 }
 
 fn dot_id(s: &str) -> String {

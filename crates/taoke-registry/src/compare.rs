@@ -15,8 +15,9 @@
 //!   Bonferroni-corrected.
 //!
 //! The combined p-value is `2·min(p_emb, p_blocks)` (Bonferroni over the two families).
-//! *Closeness* (the mean cosine of matched units, the better of the two families) ranks
-//! related candidates: copies score ≈ 1, fine-tunes less.
+//! *Closeness* (the mean cosine of the matched MLP units along the layer map; of the embedding
+//! columns when no block could be compared) ranks related candidates: copies score within
+//! 1e-5 of 1, fine-tunes 1e-3 or more below.
 
 use serde::Serialize;
 use taoke_stats::{Alternative, Matrix};
@@ -51,7 +52,8 @@ pub struct FpComparison {
     pub shared_anchors: usize,
     /// log10 of the combined p-value (None: no test could run).
     pub log10_p: Option<f64>,
-    /// Closeness in [−1, 1]: mean cosine of matched units (best family).
+    /// Closeness in [−1, 1]: mean cosine of the matched block units (embedding columns when no
+    /// block could be compared).
     pub closeness: f64,
     /// Whether the B block units matched A's in the same positions at closeness ≥ 0.999 and
     /// equal depth (a disguised or lossy copy).
@@ -83,6 +85,34 @@ fn rows(m: &Matrix, idx: impl Iterator<Item = usize>) -> Result<Matrix> {
     m.view()
         .select_rows(&idx)
         .map_err(|e| Error::Stats(e.to_string()))
+}
+
+/// Units per block pair in the screening test (a seeded subset: the p-value stays exact).
+pub const SCREEN_UNITS: usize = 64;
+
+fn phi_screen(a: &Matrix, b: &Matrix) -> Option<(f64, f64, f64, usize)> {
+    if a.rows.min(b.rows) <= SCREEN_UNITS {
+        return phi(a, b);
+    }
+    if a.cols != b.cols {
+        return None;
+    }
+    // A seeded subset of unit indices (the same indices on both sides when the counts agree):
+    // chosen by index, never by value, so the rank test stays exact.
+    let r = taoke_stats::matching::phi_u_subset(
+        a.view(),
+        b.view(),
+        SCREEN_UNITS,
+        0x7a0c_e5c2,
+        Alternative::Greater,
+    )
+    .ok()?;
+    Some((
+        r.test.ln_p,
+        r.test.rho,
+        r.matching.mean_similarity(),
+        r.matching.pairs.len(),
+    ))
 }
 
 fn phi(a: &Matrix, b: &Matrix) -> Option<(f64, f64, f64, usize)> {
@@ -176,7 +206,7 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
                             continue;
                         }
                     }
-                    if let Some((lnp, rho, cos, n)) = phi(&ua.units, ub) {
+                    if let Some((lnp, rho, cos, n)) = phi_screen(&ua.units, ub) {
                         results.push((i, j, lnp, rho, cos, n));
                     }
                 }
@@ -185,33 +215,66 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
                 let m = results.len() as f64;
                 let min = results.iter().map(|r| r.2).fold(f64::INFINITY, f64::min);
                 ln_blocks = Some((min + m.ln()).min(0.0));
-                // Per B block: the best A block.
+                // Per block: the best counterpart (by p-value when significant, else by
+                // cosine, so disguised copies whose unit order changed still count as close).
+                // The screening subset decides; the chosen pairs are measured again on all
+                // stored units (closeness ranks copies finely; those p-values are not used).
+                let ln_thr = (1e-6f64).ln() - m.ln();
+                let mut full: std::collections::BTreeMap<(usize, usize), (f64, f64, usize)> =
+                    std::collections::BTreeMap::new();
+                let mut measure = |i: usize, j: usize, screen: (f64, f64, f64, usize)| {
+                    *full.entry((i, j)).or_insert_with(|| {
+                        let worth = screen.0 < ln_thr || screen.2 > 0.9;
+                        worth
+                            .then(|| a.blocks[i].as_ref().zip(mapped[j].as_ref()))
+                            .flatten()
+                            .and_then(|(ua, ub)| phi(&ua.units, ub))
+                            .map_or((screen.1, screen.2, screen.3), |(_, r, c, k)| (r, c, k))
+                    })
+                };
+                let pick = |rs: Vec<&(usize, usize, f64, f64, f64, usize)>| {
+                    let by_p = rs.iter().min_by(|x, y| x.2.total_cmp(&y.2)).copied();
+                    match by_p {
+                        Some(r) if r.2 < ln_thr => Some(*r),
+                        _ => rs.iter().max_by(|x, y| x.4.total_cmp(&y.4)).map(|r| **r),
+                    }
+                };
                 let mut cos_sum = 0.0;
                 let mut cos_n = 0usize;
                 let mut same_pos = 0usize;
                 for j in 0..lb {
-                    let best = results
-                        .iter()
-                        .filter(|r| r.1 == j)
-                        .min_by(|x, y| x.2.total_cmp(&y.2));
-                    if let Some(&(i, _, lnp, rho, cos, n)) = best {
-                        cos_sum += cos;
-                        cos_n += 1;
-                        if lnp + m.ln() < (1e-6f64).ln() {
-                            layer_map.push((j as u32, i as u32));
-                            if i == j && cos >= 0.999 {
-                                same_pos += 1;
-                            }
+                    let Some((i, _, lnp, _, c0, n0)) =
+                        pick(results.iter().filter(|r| r.1 == j).collect())
+                    else {
+                        continue;
+                    };
+                    let (rho, cos, n) = measure(i, j, (lnp, 0.0, c0, n0));
+                    cos_sum += cos;
+                    cos_n += 1;
+                    if lnp < ln_thr {
+                        layer_map.push((j as u32, i as u32));
+                        if i == j && cos >= 0.999 {
+                            same_pos += 1;
                         }
-                        tests.push(Test {
-                            test: "block-units",
-                            scope: format!("block {j} ~ block {i}"),
-                            rho,
-                            log10_p: lnp / LN10,
-                            mean_cos: cos,
-                            n,
-                        });
                     }
+                    tests.push(Test {
+                        test: "block-units",
+                        scope: format!("block {j} ~ block {i}"),
+                        rho,
+                        log10_p: lnp / LN10,
+                        mean_cos: cos,
+                        n,
+                    });
+                }
+                // The other side's blocks too, so that closeness is symmetric.
+                for i in 0..la {
+                    let Some((_, j, lnp, _, c0, n0)) =
+                        pick(results.iter().filter(|r| r.0 == i).collect())
+                    else {
+                        continue;
+                    };
+                    cos_sum += measure(i, j, (lnp, 0.0, c0, n0)).1;
+                    cos_n += 1;
                 }
                 if cos_n > 0 {
                     cos_blocks = cos_sum / cos_n as f64;
@@ -225,7 +288,13 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
         (Some(x), None) | (None, Some(x)) => Some(x.min(0.0)),
         (None, None) => None,
     };
-    let closeness = cos_emb.max(cos_blocks);
+    // Block units see every disguise and every trained change; embeddings change little under
+    // fine-tuning, so they rank only when no block could be compared.
+    let closeness = if cos_blocks.is_finite() {
+        cos_blocks
+    } else {
+        cos_emb
+    };
     Ok(FpComparison {
         shared_anchors: sh.len(),
         log10_p: ln_p.map(|l| l / LN10),

@@ -5,9 +5,13 @@ use crate::output::Output;
 use crate::Status;
 
 pub mod audit;
+pub mod census;
 pub mod compare;
 pub mod demo;
+pub mod fingerprint;
+pub mod identify;
 pub mod inspect;
+pub mod registry;
 pub mod tokenizer_diff;
 
 /// Runs a parsed command.
@@ -18,5 +22,9 @@ pub fn run(cmd: Command, out: &Output) -> anyhow::Result<Status> {
         Command::Demo(a) => demo::run(a, out),
         Command::TokenizerDiff(a) => tokenizer_diff::run(a, out),
         Command::Audit(a) => audit::run(a, out),
+        Command::Fingerprint(a) => fingerprint::run(a, out),
+        Command::Registry(a) => registry::run(a, out),
+        Command::Identify(a) => identify::run(a, out),
+        Command::Census(a) => census::run(a, out),
     }
 }

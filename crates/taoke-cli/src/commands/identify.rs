@@ -1,0 +1,149 @@
+//! `taoke identify MODEL`: which known model is inside this one? Ranks the registry's entries
+//! (prescreen, then exact unit-matching tests on the top candidates) and says "no known
+//! ancestor" when none passes.
+
+use std::fmt::Write as _;
+
+use clap::Args;
+use taoke_registry::identify::{identify, Identification, Options};
+
+use crate::args::Format;
+use crate::commands::fingerprint::load_or_fingerprint;
+use crate::commands::registry::RegistryPath;
+use crate::output::Output;
+use crate::Status;
+
+/// `taoke identify`.
+#[derive(Debug, Args)]
+pub struct IdentifyArgs {
+    /// The suspect model (file, folder, `org/name`, `ollama:name:tag`) or its fingerprint file.
+    pub model: String,
+    /// The registry file.
+    #[command(flatten)]
+    pub path: RegistryPath,
+    /// Output format (JSON: `schema_version` 1).
+    #[arg(long, value_enum, default_value_t = Format::Terminal)]
+    pub format: Format,
+    /// Entries given the exact tests (the top ones by prescreen).
+    #[arg(long, default_value_t = 32)]
+    pub candidates: usize,
+    /// Significance level for "related" (after correction for the candidates tested).
+    #[arg(long, default_value_t = 1e-6)]
+    pub alpha: f64,
+    /// When the best match's `source` is a local model, confirm with a full `compare`.
+    #[arg(long)]
+    pub confirm: bool,
+    /// Matches shown in terminal output.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+}
+
+fn terminal(r: &Identification, top: usize, out: &Output) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{}", out.bold(&r.summary));
+    for (k, m) in r.matches.iter().take(top).enumerate() {
+        let _ = writeln!(
+            s,
+            "  {:>2}. {:<32} {:<13} log10 p {:>9} (corrected)  closeness {:.4}  screen {:.3}{}",
+            k + 1,
+            m.name,
+            m.verdict,
+            m.log10_p_corrected
+                .map_or("-".into(), |l| format!("{l:.1}")),
+            m.closeness,
+            m.screen,
+            m.publisher
+                .as_deref()
+                .map_or(String::new(), |p| format!("  [{p}]"))
+        );
+    }
+    if !r.same_tokenizer.is_empty() {
+        let names: Vec<String> = r
+            .same_tokenizer
+            .iter()
+            .map(|t| match &t.publisher {
+                Some(p) => format!("{} ({p})", t.name),
+                None => t.name.clone(),
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "tokenizer: same token set as {} (context only: a shared tokenizer is not shared weights)",
+            names.join(", ")
+        );
+    }
+    s
+}
+
+/// Runs `taoke identify`.
+pub fn run(args: IdentifyArgs, out: &Output) -> anyhow::Result<Status> {
+    let IdentifyArgs {
+        model,
+        path,
+        format,
+        candidates,
+        alpha,
+        confirm,
+        top,
+    } = args;
+    let reg = path.open()?;
+    let query = load_or_fingerprint(&model, out)?;
+    let entries = reg.entries()?;
+    let r = identify(
+        &query,
+        &entries,
+        &mut |i| reg.load(entries[i].id),
+        &Options { alpha, candidates },
+    )?;
+    let mut confirmation = None;
+    if confirm && r.verdict == "known-ancestor" {
+        if let Some((meta, _)) = reg.get(&r.matches[0].name)? {
+            match meta
+                .source
+                .as_deref()
+                .filter(|s| std::path::Path::new(s).exists())
+            {
+                Some(src) => {
+                    let opts = taoke_evidence::Options {
+                        alpha,
+                        ..Default::default()
+                    };
+                    let c = crate::commands::compare::compare_paths(src, &model, &opts, out)?;
+                    confirmation = Some(serde_json::json!({
+                        "entry": meta.name,
+                        "a": src,
+                        "verdict": c.verdict.as_str(),
+                        "log10_p": c.log10_p_value,
+                        "kinds": c.kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+                    }));
+                }
+                None => {
+                    out.hint("--confirm: the best match's source is not a local model; skipped")
+                }
+            }
+        }
+    }
+    let text = match format {
+        Format::Json => {
+            let mut v = serde_json::to_value(&r)?;
+            if let Some(c) = confirmation {
+                v["confirmation"] = c;
+            }
+            serde_json::to_string_pretty(&v)? + "\n"
+        }
+        Format::Terminal => {
+            let mut s = terminal(&r, top, out);
+            if let Some(c) = confirmation {
+                let _ = writeln!(
+                    s,
+                    "confirmed by compare against {}: {}",
+                    c["a"].as_str().unwrap_or(""),
+                    c["verdict"].as_str().unwrap_or("")
+                );
+            }
+            s
+        }
+    };
+    out.write_data(None, &text)?;
+    Ok(Status::Ok)
+}

@@ -1,0 +1,147 @@
+//! Identify against 10,000 registry entries: the small zoo's 25 fingerprints plus synthetic
+//! entries (the zoo roots' prescreen signatures with their Gram matrices perturbed, whose
+//! fingerprints are other roots'), in memory and from an SQLite registry.
+//!
+//! `cargo run --release -p taoke-registry --example identify_bench -- [ENTRIES]`
+
+use std::time::Instant;
+
+use taoke_registry::identify::{entries_of, identify, Options};
+use taoke_registry::registry::{EntryMeta, Registry};
+use taoke_registry::Fingerprint;
+
+fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000);
+    let dir = taoke_zoo::default_dir(taoke_zoo::Profile::Small);
+    let manifest = taoke_zoo::Manifest::load(&dir.join("zoo.json")).expect("small zoo");
+    let fps: Vec<(String, Fingerprint)> = manifest
+        .models
+        .iter()
+        .map(|m| {
+            let ck = taoke_model::open(dir.join(&m.path).to_string_lossy()).expect("open");
+            (
+                m.id.clone(),
+                taoke_registry::fingerprint(&ck, &m.id).expect("fingerprint"),
+            )
+        })
+        .collect();
+    let query_i = fps
+        .iter()
+        .position(|f| f.0 == "a1-gguf-q4_k")
+        .expect("query");
+    let query = fps[query_i].1.clone();
+    let real: Vec<(String, Fingerprint)> = fps
+        .iter()
+        .filter(|f| f.0 != "a1-gguf-q4_k")
+        .cloned()
+        .collect();
+    let roots = ["a2", "a4", "b1"];
+    let mut entries = entries_of(&real);
+    let mut s: u64 = 1;
+    let mut rnd = move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+    };
+    let base: Vec<_> = entries.clone();
+    while entries.len() < n {
+        let k = entries.len() % base.len();
+        let mut e = base[k].clone();
+        e.id = entries.len() as i64;
+        e.name = format!("synthetic-{}", entries.len());
+        for g in &mut e.screen.gram {
+            *g += (0.6 * rnd()) as f32;
+        }
+        entries.push(e);
+    }
+    let load = |i: usize| -> Fingerprint {
+        if i < real.len() {
+            real[i].1.clone()
+        } else {
+            let r = roots[i % roots.len()];
+            real.iter().find(|f| f.0 == r).expect("root").1.clone()
+        }
+    };
+    let opts = Options::default();
+    let t = Instant::now();
+    let r = identify(&query, &entries, &mut |i| Ok(load(i)), &opts).expect("identify");
+    let total = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let qs = taoke_registry::Screen::of(&query);
+    let top = taoke_registry::identify::prescreen(&qs, &entries, opts.candidates);
+    let screen = t.elapsed().as_secs_f64();
+    println!(
+        "in memory: {} entries, identify {:.3} s (prescreen {:.4} s, exact tests on {} candidates); best {} ({})",
+        entries.len(),
+        total,
+        screen,
+        top.len(),
+        r.matches[0].name,
+        r.matches[0].verdict
+    );
+    // The same from an SQLite registry (entries' blobs: the roots' fingerprints).
+    let tmp = std::env::temp_dir().join(format!("taoke-identify-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let path = tmp.join("registry.sqlite");
+    {
+        let mut reg = Registry::open(&path).expect("registry");
+        let t = Instant::now();
+        for (k, e) in entries.iter().enumerate() {
+            // Synthetic entries keep 32 anchors and 8 units per block (~35 kB each on disk).
+            let mut fp = load(k);
+            if k >= real.len() {
+                fp.anchors.truncate(32);
+                for m in [&mut fp.emb, &mut fp.canon].into_iter().flatten() {
+                    let cols = m.cols;
+                    m.data.truncate(32 * cols);
+                    m.rows = 32;
+                }
+                for b in fp.blocks.iter_mut().flatten() {
+                    let cols = b.units.cols;
+                    b.units.data.truncate(8 * cols);
+                    b.units.rows = 8;
+                    b.index.truncate(8);
+                }
+            }
+            reg.add(
+                &EntryMeta {
+                    name: e.name.clone(),
+                    publisher: None,
+                    licence: None,
+                    source: None,
+                },
+                &fp,
+                false,
+            )
+            .expect("add");
+        }
+        eprintln!(
+            "filled {} entries in {:.1} s",
+            entries.len(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+    let t = Instant::now();
+    let reg = Registry::open(&path).expect("registry");
+    let es = reg.entries().expect("entries");
+    let t_list = t.elapsed().as_secs_f64();
+    let r = identify(&query, &es, &mut |i| reg.load(es[i].id), &opts).expect("identify");
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
+        + std::fs::metadata(tmp.join("registry.sqlite-wal"))
+            .map(|m| m.len())
+            .unwrap_or(0);
+    println!(
+        "sqlite: {} entries ({} MB), open + read signatures {:.3} s, identify total {:.3} s; best {} ({})",
+        es.len(),
+        size >> 20,
+        t_list,
+        t.elapsed().as_secs_f64(),
+        r.matches[0].name,
+        r.matches[0].verdict
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}

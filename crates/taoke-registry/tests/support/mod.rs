@@ -1,0 +1,132 @@
+//! Test support: tiny generated Llama-style checkpoints (kilobytes) with known lineage, and the
+//! small zoo.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+/// A deterministic Gaussian stream (splitmix64 + Box–Muller).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x5eed_0000_7a0c)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn gauss(&mut self) -> f32 {
+        let u = ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let v = ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
+    }
+}
+
+/// Tiny Llama sizes: vocab, hidden, MLP, blocks.
+pub const VOCAB: usize = 48;
+pub const HIDDEN: usize = 12;
+pub const MLP: usize = 24;
+pub const BLOCKS: usize = 2;
+
+/// The tensors of a tiny Llama with seed `seed`; `noise` > 0 adds a "fine-tune" of that
+/// relative size drawn from `noise_seed`.
+pub fn tiny_tensors(seed: u64, noise: f32, noise_seed: u64) -> Vec<(String, Vec<u64>, Vec<f32>)> {
+    let mut rng = Rng::new(seed);
+    let mut nz = Rng::new(noise_seed);
+    let mut t = Vec::new();
+    let mut push = |name: String, shape: Vec<u64>, rng: &mut Rng| {
+        let n: u64 = shape.iter().product();
+        let ones = name.contains("norm");
+        let v: Vec<f32> = (0..n)
+            .map(|_| {
+                let base = if ones {
+                    1.0 + 0.1 * rng.gauss()
+                } else {
+                    rng.gauss() * 0.2
+                };
+                base + noise * 0.2 * nz.gauss()
+            })
+            .collect();
+        t.push((name, shape, v));
+    };
+    let (v, d, h) = (VOCAB as u64, HIDDEN as u64, MLP as u64);
+    push("model.embed_tokens.weight".into(), vec![v, d], &mut rng);
+    for b in 0..BLOCKS {
+        let p = format!("model.layers.{b}");
+        push(format!("{p}.input_layernorm.weight"), vec![d], &mut rng);
+        for x in ["q", "k", "v", "o"] {
+            push(
+                format!("{p}.self_attn.{x}_proj.weight"),
+                vec![d, d],
+                &mut rng,
+            );
+        }
+        push(
+            format!("{p}.post_attention_layernorm.weight"),
+            vec![d],
+            &mut rng,
+        );
+        push(format!("{p}.mlp.gate_proj.weight"), vec![h, d], &mut rng);
+        push(format!("{p}.mlp.up_proj.weight"), vec![h, d], &mut rng);
+        push(format!("{p}.mlp.down_proj.weight"), vec![d, h], &mut rng);
+    }
+    push("model.norm.weight".into(), vec![d], &mut rng);
+    push("lm_head.weight".into(), vec![v, d], &mut rng);
+    t
+}
+
+/// Writes a tiny Llama folder (config.json + model.safetensors) at `dir`.
+pub fn write_tiny(dir: &Path, seed: u64, noise: f32, noise_seed: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let t = tiny_tensors(seed, noise, noise_seed);
+    let bytes: Vec<Vec<u8>> = t
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let refs: Vec<(&str, taoke_dtype::Dtype, &[u64], &[u8])> = t
+        .iter()
+        .zip(&bytes)
+        .map(|((n, s, _), b)| {
+            (
+                n.as_str(),
+                taoke_dtype::Dtype::F32,
+                s.as_slice(),
+                b.as_slice(),
+            )
+        })
+        .collect();
+    let mut out = Vec::new();
+    taoke_safetensors::write(&mut out, &refs, &Default::default()).unwrap();
+    std::fs::write(dir.join("model.safetensors"), out).unwrap();
+    let config = serde_json::json!({
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": VOCAB,
+        "hidden_size": HIDDEN,
+        "intermediate_size": MLP,
+        "num_hidden_layers": BLOCKS,
+        "num_attention_heads": 3,
+        "num_key_value_heads": 3,
+        "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": false
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+}
+
+/// Fingerprint of a tiny model written to a temporary folder.
+pub fn tiny_fingerprint(
+    seed: u64,
+    noise: f32,
+    noise_seed: u64,
+    name: &str,
+) -> taoke_registry::Fingerprint {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join(name);
+    write_tiny(&p, seed, noise, noise_seed);
+    let ck = taoke_model::open(p.to_string_lossy()).unwrap();
+    taoke_registry::fingerprint(&ck, name).unwrap()
+}
