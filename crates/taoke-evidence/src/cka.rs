@@ -62,13 +62,48 @@ pub fn attention_readers(
     t: &Transform,
     d_a: usize,
 ) -> Result<Option<Matrix>> {
+    readers(v, block, t, d_a, None)
+}
+
+/// Rows kept per attention reader (Q, K, V) by [`attention_readers_sampled`].
+pub const SAMPLED_READER_ROWS: usize = 256;
+
+/// [`attention_readers`] on a seeded sample of at most [`SAMPLED_READER_ROWS`] rows of each of
+/// Q, K and V (the same rows on both sides when the shapes agree), read row by row.
+pub fn attention_readers_sampled(
+    v: &ModelView<'_>,
+    block: u32,
+    t: &Transform,
+    d_a: usize,
+    seed: u64,
+) -> Result<Option<Matrix>> {
+    readers(v, block, t, d_a, Some(seed))
+}
+
+fn readers(
+    v: &ModelView<'_>,
+    block: u32,
+    t: &Transform,
+    d_a: usize,
+    sample: Option<u64>,
+) -> Result<Option<Matrix>> {
     let gain = crate::units::attn_gain(v, block);
     let mut parts = Vec::new();
-    for role in [Role::AttnQ, Role::AttnK, Role::AttnV] {
+    for (k, role) in [Role::AttnQ, Role::AttnK, Role::AttnV]
+        .into_iter()
+        .enumerate()
+    {
         let Some(&i) = v.by_key.get(&(Some(block), None, role, Param::Weight)) else {
             continue;
         };
-        let mut m = v.matrix(i)?;
+        let mut m = match sample {
+            Some(seed) => {
+                let n = v.canonical_rows(i);
+                let rows = subset(n, SAMPLED_READER_ROWS, seed ^ (k as u64 + 1));
+                v.matrix_rows(i, &rows)?
+            }
+            None => v.matrix(i)?,
+        };
         if let Some(g) = &gain {
             if g.data.len() == m.cols {
                 for r in 0..m.rows {

@@ -163,6 +163,9 @@ fn mean_row_cosine(a: &taoke_stats::Matrix, b: &taoke_stats::Matrix) -> f64 {
     sum / a.rows as f64
 }
 
+/// Rows compared per large tensor in [`pair_deltas`].
+pub const SAMPLED_ROWS: usize = 256;
+
 /// Element-wise comparison of every canonical tensor present in both with the same shape
 /// (after orientation), in A's coordinates (no alignment applied).
 pub fn pair_deltas(a: &ModelView<'_>, b: &ModelView<'_>, max_elems: u64) -> Vec<PairDelta> {
@@ -173,7 +176,23 @@ pub fn pair_deltas(a: &ModelView<'_>, b: &ModelView<'_>, max_elems: u64) -> Vec<
         if ta.n_elements() != tb.n_elements() || ta.n_elements() > max_elems {
             continue;
         }
-        let (Ok(ma), Ok(mb)) = (a.matrix(ia), b.matrix(ib)) else {
+        // Large matrices: a seeded sample of rows (the same rows on both sides), so a pass
+        // over a 7B pair reads a few MB per tensor; `equal` then means "equal on those rows".
+        let sampled = ta.n_elements() > crate::compare::LARGE && ta.shape.len() == 2;
+        let read = |v: &ModelView<'_>, i: usize| {
+            if sampled {
+                let n = v.canonical_rows(i);
+                let rows = taoke_stats::rng::SplitMix64::new(0x7a1e ^ n as u64)
+                    .sample_sorted(n, SAMPLED_ROWS);
+                v.matrix_rows(i, &rows)
+            } else {
+                v.matrix(i)
+            }
+        };
+        if sampled && a.canonical_rows(ia) != b.canonical_rows(ib) {
+            continue;
+        }
+        let (Ok(ma), Ok(mb)) = (read(a, ia), read(b, ib)) else {
             continue;
         };
         if (ma.rows, ma.cols) != (mb.rows, mb.cols) {

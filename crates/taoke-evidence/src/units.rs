@@ -109,21 +109,56 @@ pub fn features(
     t: &Transform,
     d_a: usize,
 ) -> Result<Option<UnitFeatures>> {
+    features_subset(v, block, expert, t, d_a, None)
+}
+
+/// Number of hidden units of a block's (or expert's) MLP, from the tensor shapes.
+pub fn unit_count(v: &ModelView<'_>, block: u32, expert: Option<u32>) -> Option<usize> {
+    let up_r = if expert.is_some() {
+        Role::ExpertUp
+    } else {
+        Role::MlpUp
+    };
+    let i = get(v, block, expert, up_r)?;
+    (v.ck.tensors[i].shape.len() == 2).then(|| v.canonical_rows(i))
+}
+
+/// [`features`] of the units `units` only (ascending indices; `None` = all), decoding only
+/// their rows where the storage allows.
+pub fn features_subset(
+    v: &ModelView<'_>,
+    block: u32,
+    expert: Option<u32>,
+    t: &Transform,
+    d_a: usize,
+    units: Option<&[usize]>,
+) -> Result<Option<UnitFeatures>> {
+    let read = |i: usize| match units {
+        Some(u) => v.matrix_rows(i, u),
+        None => v.matrix(i),
+    };
     let (gate_r, up_r, down_r) = match expert {
         None => (Role::MlpGate, Role::MlpUp, Role::MlpDown),
         Some(_) => (Role::ExpertGate, Role::ExpertUp, Role::ExpertDown),
     };
     let gain = ffn_gain(v, block);
     let up = match get(v, block, expert, up_r) {
-        Some(i) => v.matrix(i)?,
+        Some(i) => read(i)?,
         None => return Ok(None),
     };
     let mut parts = vec![fold_gain(up, gain.as_ref())];
     if let Some(i) = get(v, block, expert, gate_r) {
-        parts.push(fold_gain(v.matrix(i)?, gain.as_ref()));
+        parts.push(fold_gain(read(i)?, gain.as_ref()));
     } else if let Some(i) = get(v, block, expert, down_r) {
         // Plain MLP: the down projection's columns belong to the same units.
-        parts.push(v.matrix(i)?.view().transpose());
+        let down = v.matrix(i)?.view().transpose();
+        parts.push(match units {
+            Some(u) => down
+                .view()
+                .select_rows(u)
+                .map_err(|e| crate::Error::Stats(e.to_string()))?,
+            None => down,
+        });
     }
     let d = parts[0].cols;
     if parts.iter().any(|p| p.cols != d) {

@@ -285,6 +285,79 @@ impl<'a> ModelView<'a> {
         Ok(m)
     }
 
+    /// Reads the canonical rows `rows` (ascending, of the `[out, in]` orientation that
+    /// [`ModelView::matrix`] returns) of tensor `i`, decoding only those rows when the stored
+    /// layout allows (no transposition); otherwise reads the whole matrix and selects.
+    pub fn matrix_rows(&self, i: usize, rows: &[usize]) -> Result<Matrix> {
+        let t = &self.ck.tensors[i];
+        let an = &self.anatomy.tensors[i];
+        let direct = t.shape.len() == 2
+            && !self.reinterpret.contains(&i)
+            && an.orientation != Orientation::Transposed;
+        if !direct {
+            let m = self.matrix(i)?;
+            return m
+                .view()
+                .select_rows(rows)
+                .map_err(|e| Error::Stats(e.to_string()));
+        }
+        let (n_rows, cols) = (t.shape[0] as usize, t.shape[1] as usize);
+        if rows.iter().any(|&r| r >= n_rows) {
+            return Err(Error::Stats(format!(
+                "{}: row index out of {n_rows}",
+                t.name
+            )));
+        }
+        // Canonical row → stored row (llama.cpp's interleaved rotary Q/K order).
+        let stored: Vec<usize> = match self.qk_heads(i) {
+            Some(h) if n_rows % (2 * h) == 0 => {
+                let idx: Vec<f32> = (0..n_rows).map(|r| r as f32).collect();
+                match taoke_anatomy::halve_qk_rows(&idx, n_rows, 1, h) {
+                    Ok(map) => rows.iter().map(|&r| map[r] as usize).collect(),
+                    Err(_) => rows.to_vec(),
+                }
+            }
+            _ => rows.to_vec(),
+        };
+        let mut data = vec![0f32; rows.len() * cols];
+        for (k, &s) in stored.iter().enumerate() {
+            self.ck
+                .read_rows(t, s as u64, 1, &mut data[k * cols..(k + 1) * cols])
+                .map_err(Error::Model)?;
+        }
+        Matrix::new(rows.len(), cols, data).map_err(|e| Error::Stats(e.to_string()))
+    }
+
+    /// Rows of tensor `i` in the canonical `[out, in]` orientation (1 for vectors).
+    pub fn canonical_rows(&self, i: usize) -> usize {
+        let t = &self.ck.tensors[i];
+        if t.shape.len() != 2 {
+            return 1;
+        }
+        let transposed = self.anatomy.tensors[i].orientation == Orientation::Transposed;
+        t.shape[usize::from(transposed != self.reinterpret.contains(&i))] as usize
+    }
+
+    /// Heads of a rotary Q/K tensor stored in llama.cpp's interleaved row order.
+    fn qk_heads(&self, i: usize) -> Option<usize> {
+        let role = self.anatomy.tensors[i].canonical.role;
+        if !matches!(role, Role::AttnQ | Role::AttnK)
+            || self.anatomy.qk_row_order != QkRowOrder::Interleaved
+        {
+            return None;
+        }
+        let d = &self.anatomy.description;
+        let heads = if role == Role::AttnQ {
+            d.heads.as_ref().map(|f| f.value)
+        } else {
+            d.kv_heads
+                .as_ref()
+                .map(|f| f.value)
+                .or(d.heads.as_ref().map(|f| f.value))
+        };
+        heads.filter(|&h| h > 0).map(|h| h as usize)
+    }
+
     /// The canonical text name of tensor `i` (`blk.3.ffn_up.weight`).
     pub fn canonical_name(&self, i: usize) -> String {
         self.anatomy.tensors[i].canonical.to_string()
