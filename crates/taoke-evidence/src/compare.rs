@@ -151,7 +151,7 @@ fn detect_reinterpreted(a: &ModelView<'_>, b: &mut ModelView<'_>) {
     }
     for &(k, ib) in &keys {
         let t = &b.ck.tensors[ib];
-        if t.n_elements() <= LARGE || !k.0.is_some_and(|blk| blk > 0) {
+        if t.n_elements() <= LARGE || k.0.is_none_or(|blk| blk == 0) {
             continue;
         }
         let first = b.by_key.get(&(Some(0), k.1, k.2, k.3)).copied();
