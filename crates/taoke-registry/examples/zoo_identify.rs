@@ -107,10 +107,9 @@ fn main() {
                 .filter(|_| res.verdict == "known-ancestor");
             if related.is_empty() {
                 none_expected += 1;
-                if top.is_none() {
-                    none_said += 1;
-                } else {
-                    misses.push(format!("{q}: expected none, got {}", top.unwrap().name));
+                match top {
+                    None => none_said += 1,
+                    Some(t) => misses.push(format!("{q}: expected none, got {}", t.name)),
                 }
                 continue;
             }

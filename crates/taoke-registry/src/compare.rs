@@ -173,7 +173,7 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
         if let Some(q) = taoke_evidence::align::procrustes(sa.view(), sb.view()) {
             let r = ca.cols;
             let map = |u: &Matrix| -> Option<Matrix> {
-                if u.cols % r != 0 {
+                if !u.cols.is_multiple_of(r) {
                     return None;
                 }
                 let parts = u.cols / r;

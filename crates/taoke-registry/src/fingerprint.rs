@@ -257,7 +257,7 @@ fn block_units(
     };
     let Some(f) = feats else { return Ok(None) };
     let m = f.m;
-    if m.cols % d != 0 || m.cols == 0 {
+    if !m.cols.is_multiple_of(d) || m.cols == 0 {
         return Ok(None);
     }
     let parts = m.cols / d;

@@ -14,7 +14,10 @@ fn zoo() -> (Manifest, Vec<(String, Fingerprint)>) {
         .iter()
         .map(|m| {
             let ck = taoke_model::open(dir.join(&m.path).to_string_lossy()).expect("open");
-            (m.id.clone(), taoke_registry::fingerprint(&ck, &m.id).expect("fingerprint"))
+            (
+                m.id.clone(),
+                taoke_registry::fingerprint(&ck, &m.id).expect("fingerprint"),
+            )
         })
         .collect();
     (manifest, fps)
@@ -37,11 +40,21 @@ fn identify_every_small_zoo_model_against_the_other_roots() {
             .filter(|(id, _)| id != q && root(id))
             .cloned()
             .collect();
-        let r = identify(qfp, &entries_of(&reg), &mut |i| Ok(reg[i].1.clone()), &Options::default()).unwrap();
+        let r = identify(
+            qfp,
+            &entries_of(&reg),
+            &mut |i| Ok(reg[i].1.clone()),
+            &Options::default(),
+        )
+        .unwrap();
         // Never a false ancestor.
         for m in &r.matches {
             if matches!(m.verdict, "identical" | "same-weights" | "related") {
-                assert!(related(&manifest, q, &m.name), "{q}: false ancestor {}", m.name);
+                assert!(
+                    related(&manifest, q, &m.name),
+                    "{q}: false ancestor {}",
+                    m.name
+                );
             }
         }
         let parents = &manifest.model(q).unwrap().parents;
@@ -60,13 +73,39 @@ fn identify_every_small_zoo_model_against_the_other_roots() {
 #[test]
 fn identify_ranks_the_parent_first_among_all_other_models() {
     let (manifest, fps) = zoo();
-    for q in ["a1-ft-code", "a1-rotated", "a1-gguf-q4_k", "a2-upscaled", "a1-f16", "a1-perm-mlp"] {
-        let reg: Vec<(String, Fingerprint)> = fps.iter().filter(|(id, _)| id != q).cloned().collect();
+    for q in [
+        "a1-ft-code",
+        "a1-rotated",
+        "a1-gguf-q4_k",
+        "a2-upscaled",
+        "a1-f16",
+        "a1-perm-mlp",
+    ] {
+        let reg: Vec<(String, Fingerprint)> =
+            fps.iter().filter(|(id, _)| id != q).cloned().collect();
         let qfp = &fps.iter().find(|f| f.0 == q).unwrap().1;
-        let r = identify(qfp, &entries_of(&reg), &mut |i| Ok(reg[i].1.clone()), &Options::default()).unwrap();
+        let r = identify(
+            qfp,
+            &entries_of(&reg),
+            &mut |i| Ok(reg[i].1.clone()),
+            &Options::default(),
+        )
+        .unwrap();
         let parent = &manifest.model(q).unwrap().parents[0];
-        assert_eq!(&r.matches[0].name, parent, "{q}: {:?}", r.matches.iter().take(3).map(|m| (&m.name, m.closeness)).collect::<Vec<_>>());
-        assert!(r.matches.iter().all(|m| m.verdict == "independent" || related(&manifest, q, &m.name)));
+        assert_eq!(
+            &r.matches[0].name,
+            parent,
+            "{q}: {:?}",
+            r.matches
+                .iter()
+                .take(3)
+                .map(|m| (&m.name, m.closeness))
+                .collect::<Vec<_>>()
+        );
+        assert!(r
+            .matches
+            .iter()
+            .all(|m| m.verdict == "independent" || related(&manifest, q, &m.name)));
     }
 }
 
@@ -80,10 +119,21 @@ fn census_of_the_small_zoo_recovers_families_and_parents() {
     assert_eq!(sizes, [1, 1, 2, 21]);
     let mut right = 0;
     for m in &manifest.models {
-        let got = c.models.iter().find(|x| x.name == m.id).unwrap().parent.clone();
+        let got = c
+            .models
+            .iter()
+            .find(|x| x.name == m.id)
+            .unwrap()
+            .parent
+            .clone();
         if got.as_ref() == m.parents.first() {
             right += 1;
         }
     }
-    assert_eq!(right, manifest.models.len(), "{}", serde_json::to_string_pretty(&c.edges).unwrap());
+    assert_eq!(
+        right,
+        manifest.models.len(),
+        "{}",
+        serde_json::to_string_pretty(&c.edges).unwrap()
+    );
 }
