@@ -238,7 +238,7 @@ pub fn identify(
             evidence: c.tests,
         });
     }
-    rank(&mut matches);
+    rank(&mut matches, &query.info);
     let known = matches.first().is_some_and(rel);
     let summary = match matches.first() {
         Some(m) if known => format!(
@@ -288,12 +288,22 @@ fn rel(m: &Match) -> bool {
     matches!(m.verdict, "identical" | "same-weights" | "related")
 }
 
-/// Orders matches: related first; among them, equally close copies (within [`TIE_WINDOW`] of
+/// Orders matches: related first, lossy copies of the query last among them; among the rest, equally close copies (within [`TIE_WINDOW`] of
 /// the best closeness) by precision (a lossy copy is rarely the original), then undisguised
 /// coordinates, then the shorter name (releases derived from a model usually append to its
 /// name), then format (a GGUF is
 /// usually a conversion), then closeness; the others by screen score.
-pub fn rank(matches: &mut [Match]) {
+pub fn rank(matches: &mut [Match], query: &ModelInfo) {
+    // A lossy copy of the query (lower precision, or a GGUF conversion of a non-GGUF query,
+    // within quantization distance) cannot be its original: such matches rank after the
+    // other related ones (they stay in the list, with their verdict).
+    let q_prec = precision_rank(query.dtype.as_deref());
+    let lossy_copy = |m: &Match| {
+        rel(m)
+            && m.closeness >= 1.0 - 2e-3
+            && (precision_rank(m.dtype.as_deref()) < q_prec
+                || (m.format == "gguf" && query.format != "gguf"))
+    };
     let best = matches
         .iter()
         .filter(|m| rel(m))
@@ -303,6 +313,7 @@ pub fn rank(matches: &mut [Match]) {
     let key = |m: &Match| {
         (
             rel(m),
+            !lossy_copy(m),
             tie(m),
             if tie(m) {
                 precision_rank(m.dtype.as_deref())
