@@ -124,7 +124,7 @@ fn detect_reinterpreted(a: &ModelView<'_>, b: &mut ModelView<'_>) {
         }
         // A writer stores every block alike: large tensors are checked in block 0 only, and
         // the finding is applied to the same role in the other blocks below.
-        if ta.n_elements() > LARGE && k.0.is_some_and(|blk| blk > 0) {
+        if ta.n_elements() >= 1 << 20 && k.0.is_some_and(|blk| blk > 0) {
             continue;
         }
         let (Ok(ma), Ok(mb)) = (a.matrix(ia), b.matrix(ib)) else {
@@ -151,7 +151,7 @@ fn detect_reinterpreted(a: &ModelView<'_>, b: &mut ModelView<'_>) {
     }
     for &(k, ib) in &keys {
         let t = &b.ck.tensors[ib];
-        if t.n_elements() <= LARGE || k.0.is_none_or(|blk| blk == 0) {
+        if t.n_elements() < 1 << 20 || k.0.is_none_or(|blk| blk == 0) {
             continue;
         }
         let first = b.by_key.get(&(Some(0), k.1, k.2, k.3)).copied();

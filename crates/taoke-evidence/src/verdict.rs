@@ -858,11 +858,27 @@ fn decisive_words(
         Verdict::Related => {
             let what = if kinds.contains(&Kind::SharedComponents) {
                 "the token embeddings are shared (their hidden dimensions line up one-to-one), while no transformer block matches".to_owned()
-            } else if let Some((i, j, t)) = best_block {
+            } else if let Some((i, j, t)) =
+                best_block.filter(|b| b.2.ln_p < opts.alpha.ln())
+            {
                 format!(
                     "the MLP units of block {i} of A line up with those of block {j} of B (Spearman ρ = {:.2} over {} units)",
                     t.rho, t.n
                 )
+            } else if let Some(n) = Some(
+                m.block_cka
+                    .iter()
+                    .filter(|(_, _, c)| block_cka_stat(c).is_some_and(|s| s >= CKA_DERIVED))
+                    .count(),
+            )
+            .filter(|&n| n > 0)
+            {
+                let (la, _) = m.blocks;
+                format!(
+                    "the hidden dimensions of the token embeddings line up one-to-one, and {n} of {la} blocks read the residual stream like derived blocks (vocabulary-anchored CKA ≥ {CKA_DERIVED}) though their units are not in the same order"
+                )
+            } else if m.emb_test.as_ref().is_some_and(|t| t.ln_p < opts.alpha.ln()) {
+                "the hidden dimensions of the token embeddings line up one-to-one".to_owned()
             } else {
                 "the hidden units line up".to_owned()
             };

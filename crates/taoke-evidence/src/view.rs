@@ -325,6 +325,7 @@ impl<'a> ModelView<'a> {
                 .read_rows(t, s as u64, 1, &mut data[k * cols..(k + 1) * cols])
                 .map_err(Error::Model)?;
         }
+        self.ck.release_tensor(t);
         Matrix::new(rows.len(), cols, data).map_err(|e| Error::Stats(e.to_string()))
     }
 

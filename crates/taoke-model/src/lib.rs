@@ -21,6 +21,7 @@ mod layout;
 mod metadata;
 mod open;
 mod read;
+mod release;
 pub mod resolve;
 mod storage;
 mod tensor;
