@@ -161,6 +161,15 @@ fn run(args: Args) -> anyhow::Result<()> {
                         seq_wall = Some(r.wall);
                     }
                     let result = summary(w, &r);
+                    if w == "compare" && !r.stdout.is_empty() {
+                        // Keep the report next to the results, for agreement checks.
+                        let tag: String = p
+                            .chars()
+                            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                            .collect();
+                        let out = taoke_bench::cache_dir().join(format!("compare-{tag}.json"));
+                        std::fs::write(&out, &r.stdout)?;
+                    }
                     let ratio = seq_wall.map_or("".into(), |sq| format!("{:.1}", r.wall / sq));
                     println!(
                         "| {p} | {w} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {ratio} | {result} |",
