@@ -129,6 +129,20 @@ fn main() {
     let reg = Registry::open(&path).expect("registry");
     let es = reg.entries().expect("entries");
     let t_list = t.elapsed().as_secs_f64();
+    let t_load = Instant::now();
+    let top = taoke_registry::identify::prescreen(
+        &taoke_registry::Screen::of(&query),
+        &es,
+        opts.candidates,
+    );
+    for (i, _) in &top {
+        reg.load(es[*i].id).expect("load");
+    }
+    eprintln!(
+        "loading the {} candidates' fingerprints: {:.3} s",
+        top.len(),
+        t_load.elapsed().as_secs_f64()
+    );
     let r = identify(&query, &es, &mut |i| reg.load(es[i].id), &opts).expect("identify");
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)
         + std::fs::metadata(tmp.join("registry.sqlite-wal"))

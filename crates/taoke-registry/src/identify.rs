@@ -5,7 +5,7 @@
 //! 2. **Exact tests** ([`crate::compare::compare`]) on the top `candidates` by screen score.
 //!    Each p-value is Bonferroni-corrected for the number of candidates tested; an entry is
 //!    `related` when the corrected p-value is below α (default 1e-6), `same-weights` when, in
-//!    addition, every block matches its counterpart at the same depth with closeness ≥ 0.999,
+//!    addition, every block matches its counterpart at the same depth with closeness ≥ 0.998,
 //!    `independent` when it is ≥ 0.01, else `inconclusive`.
 //! 3. **Answer**: the related entries ranked by closeness (copies first), or "no known
 //!    ancestor" when none passes. A false accusation is worse than a miss.
