@@ -561,6 +561,7 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
             let keep = product_blocks(links.len() as u32);
             links = keep.iter().map(|&k| links[k as usize]).collect();
         }
+        // One block pair at a time: a large block decodes to hundreds of MB per side.
         for (i, j) in links {
             let p = crate::products::compare_block(&va, i, &vb, j, &transform, d_a, opts.seed)?;
             products.push((i, j, p));
@@ -614,9 +615,11 @@ fn diagonal_streaming(
     // 512 units per block already give p-values down to 1/512! ≈ 10⁻¹¹⁶⁶; more only costs
     // (the assignment is cubic in the units).
     let budget = opts.max_units.min(LARGE_UNITS);
-    let mut tests = Vec::new();
-    let mut ckas = Vec::new();
-    for i in 0..va.n_blocks() {
+    // Blocks in parallel (each pair is independent; results are collected in block order, so
+    // the report does not depend on the thread count).
+    use rayon::prelude::*;
+    let per_block = |i: u32| -> Result<(Option<units::UnitTest>, Option<crate::cka::BlockCka>)> {
+        let mut test = None;
         let (h, g) = (
             units::unit_count(va, i, None),
             units::unit_count(vb, i, None),
@@ -634,9 +637,7 @@ fn diagonal_streaming(
         let mut c = crate::cka::BlockCka::default();
         if let (Some(x), Some(y)) = (&fa, &fb) {
             if x.cols == y.cols && x.rows >= 8 && y.rows >= 8 {
-                if let Ok(t) = units::unit_test(x, y, budget, opts.seed ^ u64::from(i)) {
-                    tests.push((i, i, t));
-                }
+                test = units::unit_test(x, y, budget, opts.seed ^ u64::from(i)).ok();
                 c.mlp = crate::cka::cka(
                     crate::cka::prepare_mlp(x, seed).as_ref(),
                     crate::cka::prepare_mlp(y, seed).as_ref(),
@@ -651,7 +652,19 @@ fn diagonal_streaming(
             attn(va, &Transform::Identity)?.as_ref(),
             attn(vb, transform)?.as_ref(),
         );
-        if c.mlp.is_some() || c.attn.is_some() {
+        Ok((test, (c.mlp.is_some() || c.attn.is_some()).then_some(c)))
+    };
+    let results: Vec<_> = (0..va.n_blocks())
+        .into_par_iter()
+        .map(per_block)
+        .collect::<Result<_>>()?;
+    let mut tests = Vec::new();
+    let mut ckas = Vec::new();
+    for (i, (t, c)) in (0u32..).zip(results) {
+        if let Some(t) = t {
+            tests.push((i, i, t));
+        }
+        if let Some(c) = c {
             ckas.push((i, i, c));
         }
     }
