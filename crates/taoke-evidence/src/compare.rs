@@ -30,6 +30,9 @@ pub struct Options {
     pub max_block_pairs: usize,
     /// Seed for subsets and sketches.
     pub seed: u64,
+    /// Models whose MLP matrices have more elements than this take the streaming path
+    /// (sampled rows, unit subsets, diagonal-first, products on three blocks).
+    pub large_above: u64,
 }
 
 impl Default for Options {
@@ -41,18 +44,19 @@ impl Default for Options {
             max_units: 1024,
             max_block_pairs: 1024,
             seed: 0x0007_a06e,
+            large_above: LARGE,
         }
     }
 }
 
 /// Tensors with more elements than this are "large": read by sampled rows rather than whole
-/// (every zoo and test model stays below; 1B-and-up models are above).
-pub(crate) const LARGE: u64 = 1 << 22;
+/// (every zoo and test model stays below; 1B-and-up models are above). [`Options::large_above`].
+pub const LARGE: u64 = 1 << 22;
 
 /// Whether a model has large MLP matrices (then the streaming, sampled path is used).
-fn is_large(v: &ModelView<'_>) -> bool {
+fn is_large(v: &ModelView<'_>, above: u64) -> bool {
     v.by_key.iter().any(|(k, &i)| {
-        matches!(k.2, Role::MlpUp | Role::ExpertUp) && v.ck.tensors[i].n_elements() > LARGE
+        matches!(k.2, Role::MlpUp | Role::ExpertUp) && v.ck.tensors[i].n_elements() > above
     })
 }
 
@@ -274,7 +278,7 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
         };
         return Ok(verdict::decide(&va, &vb, &m, opts));
     }
-    let pairs = triage::pair_deltas(&va, &vb, 1 << 26);
+    let pairs = triage::pair_deltas_sampled(&va, &vb, 1 << 26, opts.large_above);
 
     let tokenizer = match (&va.vocab, &vb.vocab) {
         (Some(x), Some(y)) => Some(taoke_tokenizer::compare(x, y)),
@@ -340,7 +344,7 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
     let mut expert_tests = Vec::new();
     let mut hidden_units = (Vec::new(), Vec::new());
     let mut block_cka = Vec::new();
-    let large = is_large(&va) || is_large(&vb);
+    let large = is_large(&va, opts.large_above) || is_large(&vb, opts.large_above);
     let mut done = false;
     if d_a > 0 && large && la == lb {
         // Large models of equal depth: stream the diagonal block pairs one at a time (bounded

@@ -35,7 +35,7 @@ pub mod units;
 pub mod verdict;
 pub mod view;
 
-pub use compare::{compare, Options};
+pub use compare::{compare, Options, LARGE};
 pub use report::{Comparison, ComponentVerdict, Direction, Evidence, Kind, Verdict};
 
 /// Errors of a comparison.

@@ -169,6 +169,17 @@ pub const SAMPLED_ROWS: usize = 256;
 /// Element-wise comparison of every canonical tensor present in both with the same shape
 /// (after orientation), in A's coordinates (no alignment applied).
 pub fn pair_deltas(a: &ModelView<'_>, b: &ModelView<'_>, max_elems: u64) -> Vec<PairDelta> {
+    pair_deltas_sampled(a, b, max_elems, crate::compare::LARGE)
+}
+
+/// [`pair_deltas`] with matrices of more than `sample_above` elements compared on
+/// [`SAMPLED_ROWS`] seeded rows.
+pub fn pair_deltas_sampled(
+    a: &ModelView<'_>,
+    b: &ModelView<'_>,
+    max_elems: u64,
+    sample_above: u64,
+) -> Vec<PairDelta> {
     let mut out = Vec::new();
     for (k, &ia) in &a.by_key {
         let Some(&ib) = b.by_key.get(k) else { continue };
@@ -178,7 +189,7 @@ pub fn pair_deltas(a: &ModelView<'_>, b: &ModelView<'_>, max_elems: u64) -> Vec<
         }
         // Large matrices: a seeded sample of rows (the same rows on both sides), so a pass
         // over a 7B pair reads a few MB per tensor; `equal` then means "equal on those rows".
-        let sampled = ta.n_elements() > crate::compare::LARGE && ta.shape.len() == 2;
+        let sampled = ta.n_elements() > sample_above && ta.shape.len() == 2;
         let read = |v: &ModelView<'_>, i: usize| {
             if sampled {
                 let n = v.canonical_rows(i);
