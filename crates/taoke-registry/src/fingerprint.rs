@@ -7,7 +7,8 @@
 //!    of the set of normalized token strings).
 //! 2. **Anchors**: up to [`ANCHORS`] plain tokens chosen by the bottom-k of a 64-bit FNV-1a hash
 //!    of their normalized string, so two models with overlapping vocabularies pick mostly the
-//!    same tokens whatever their ids. Their strings are stored.
+//!    same tokens whatever their ids. Their strings are stored. Then [`ID_ANCHORS`] tokens by
+//!    id (`#17`), shared with copies that ship without a tokenizer.
 //! 3. **Anchor embeddings** in the model's own coordinates (the first [`EMB_COLS`] hidden
 //!    columns): the residual units of Zhu et al.'s test on embedding columns.
 //! 4. **A canonical hidden basis**: the top-[`BASIS`] principal directions of the centred anchor
@@ -40,6 +41,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const ALGORITHM: &str = "anchored-units/1";
 /// Anchor tokens (bottom-k).
 pub const ANCHORS: usize = 256;
+/// Id anchors added after the string anchors when the model has a tokenizer.
+pub const ID_ANCHORS: usize = 64;
 /// Own-coordinate embedding columns kept (the first ones).
 pub const EMB_COLS: usize = 512;
 /// Dimensions of the canonical basis.
@@ -307,10 +310,14 @@ pub fn fingerprint(ck: &Checkpoint, source: &str) -> Result<Fingerprint> {
     if e.rows < 8 || e.cols < 2 {
         return Err(Error::NoEmbedding(source.to_owned()));
     }
-    let anchors = match &view.vocab {
+    // String anchors when a tokenizer was found, then id anchors (`#17`), so that a copy
+    // shipped without its tokenizer (an ONNX export, a llama2.c file) still shares anchors
+    // with its original when the ids agree.
+    let anchors: Vec<(String, usize)> = match &view.vocab {
         Some(v) => anchors_of(v, ANCHORS)
             .into_iter()
             .filter(|(_, i)| *i < e.rows)
+            .chain(anchors_by_id(e.rows, ID_ANCHORS))
             .collect(),
         None => anchors_by_id(e.rows, ANCHORS),
     };

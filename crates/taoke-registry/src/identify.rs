@@ -242,9 +242,9 @@ pub fn identify(
     let known = matches.first().is_some_and(rel);
     let summary = match matches.first() {
         Some(m) if known => format!(
-            "{} weights: {} (p ≤ 1e{:.0} after testing {} candidates, closeness {:.4})",
-            m.verdict,
+            "{}: {} (p ≤ 1e{:.0} after testing {} candidates, closeness {:.4})",
             m.name,
+            m.verdict,
             m.log10_p_corrected.unwrap_or(0.0).ceil(),
             tested,
             m.closeness

@@ -43,7 +43,10 @@ pub fn load_or_fingerprint(reference: &str, out: &Output) -> anyhow::Result<Fing
     let fp = taoke_registry::fingerprint(&ck, reference)
         .with_context(|| format!("cannot fingerprint `{reference}`"))?;
     sp.done();
-    Ok(fp)
+    // As stored (f16 for large models), so that a model and its stored fingerprint compare
+    // as identical.
+    let bytes = fp.to_bytes()?;
+    Ok(Fingerprint::from_bytes(&bytes, reference)?)
 }
 
 /// Runs `taoke fingerprint`.

