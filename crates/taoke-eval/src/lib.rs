@@ -345,6 +345,12 @@ pub struct Summary {
     pub kinds_right: usize,
     /// Related pairs with at least one nameable truth kind.
     pub kinds_scored: usize,
+    /// Like `kinds_right`, but `merge` is not expected from a pair (a linear merge of two
+    /// fine-tunes differs from each of its relatives exactly like a fine-tune; only a third
+    /// model shows it, which is census's job).
+    pub kinds_right_pairwise: usize,
+    /// Related pairs with at least one pairwise-nameable truth kind.
+    pub kinds_scored_pairwise: usize,
     /// Pairs where compare failed.
     pub errors: usize,
     /// KS test of independent-pair p-values (exact path) against U(0,1): (n, D, p).
@@ -383,6 +389,8 @@ pub fn summarize(results: &[PairResult]) -> Summary {
         same_weights_called_same: 0,
         kinds_right: 0,
         kinds_scored: 0,
+        kinds_right_pairwise: 0,
+        kinds_scored_pairwise: 0,
         errors: 0,
         ks_exact: None,
         ks_roots: None,
@@ -448,6 +456,13 @@ pub fn summarize(results: &[PairResult]) -> Summary {
                 s.kinds_scored += 1;
                 if named.iter().all(|k| r.kinds.contains(k)) {
                     s.kinds_right += 1;
+                }
+            }
+            let pairwise: Vec<&&String> = named.iter().filter(|k| k.as_str() != "merge").collect();
+            if !pairwise.is_empty() {
+                s.kinds_scored_pairwise += 1;
+                if pairwise.iter().all(|k| r.kinds.contains(k)) {
+                    s.kinds_right_pairwise += 1;
                 }
             }
             for k in &r.truth_kinds {
@@ -552,6 +567,13 @@ pub fn markdown(s: &Summary, command: &str, profile: &str) -> String {
         s.kinds_right,
         s.kinds_scored,
         pct(s.kinds_right, s.kinds_scored)
+    );
+    let _ = writeln!(
+        o,
+        "| the same, `merge` not expected from a pair (only a third model shows a merge) | {} of {} ({}) |",
+        s.kinds_right_pairwise,
+        s.kinds_scored_pairwise,
+        pct(s.kinds_right_pairwise, s.kinds_scored_pairwise)
     );
     if let Some((n, d, p)) = s.ks_exact {
         let _ = writeln!(
