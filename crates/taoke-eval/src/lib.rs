@@ -40,6 +40,8 @@ pub struct PairResult {
     pub product_z: Option<f64>,
     /// The block CKA statistics of diagonal block pairs (`awm-cka` rows), for calibration.
     pub block_cka: Vec<f64>,
+    /// The spectral statistic (`spectral` row), for calibration.
+    pub spectral: Option<f64>,
     /// Seconds spent.
     pub seconds: f64,
     /// Error, if compare failed.
@@ -120,6 +122,12 @@ pub fn evaluate(
                     .collect()
             },
         );
+        let spectral = res.as_ref().ok().and_then(|c| {
+            c.evidence
+                .iter()
+                .find(|e| e.test == "spectral")
+                .map(|e| e.statistic)
+        });
         let (verdict, kinds, log10_p, exact_path, error) = match res {
             Ok(c) => (
                 c.verdict.as_str().to_owned(),
@@ -146,6 +154,7 @@ pub fn evaluate(
                 .all(|id| manifest.model(id).is_some_and(|m| m.parents.is_empty())),
             product_z,
             block_cka,
+            spectral,
             seconds,
             error,
         });
@@ -361,6 +370,11 @@ pub struct Summary {
     pub product_null: Option<(usize, f64, f64)>,
     /// Mean and standard deviation of the diagonal block CKA over independent same-depth pairs.
     pub cka_null: Option<(usize, f64, f64)>,
+    /// Mean and standard deviation of the spectral statistic over independent same-depth pairs,
+    /// and over related pairs (for the report).
+    pub spectral_null: Option<(usize, f64, f64)>,
+    /// The spectral statistic over related pairs (n, mean, std).
+    pub spectral_related: Option<(usize, f64, f64)>,
     /// KS test over all independent pairs (some conservative): (n, D, p).
     pub ks_all: Option<(usize, f64, f64)>,
     /// Per truth kind: (pairs, verdict right, kind reported).
@@ -396,6 +410,8 @@ pub fn summarize(results: &[PairResult]) -> Summary {
         ks_roots: None,
         product_null: None,
         cka_null: None,
+        spectral_null: None,
+        spectral_related: None,
         ks_all: None,
         per_kind: BTreeMap::new(),
         seconds: (0.0, 0.0),
@@ -405,6 +421,8 @@ pub fn summarize(results: &[PairResult]) -> Summary {
     let mut p_roots = Vec::new();
     let mut zs = Vec::new();
     let mut ckas: Vec<f64> = Vec::new();
+    let mut spec_null: Vec<f64> = Vec::new();
+    let mut spec_rel: Vec<f64> = Vec::new();
     for r in results {
         *confusion
             .entry(r.truth.clone())
@@ -427,6 +445,7 @@ pub fn summarize(results: &[PairResult]) -> Summary {
             }
             if r.exact_path && r.same_architecture {
                 ckas.extend(r.block_cka.iter().copied());
+                spec_null.extend(r.spectral);
             }
             if let Some(l) = r.log10_p {
                 let p = 10f64.powf(l);
@@ -440,6 +459,7 @@ pub fn summarize(results: &[PairResult]) -> Summary {
             }
         } else {
             s.related_pairs += 1;
+            spec_rel.extend(r.spectral);
             if related_verdict(&r.verdict) {
                 s.related_called_related += 1;
             } else {
@@ -496,6 +516,18 @@ pub fn summarize(results: &[PairResult]) -> Summary {
         let m = zs.iter().sum::<f64>() / n;
         let sd = (zs.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
         s.product_null = Some((zs.len(), m, sd));
+    }
+    let mean_sd = |v: &[f64]| {
+        let n = v.len() as f64;
+        let m = v.iter().sum::<f64>() / n;
+        let sd = (v.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        (v.len(), m, sd)
+    };
+    if spec_null.len() >= 2 {
+        s.spectral_null = Some(mean_sd(&spec_null));
+    }
+    if spec_rel.len() >= 2 {
+        s.spectral_related = Some(mean_sd(&spec_rel));
     }
     if ckas.len() >= 2 {
         let n = ckas.len() as f64;
@@ -597,6 +629,12 @@ pub fn markdown(s: &Summary, command: &str, profile: &str) -> String {
         let _ = writeln!(
             o,
             "| diagonal block CKA on independent equal-depth pairs (the calibrated CKA null; many pairs share a model) | n = {n}, mean {m:.4}, std {sd:.4} |"
+        );
+    }
+    if let (Some((n, m, sd)), Some((nr, mr, sr))) = (s.spectral_null, s.spectral_related) {
+        let _ = writeln!(
+            o,
+            "| spectral statistic (supporting only): independent equal-depth pairs / related pairs | n = {n}, {m:.2e} ± {sd:.2e} / n = {nr}, {mr:.2e} ± {sr:.2e} |"
         );
     }
     if let Some((n, d, p)) = s.ks_all {

@@ -24,6 +24,7 @@ pub struct Null {
 struct Nulls {
     product_z: Null,
     block_cka: Null,
+    spectral_mse: Null,
 }
 
 fn nulls() -> Nulls {
@@ -46,6 +47,13 @@ pub fn cka_null() -> Null {
     let mut n = nulls().block_cka;
     n.std = n.std.max(0.05);
     n
+}
+
+/// The distribution of the spectral statistic (mean squared difference of max-normalised top
+/// singular values of the block products) on independent pairs; reported next to the
+/// statistic, not used for p-values.
+pub fn spectral_null() -> Null {
+    nulls().spectral_mse
 }
 
 /// `ln P(Z > x)` for a standard normal `Z`, accurate in the far tail (no underflow).

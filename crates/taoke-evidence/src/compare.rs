@@ -567,7 +567,11 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
         }
         // One block pair at a time: a large block decodes to hundreds of MB per side.
         for (i, j) in links {
-            let p = crate::products::compare_block(&va, i, &vb, j, &transform, d_a, opts.seed)?;
+            // Spectra (randomized SVD of each product) only below the large threshold: at
+            // 7B they would cost more than the rest of the comparison.
+            let p = crate::products::compare_block_with(
+                &va, i, &vb, j, &transform, d_a, opts.seed, !large,
+            )?;
             products.push((i, j, p));
         }
     }

@@ -30,6 +30,24 @@ pub struct ProductDelta {
     pub rel: f64,
     /// Pearson correlation of the sketches.
     pub r: f64,
+    /// GhostSpec-style spectral distance of the two products: mean squared difference of the
+    /// max-normalised top singular values (invariant to any rotation or permutation of the
+    /// residual stream, computed in each model's own coordinates). `None` when not computed.
+    pub spectral_mse: Option<f64>,
+}
+
+/// Singular values compared per product by the spectral signature.
+pub const SPECTRUM_K: usize = 16;
+
+fn top_spectrum(left: &Matrix, right: &Matrix) -> Option<Vec<f64>> {
+    let k = SPECTRUM_K.min(left.rows).min(right.cols);
+    taoke_stats::spectral::top_singular_values_of_product(
+        left.view(),
+        right.view(),
+        k,
+        taoke_stats::spectral::RsvdOptions::default(),
+    )
+    .ok()
 }
 
 fn gaussian(rows: usize, cols: usize, seed: u64) -> Matrix {
@@ -155,6 +173,21 @@ pub fn compare_block(
     d_a: usize,
     seed: u64,
 ) -> Result<Vec<(&'static str, ProductDelta)>> {
+    compare_block_with(a, block_a, b, block_b, t, d_a, seed, false)
+}
+
+/// [`compare_block`], with the spectral signatures of the products when `spectra` is set.
+#[allow(clippy::too_many_arguments)]
+pub fn compare_block_with(
+    a: &ModelView<'_>,
+    block_a: u32,
+    b: &ModelView<'_>,
+    block_b: u32,
+    t: &Transform,
+    d_a: usize,
+    seed: u64,
+    spectra: bool,
+) -> Result<Vec<(&'static str, ProductDelta)>> {
     let fa = factors(a, block_a)?;
     let fb = factors(b, block_b)?;
     let z = gaussian(d_a, SKETCH_COLS, seed);
@@ -171,7 +204,15 @@ pub fn compare_block(
         if sa.data.len() != sb.data.len() {
             continue;
         }
-        out.push((*name, delta(&sa.data, &sb.data)));
+        let mut d = delta(&sa.data, &sb.data);
+        if spectra {
+            if let (Some(x), Some(y)) = (top_spectrum(la, ra), top_spectrum(lb, rb)) {
+                d.spectral_mse = taoke_stats::spectral::spectrum_distance(&x, &y, Some(SPECTRUM_K))
+                    .ok()
+                    .map(|s| s.mse);
+            }
+        }
+        out.push((*name, d));
     }
     Ok(out)
 }
@@ -202,5 +243,6 @@ pub fn delta(a: &[f32], b: &[f32]) -> ProductDelta {
         } else {
             0.0
         },
+        spectral_mse: None,
     }
 }

@@ -371,6 +371,31 @@ pub(crate) fn decide(
             ),
         ));
     }
+    // Spectral signatures (GhostSpec-style): supporting evidence only, never decisive.
+    let mses: Vec<f64> = m
+        .products
+        .iter()
+        .flat_map(|(_, _, ps)| ps.iter().filter_map(|(_, d)| d.spectral_mse))
+        .filter(|x| x.is_finite())
+        .collect();
+    if !mses.is_empty() {
+        let mean = mses.iter().sum::<f64>() / mses.len() as f64;
+        let null = crate::calibration::spectral_null();
+        evidence.push(ev(
+            "spectral",
+            "blocks",
+            mean,
+            None,
+            format!(
+                "the top {} singular values of the attention and MLP products (invariant to rotations and permutations of the residual stream), max-normalised, differ by a mean squared {mean:.2e} over {} products of the mapped blocks; independent pairs on the zoo give {:.2e} ± {:.2e} (n = {}); supporting evidence only (spectra of unrelated models of one shape are alike too)",
+                crate::products::SPECTRUM_K,
+                mses.len(),
+                null.mean,
+                null.std,
+                null.n
+            ),
+        ));
+    }
     let product_ln_p = product_test.as_ref().map(|t| t.1);
     let products_ok = !prod_rel.is_empty() && max_prod <= 2.0 * tol;
     // The calibrated product test joins the exact tests only far below α (Bonferroni over the
