@@ -670,6 +670,11 @@ pub(crate) fn decide(
                     kinds.insert(Kind::ContinuedPretraining);
                 } else {
                     kinds.insert(Kind::FineTune);
+                    // A low-rank change (LoRA merged into the weights): the delta's effective
+                    // rank is a small fraction of the possible rank in most matrices.
+                    if m.delta_rank.len() >= 2 && median(m.delta_rank.clone()) < 0.15 {
+                        kinds.insert(Kind::LowRankUpdate);
+                    }
                 }
             }
         }
