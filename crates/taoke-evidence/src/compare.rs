@@ -639,7 +639,7 @@ fn delta_ranks(va: &ModelView<'_>, vb: &ModelView<'_>, blocks: u32) -> Vec<f64> 
                 continue;
             };
             let total: f64 = sv.iter().map(|v| v * v).sum();
-            if !(total > 0.0) {
+            if total.is_nan() || total <= 0.0 {
                 continue;
             }
             let mut acc = 0.0;
