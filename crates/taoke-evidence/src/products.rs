@@ -36,6 +36,9 @@ pub struct ProductDelta {
     pub spectral_mse: Option<f64>,
 }
 
+/// The products, in report order.
+const PRODUCTS: [&str; 3] = ["attn-vo", "attn-qk", "mlp-down-up"];
+
 /// Singular values compared per product by the spectral signature.
 pub const SPECTRUM_K: usize = 16;
 
@@ -95,7 +98,12 @@ fn w(v: &ModelView<'_>, block: u32, role: Role) -> Result<Option<Matrix>> {
 /// The sketches `P·Z` of one block's products, in the model's own coordinates: for each
 /// product, `(left, right)` factors such that `P = left · right`, `left: d × h`,
 /// `right: h × d`.
-fn factors(v: &ModelView<'_>, block: u32) -> Result<Vec<(&'static str, Matrix, Matrix)>> {
+fn factors(
+    v: &ModelView<'_>,
+    block: u32,
+    only: &str,
+) -> Result<Vec<(&'static str, Matrix, Matrix)>> {
+    let want = |name: &str| only == name;
     let mut out = Vec::new();
     let ag = attn_gain(v, block);
     let fg = ffn_gain(v, block);
@@ -106,7 +114,8 @@ fn factors(v: &ModelView<'_>, block: u32) -> Result<Vec<(&'static str, Matrix, M
         .as_ref()
         .map(|f| f.value as usize)
         .filter(|&h| h > 0);
-    if let (Some(o), Some(val)) = (w(v, block, Role::AttnO)?, w(v, block, Role::AttnV)?) {
+    if !want("attn-vo") {
+    } else if let (Some(o), Some(val)) = (w(v, block, Role::AttnO)?, w(v, block, Role::AttnV)?) {
         let val = fold_cols(val, ag.as_ref());
         if o.cols == val.rows {
             out.push(("attn-vo", o, val));
@@ -114,7 +123,8 @@ fn factors(v: &ModelView<'_>, block: u32) -> Result<Vec<(&'static str, Matrix, M
             out.push(("attn-vo", o, vv));
         }
     }
-    if let (Some(q), Some(k)) = (w(v, block, Role::AttnQ)?, w(v, block, Role::AttnK)?) {
+    if !want("attn-qk") {
+    } else if let (Some(q), Some(k)) = (w(v, block, Role::AttnQ)?, w(v, block, Role::AttnK)?) {
         // Qᵀ K needs equal head widths; with grouped-query attention, repeat K's heads.
         let q = fold_cols(q, ag.as_ref());
         let k = fold_cols(k, ag.as_ref());
@@ -124,7 +134,8 @@ fn factors(v: &ModelView<'_>, block: u32) -> Result<Vec<(&'static str, Matrix, M
             out.push(("attn-qk", transpose(&q), kk));
         }
     }
-    if let (Some(d), Some(u)) = (w(v, block, Role::MlpDown)?, w(v, block, Role::MlpUp)?) {
+    if !want("mlp-down-up") {
+    } else if let (Some(d), Some(u)) = (w(v, block, Role::MlpDown)?, w(v, block, Role::MlpUp)?) {
         if d.cols == u.rows {
             out.push(("mlp-down-up", d, fold_cols(u, fg.as_ref())));
         }
@@ -188,31 +199,36 @@ pub fn compare_block_with(
     seed: u64,
     spectra: bool,
 ) -> Result<Vec<(&'static str, ProductDelta)>> {
-    let fa = factors(a, block_a)?;
-    let fb = factors(b, block_b)?;
     let z = gaussian(d_a, SKETCH_COLS, seed);
     let mut out = Vec::new();
-    for (name, la, ra) in &fa {
-        let Some((_, lb, rb)) = fb.iter().find(|(n, _, _)| n == name) else {
-            continue;
-        };
-        if ra.cols != d_a {
-            continue;
-        }
-        let sa = sketch(la, ra, &Transform::Identity, &z, d_a);
-        let sb = sketch(lb, rb, t, &z, d_a);
-        if sa.data.len() != sb.data.len() {
-            continue;
-        }
-        let mut d = delta(&sa.data, &sb.data);
-        if spectra {
-            if let (Some(x), Some(y)) = (top_spectrum(la, ra), top_spectrum(lb, rb)) {
-                d.spectral_mse = taoke_stats::spectral::spectrum_distance(&x, &y, Some(SPECTRUM_K))
-                    .ok()
-                    .map(|s| s.mse);
+    // One product at a time, so only its two factors per side are in memory (a 13B block's
+    // seven matrices would take 2.5 GB of f32 for both sides).
+    for product in PRODUCTS {
+        let fa = factors(a, block_a, product)?;
+        let fb = factors(b, block_b, product)?;
+        for (name, la, ra) in &fa {
+            let Some((_, lb, rb)) = fb.iter().find(|(n, _, _)| n == name) else {
+                continue;
+            };
+            if ra.cols != d_a {
+                continue;
             }
+            let sa = sketch(la, ra, &Transform::Identity, &z, d_a);
+            let sb = sketch(lb, rb, t, &z, d_a);
+            if sa.data.len() != sb.data.len() {
+                continue;
+            }
+            let mut d = delta(&sa.data, &sb.data);
+            if spectra {
+                if let (Some(x), Some(y)) = (top_spectrum(la, ra), top_spectrum(lb, rb)) {
+                    d.spectral_mse =
+                        taoke_stats::spectral::spectrum_distance(&x, &y, Some(SPECTRUM_K))
+                            .ok()
+                            .map(|s| s.mse);
+                }
+            }
+            out.push((*name, d));
         }
-        out.push((*name, d));
     }
     Ok(out)
 }
