@@ -880,7 +880,16 @@ fn decisive_words(
     match verdict {
         Verdict::Identical => "the same tensors with the same bytes (only the container may differ)".into(),
         Verdict::SameWeights => format!(
-            "the weights are the same: after mapping hidden coordinates, every block's attention and MLP products agree within {:.0e} relative error (what {} storage allows), and the chance that independently trained models would line up like this is p = {p}{}",
+            "the weights are the same: after mapping hidden coordinates, {} attention and MLP products agree within {:.0e} relative error (what {} storage allows), and the chance that independently trained models would line up like this is p = {p}{}",
+            if m.products.len() as u32 >= m.blocks.0 {
+                "every block's".to_owned()
+            } else {
+                format!(
+                    "the {} compared blocks' (of {}; large models sample blocks)",
+                    m.products.len(),
+                    m.blocks.0
+                )
+            },
             2.0 * tol,
             if tol > 1e-2 { "quantized" } else { "this" },
             kind_words(kinds)
