@@ -114,10 +114,7 @@ pub fn evaluate(
                 c.evidence
                     .iter()
                     .filter(|e| e.test == "awm-cka")
-                    .filter(|e| {
-                        let mut it = e.scope.split(" ↔ ");
-                        it.next().is_some() && it.next() == e.scope.split(" ↔ ").next()
-                    })
+                    .filter(|e| e.scope.split_once(" ↔ ").is_some_and(|(x, y)| x == y))
                     .map(|e| e.statistic)
                     .collect()
             },
@@ -511,30 +508,19 @@ pub fn summarize(results: &[PairResult]) -> Summary {
     if p_roots.len() >= 5 {
         s.ks_roots = ks(&p_roots);
     }
-    if zs.len() >= 2 {
-        let n = zs.len() as f64;
-        let m = zs.iter().sum::<f64>() / n;
-        let sd = (zs.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-        s.product_null = Some((zs.len(), m, sd));
-    }
+    // n, mean and sample standard deviation of a measured statistic (None below 2 values).
     let mean_sd = |v: &[f64]| {
-        let n = v.len() as f64;
-        let m = v.iter().sum::<f64>() / n;
-        let sd = (v.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-        (v.len(), m, sd)
+        (v.len() >= 2).then(|| {
+            let n = v.len() as f64;
+            let m = v.iter().sum::<f64>() / n;
+            let sd = (v.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+            (v.len(), m, sd)
+        })
     };
-    if spec_null.len() >= 2 {
-        s.spectral_null = Some(mean_sd(&spec_null));
-    }
-    if spec_rel.len() >= 2 {
-        s.spectral_related = Some(mean_sd(&spec_rel));
-    }
-    if ckas.len() >= 2 {
-        let n = ckas.len() as f64;
-        let m = ckas.iter().sum::<f64>() / n;
-        let sd = (ckas.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-        s.cka_null = Some((ckas.len(), m, sd));
-    }
+    s.product_null = mean_sd(&zs);
+    s.spectral_null = mean_sd(&spec_null);
+    s.spectral_related = mean_sd(&spec_rel);
+    s.cka_null = mean_sd(&ckas);
     let mut secs: Vec<f64> = results.iter().map(|r| r.seconds).collect();
     secs.sort_by(f64::total_cmp);
     if !secs.is_empty() {

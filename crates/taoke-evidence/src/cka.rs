@@ -46,12 +46,13 @@ fn examples_by_features(f: &Matrix, seed: u64) -> Matrix {
     Matrix::from_fn(ex.len(), fe.len(), |i, j| f.get(fe[j], ex[i]))
 }
 
-/// Prepared MLP matrix of a block from its unit features (`units × k·d`).
-pub fn prepare_mlp(features: &Matrix, seed: u64) -> Option<CkaPrepared> {
-    if features.rows < 4 || features.cols < 4 {
+/// Prepared CKA matrix of a block from its rows (MLP unit features `units × k·d`, or the
+/// attention readers `rows × d`): the rows are the features, the columns the examples.
+pub fn prepare(rows: &Matrix, seed: u64) -> Option<CkaPrepared> {
+    if rows.rows < 4 || rows.cols < 4 {
         return None;
     }
-    CkaPrepared::new(examples_by_features(features, seed).view()).ok()
+    CkaPrepared::new(examples_by_features(rows, seed).view()).ok()
 }
 
 /// The attention readers of a block, `[W_q; W_k; W_v]` (`rows × d_a`), input gain folded in,
@@ -96,7 +97,7 @@ fn readers(
         let Some(&i) = v.by_key.get(&(Some(block), None, role, Param::Weight)) else {
             continue;
         };
-        let mut m = match sample {
+        let m = match sample {
             Some(seed) => {
                 let n = v.canonical_rows(i);
                 let rows = subset(n, SAMPLED_READER_ROWS, seed ^ (k as u64 + 1));
@@ -104,15 +105,7 @@ fn readers(
             }
             None => v.matrix(i)?,
         };
-        if let Some(g) = &gain {
-            if g.data.len() == m.cols {
-                for r in 0..m.rows {
-                    for c in 0..m.cols {
-                        m.data[r * m.cols + c] *= g.data[c];
-                    }
-                }
-            }
-        }
+        let m = crate::units::fold_gain(m, gain.as_ref());
         parts.push(t.apply(&m, d_a));
     }
     if parts.is_empty() || parts.iter().any(|p| p.cols != d_a) {
@@ -126,14 +119,6 @@ fn readers(
         off += p.rows;
     }
     Ok(Some(out))
-}
-
-/// Prepared attention matrix of a block.
-pub fn prepare_attention(readers: &Matrix, seed: u64) -> Option<CkaPrepared> {
-    if readers.rows < 4 || readers.cols < 4 {
-        return None;
-    }
-    CkaPrepared::new(examples_by_features(readers, seed).view()).ok()
 }
 
 /// CKA of one block pair: (MLP, attention), each when both sides have it.
@@ -179,9 +164,9 @@ mod tests {
         });
         let h = Matrix::from_fn(units, ex, |_, _| rng.normal() as f32);
         let (pf, pg, ph) = (
-            prepare_mlp(&f, 1).unwrap(),
-            prepare_mlp(&g, 1).unwrap(),
-            prepare_mlp(&h, 1).unwrap(),
+            prepare(&f, 1).unwrap(),
+            prepare(&g, 1).unwrap(),
+            prepare(&h, 1).unwrap(),
         );
         let related = cka(Some(&pf), Some(&pg)).unwrap();
         let independent = cka(Some(&pf), Some(&ph)).unwrap();

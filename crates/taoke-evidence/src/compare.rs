@@ -360,7 +360,11 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
                     .iter()
                     .any(|(x, _, t)| *x == i && t.ln_p < opts.alpha.ln())
                     || ckas.iter().any(|(x, _, c)| {
-                        *x == i && [c.mlp, c.attn].iter().flatten().any(|&v| v >= 0.8)
+                        *x == i
+                            && [c.mlp, c.attn]
+                                .iter()
+                                .flatten()
+                                .any(|&v| v >= verdict::CKA_DERIVED)
                     })
             })
             .count();
@@ -465,11 +469,11 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
             let seed = opts.seed ^ 0xc6a;
             let mlp_a: Vec<_> = fa
                 .iter()
-                .map(|f| f.as_ref().and_then(|m| crate::cka::prepare_mlp(m, seed)))
+                .map(|f| f.as_ref().and_then(|m| crate::cka::prepare(m, seed)))
                 .collect();
             let mlp_b: Vec<_> = fb
                 .iter()
-                .map(|f| f.as_ref().and_then(|m| crate::cka::prepare_mlp(m, seed)))
+                .map(|f| f.as_ref().and_then(|m| crate::cka::prepare(m, seed)))
                 .collect();
             let attn = |v: &ModelView<'_>, i: u32, t: &Transform| -> Result<_> {
                 let m = if large {
@@ -477,7 +481,7 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
                 } else {
                     crate::cka::attention_readers(v, i, t, d_a)?
                 };
-                Ok(m.and_then(|m| crate::cka::prepare_attention(&m, seed)))
+                Ok(m.and_then(|m| crate::cka::prepare(&m, seed)))
             };
             let attn_a: Vec<_> = (0..la)
                 .map(|i| attn(&va, i, &Transform::Identity))
@@ -706,14 +710,14 @@ fn diagonal_streaming(
             if x.cols == y.cols && x.rows >= 8 && y.rows >= 8 {
                 test = units::unit_test(x, y, budget, opts.seed ^ u64::from(i)).ok();
                 c.mlp = crate::cka::cka(
-                    crate::cka::prepare_mlp(x, seed).as_ref(),
-                    crate::cka::prepare_mlp(y, seed).as_ref(),
+                    crate::cka::prepare(x, seed).as_ref(),
+                    crate::cka::prepare(y, seed).as_ref(),
                 );
             }
         }
         let attn = |v: &ModelView<'_>, t: &Transform| -> Result<_> {
             Ok(crate::cka::attention_readers_sampled(v, i, t, d_a, seed)?
-                .and_then(|m| crate::cka::prepare_attention(&m, seed)))
+                .and_then(|m| crate::cka::prepare(&m, seed)))
         };
         c.attn = crate::cka::cka(
             attn(va, &Transform::Identity)?.as_ref(),

@@ -16,7 +16,7 @@ use taoke_anatomy::{Param, Role};
 use taoke_stats::Matrix;
 
 use crate::align::{matmul, Transform};
-use crate::units::{attn_gain, ffn_gain};
+use crate::units::{attn_gain, ffn_gain, fold_gain};
 use crate::view::ModelView;
 use crate::Result;
 
@@ -75,19 +75,6 @@ fn transpose(m: &Matrix) -> Matrix {
     m.view().transpose()
 }
 
-fn fold_cols(mut m: Matrix, g: Option<&Matrix>) -> Matrix {
-    if let Some(g) = g {
-        if g.data.len() == m.cols {
-            for r in 0..m.rows {
-                for c in 0..m.cols {
-                    m.data[r * m.cols + c] *= g.data[c];
-                }
-            }
-        }
-    }
-    m
-}
-
 fn w(v: &ModelView<'_>, block: u32, role: Role) -> Result<Option<Matrix>> {
     match v.index(Some(block), role, Param::Weight) {
         Some(i) => v.matrix(i).map(Some),
@@ -116,7 +103,7 @@ fn factors(
         .filter(|&h| h > 0);
     if !want("attn-vo") {
     } else if let (Some(o), Some(val)) = (w(v, block, Role::AttnO)?, w(v, block, Role::AttnV)?) {
-        let val = fold_cols(val, ag.as_ref());
+        let val = fold_gain(val, ag.as_ref());
         if o.cols == val.rows {
             out.push(("attn-vo", o, val));
         } else if let Some(vv) = kv_heads.and_then(|h| repeat_heads(&val, h, o.cols)) {
@@ -126,8 +113,8 @@ fn factors(
     if !want("attn-qk") {
     } else if let (Some(q), Some(k)) = (w(v, block, Role::AttnQ)?, w(v, block, Role::AttnK)?) {
         // Qᵀ K needs equal head widths; with grouped-query attention, repeat K's heads.
-        let q = fold_cols(q, ag.as_ref());
-        let k = fold_cols(k, ag.as_ref());
+        let q = fold_gain(q, ag.as_ref());
+        let k = fold_gain(k, ag.as_ref());
         if q.rows == k.rows {
             out.push(("attn-qk", transpose(&q), k));
         } else if let Some(kk) = kv_heads.and_then(|h| repeat_heads(&k, h, q.rows)) {
@@ -137,7 +124,7 @@ fn factors(
     if !want("mlp-down-up") {
     } else if let (Some(d), Some(u)) = (w(v, block, Role::MlpDown)?, w(v, block, Role::MlpUp)?) {
         if d.cols == u.rows {
-            out.push(("mlp-down-up", d, fold_cols(u, fg.as_ref())));
+            out.push(("mlp-down-up", d, fold_gain(u, fg.as_ref())));
         }
     }
     Ok(out)

@@ -21,7 +21,9 @@ pub struct UnitFeatures {
     pub m: Matrix,
 }
 
-fn fold_gain(mut m: Matrix, gain: Option<&Matrix>) -> Matrix {
+/// Multiplies column `c` of `m` by `gain[c]` (a norm gain folded into the matrix that reads
+/// the normalized input); unchanged when there is no gain or its length differs.
+pub(crate) fn fold_gain(mut m: Matrix, gain: Option<&Matrix>) -> Matrix {
     if let Some(g) = gain {
         if g.data.len() == m.cols {
             for r in 0..m.rows {

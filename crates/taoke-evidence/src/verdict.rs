@@ -767,7 +767,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// that (all-MiniLM-L6-v2 vs paraphrase-MiniLM-L3-v2, whose block weights are element-wise
 /// independent, give block CKAs of 0.15–0.58), while copied or fine-tuned blocks give ≥ 0.98
 /// on the zoo, permuted or not.
-const CKA_DERIVED: f64 = 0.8;
+pub(crate) const CKA_DERIVED: f64 = 0.8;
 
 /// The block CKA statistic: the mean of the available MLP and attention CKAs.
 fn block_cka_stat(c: &crate::cka::BlockCka) -> Option<f64> {
