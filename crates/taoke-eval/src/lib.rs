@@ -53,6 +53,11 @@ pub struct PairResult {
 pub struct EvalOptions {
     /// Evaluate at most this many pairs (0 = all), taken evenly.
     pub limit: usize,
+    /// Only pairs with one of these models on either side (empty = all), for quick checks of
+    /// a few models; a filtered run's summary is not the profile's accuracy.
+    pub only: Vec<String>,
+    /// Only pairs whose ground truth is not independent.
+    pub related_only: bool,
 }
 
 fn truth_name(r: Relation) -> &'static str {
@@ -72,7 +77,12 @@ pub fn evaluate(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<PairResult> {
     let mut opened: BTreeMap<String, Result<taoke_model::Checkpoint, String>> = BTreeMap::new();
-    let mut pairs: Vec<&taoke_zoo::Pair> = manifest.pairs.iter().collect();
+    let mut pairs: Vec<&taoke_zoo::Pair> = manifest
+        .pairs
+        .iter()
+        .filter(|p| opts.only.is_empty() || opts.only.iter().any(|id| *id == p.a || *id == p.b))
+        .filter(|p| !opts.related_only || p.relation != Relation::Independent)
+        .collect();
     if opts.limit > 0 && pairs.len() > opts.limit {
         let step = pairs.len() as f64 / opts.limit as f64;
         pairs = (0..opts.limit)

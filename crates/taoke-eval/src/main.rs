@@ -26,6 +26,12 @@ struct Args {
     /// Evaluate at most this many pairs (0 = all).
     #[arg(long, default_value_t = 0)]
     limit: usize,
+    /// Only pairs with one of these model ids on either side (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Only pairs whose ground truth is related, same-weights or identical.
+    #[arg(long)]
+    related_only: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,7 +47,11 @@ fn main() -> anyhow::Result<()> {
     let results = taoke_eval::evaluate(
         &dir,
         &manifest,
-        &taoke_eval::EvalOptions { limit: args.limit },
+        &taoke_eval::EvalOptions {
+            limit: args.limit,
+            only: args.only.clone(),
+            related_only: args.related_only,
+        },
         &mut |k, n| {
             if k % 50 == 0 || k == n {
                 eprintln!("compared {k}/{n}");
@@ -55,6 +65,12 @@ fn main() -> anyhow::Result<()> {
     );
     if args.limit > 0 {
         command.push_str(&format!(" --limit {}", args.limit));
+    }
+    if !args.only.is_empty() {
+        command.push_str(&format!(" --only {}", args.only.join(",")));
+    }
+    if args.related_only {
+        command.push_str(" --related-only");
     }
     if let Some(o) = &args.out {
         command.push_str(&format!(" --out {}", o.display()));

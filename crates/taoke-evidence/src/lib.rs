@@ -28,6 +28,7 @@ pub mod align;
 pub mod calibration;
 pub mod cka;
 mod compare;
+mod kinds;
 pub mod products;
 pub mod report;
 pub mod triage;
