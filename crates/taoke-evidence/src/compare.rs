@@ -566,8 +566,8 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
         } else {
             map.iter().map(|l| (l.a, l.b)).collect()
         };
-        // Large models: products read whole blocks, so only the first, middle and last
-        // linked blocks are compared (the same-weights test then covers those blocks, and the
+        // Large models: products stream each factor twice over, so only the first, middle
+        // and last linked blocks are compared (the same-weights test then covers those blocks, and the
         // sampled rows of every tensor in the element-wise triage cover the rest).
         if large && links.len() > 3 {
             let keep = product_blocks(links.len() as u32);
@@ -577,9 +577,13 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
         for (i, j) in links {
             // Spectra (randomized SVD of each product) only below the large threshold: at
             // 7B they would cost more than the rest of the comparison.
-            let p = crate::products::compare_block_with(
-                &va, i, &vb, j, &transform, d_a, opts.seed, !large,
-            )?;
+            let p = if large {
+                crate::products::compare_block_streamed(&va, i, &vb, j, &transform, d_a, opts.seed)?
+            } else {
+                crate::products::compare_block_with(
+                    &va, i, &vb, j, &transform, d_a, opts.seed, true,
+                )?
+            };
             products.push((i, j, p));
         }
     }

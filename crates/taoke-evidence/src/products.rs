@@ -220,6 +220,194 @@ pub fn compare_block_with(
     Ok(out)
 }
 
+/// Rows read per chunk by the streamed sketches.
+const CHUNK_ROWS: usize = 256;
+
+/// Canonical `(rows, cols)` of tensor `i` without reading it.
+fn dims(v: &ModelView<'_>, i: usize) -> (usize, usize) {
+    let n = v.canonical_rows(i).max(1);
+    (n, v.ck.tensors[i].n_elements() as usize / n)
+}
+
+/// Calls `f(start, chunk)` on consecutive row chunks of tensor `i` (canonical rows, the
+/// norm gain folded into the columns when given); at most [`CHUNK_ROWS`] rows are decoded at
+/// a time.
+fn for_chunks(
+    v: &ModelView<'_>,
+    i: usize,
+    gain: Option<&Matrix>,
+    mut f: impl FnMut(usize, Matrix),
+) -> Result<()> {
+    let n = v.canonical_rows(i);
+    let mut start = 0;
+    while start < n {
+        let end = (start + CHUNK_ROWS).min(n);
+        let rows: Vec<usize> = (start..end).collect();
+        f(start, fold_gain(v.matrix_rows(i, &rows)?, gain));
+        start = end;
+    }
+    Ok(())
+}
+
+/// `right·M·Z` (`h × k`), reading `right` (`h × d_b`, tensor `i`) by row chunks.
+fn stream_right(
+    v: &ModelView<'_>,
+    i: usize,
+    gain: Option<&Matrix>,
+    t: &Transform,
+    z: &Matrix,
+    d_a: usize,
+) -> Result<Matrix> {
+    let (h, _) = dims(v, i);
+    let k = z.cols;
+    let mut y = Matrix::zeros(h, k);
+    for_chunks(v, i, gain, |start, m| {
+        let c = matmul(t.apply(&m, d_a).view(), z.view());
+        y.data[start * k..(start + c.rows) * k].copy_from_slice(&c.data);
+    })?;
+    Ok(y)
+}
+
+/// `left·Y` (`d × k`), reading `left` (`d × h`, tensor `i`) by row chunks.
+fn stream_left(v: &ModelView<'_>, i: usize, y: &Matrix) -> Result<Option<Matrix>> {
+    let (d, h) = dims(v, i);
+    if h != y.rows {
+        return Ok(None);
+    }
+    let k = y.cols;
+    let mut out = Matrix::zeros(d, k);
+    for_chunks(v, i, None, |start, m| {
+        let c = matmul(m.view(), y.view());
+        out.data[start * k..(start + c.rows) * k].copy_from_slice(&c.data);
+    })?;
+    Ok(Some(out))
+}
+
+/// `leftᵀ·Y` (`d × k`), reading `left` (`h × d`, tensor `i`, gain folded) by row chunks:
+/// `Σ_chunks chunkᵀ · Y[chunk]`.
+fn stream_left_t(
+    v: &ModelView<'_>,
+    i: usize,
+    gain: Option<&Matrix>,
+    y: &Matrix,
+) -> Result<Option<Matrix>> {
+    let (h, d) = dims(v, i);
+    if h != y.rows {
+        return Ok(None);
+    }
+    let k = y.cols;
+    let mut acc = vec![0f64; d * k];
+    for_chunks(v, i, gain, |start, m| {
+        let ys = Matrix {
+            rows: m.rows,
+            cols: k,
+            data: y.data[start * k..(start + m.rows) * k].to_vec(),
+        };
+        let c = crate::align::matmul_tn(m.view(), ys.view());
+        for (a, &x) in acc.iter_mut().zip(&c.data) {
+            *a += f64::from(x);
+        }
+    })?;
+    Ok(Some(Matrix {
+        rows: d,
+        cols: k,
+        data: acc.into_iter().map(|x| x as f32).collect(),
+    }))
+}
+
+/// The sketch of one product of a block, streamed (see [`compare_block_streamed`]); `None`
+/// when the block lacks the product or its shapes do not fit.
+fn sketch_streamed(
+    v: &ModelView<'_>,
+    block: u32,
+    product: &str,
+    t: &Transform,
+    z: &Matrix,
+    d_a: usize,
+) -> Result<Option<Matrix>> {
+    let idx = |role| v.index(Some(block), role, Param::Weight);
+    let kv_heads = v
+        .anatomy
+        .description
+        .kv_heads
+        .as_ref()
+        .map(|f| f.value as usize)
+        .filter(|&h| h > 0);
+    // Repeats Y's rows to `rows` (grouped-query attention), when needed.
+    let fit = |y: Matrix, rows: usize| -> Option<Matrix> {
+        if y.rows == rows {
+            Some(y)
+        } else {
+            kv_heads.and_then(|h| repeat_heads(&y, h, rows))
+        }
+    };
+    let s = match product {
+        "attn-vo" => {
+            let (Some(io), Some(iv)) = (idx(Role::AttnO), idx(Role::AttnV)) else {
+                return Ok(None);
+            };
+            let ag = attn_gain(v, block);
+            let y = stream_right(v, iv, ag.as_ref(), t, z, d_a)?;
+            let Some(y) = fit(y, dims(v, io).1) else {
+                return Ok(None);
+            };
+            stream_left(v, io, &y)?
+        }
+        "attn-qk" => {
+            let (Some(iq), Some(ik)) = (idx(Role::AttnQ), idx(Role::AttnK)) else {
+                return Ok(None);
+            };
+            let ag = attn_gain(v, block);
+            let y = stream_right(v, ik, ag.as_ref(), t, z, d_a)?;
+            let Some(y) = fit(y, dims(v, iq).0) else {
+                return Ok(None);
+            };
+            stream_left_t(v, iq, ag.as_ref(), &y)?
+        }
+        "mlp-down-up" => {
+            let (Some(id), Some(iu)) = (idx(Role::MlpDown), idx(Role::MlpUp)) else {
+                return Ok(None);
+            };
+            let fg = ffn_gain(v, block);
+            let y = stream_right(v, iu, fg.as_ref(), t, z, d_a)?;
+            stream_left(v, id, &y)?
+        }
+        _ => None,
+    };
+    // Mᵀ on the output side: rows of the sketch are the model's residual coordinates.
+    Ok(s.map(|s| transpose(&t.apply(&transpose(&s), d_a))))
+}
+
+/// [`compare_block`] for large models: each product's sketch `left·(right·Z)` is computed by
+/// reading the factors in chunks of [`CHUNK_ROWS`] rows (`right·Z` first, then `left` times
+/// it), so memory is `O((d + h)·k)` plus one chunk, whatever the model's size. The same
+/// sketch as the in-memory path up to floating-point summation order; no spectra.
+pub fn compare_block_streamed(
+    a: &ModelView<'_>,
+    block_a: u32,
+    b: &ModelView<'_>,
+    block_b: u32,
+    t: &Transform,
+    d_a: usize,
+    seed: u64,
+) -> Result<Vec<(&'static str, ProductDelta)>> {
+    let z = gaussian(d_a, SKETCH_COLS, seed);
+    let mut out = Vec::new();
+    for product in PRODUCTS {
+        let Some(sa) = sketch_streamed(a, block_a, product, &Transform::Identity, &z, d_a)? else {
+            continue;
+        };
+        let Some(sb) = sketch_streamed(b, block_b, product, t, &z, d_a)? else {
+            continue;
+        };
+        if sa.data.len() != sb.data.len() {
+            continue;
+        }
+        out.push((product, delta(&sa.data, &sb.data)));
+    }
+    Ok(out)
+}
+
 /// Relative error and Pearson correlation of two equally long vectors.
 pub fn delta(a: &[f32], b: &[f32]) -> ProductDelta {
     let n = a.len().max(1) as f64;
