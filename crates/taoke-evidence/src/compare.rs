@@ -53,6 +53,17 @@ impl Default for Options {
 /// (every zoo and test model stays below; 1B-and-up models are above). [`Options::large_above`].
 pub const LARGE: u64 = 1 << 22;
 
+/// Most token-embedding values (shared tokens × width) read per side on large models.
+const LARGE_EMBEDDING: usize = 1 << 23;
+
+fn hidden(v: &ModelView<'_>) -> Option<usize> {
+    v.anatomy
+        .description
+        .hidden
+        .as_ref()
+        .map(|h| h.value as usize)
+}
+
 /// Whether a model has large MLP matrices (then the streaming, sampled path is used).
 fn is_large(v: &ModelView<'_>, above: u64) -> bool {
     v.by_key.iter().any(|(k, &i)| {
@@ -130,6 +141,21 @@ fn detect_reinterpreted(a: &ModelView<'_>, b: &mut ModelView<'_>) {
         // the finding is applied to the same role in the other blocks below.
         if ta.n_elements() >= 1 << 20 && k.0.is_some_and(|blk| blk > 0) {
             continue;
+        }
+        // Large tensors: a seeded row sample first; only when it does not already agree
+        // (a related pair stored alike) are the whole matrices read to try the transpose.
+        if ta.n_elements() > 1 << 22 && ta.shape == tb.shape {
+            let n = a.canonical_rows(ia);
+            if n == b.canonical_rows(ib) {
+                let rows = SplitMix64::new(0x7e1 ^ n as u64).sample_sorted(n, 64);
+                if let (Ok(x), Ok(y)) = (a.matrix_rows(ia, &rows), b.matrix_rows(ib, &rows)) {
+                    if x.data.len() == y.data.len()
+                        && crate::products::delta(&x.data, &y.data).r > 0.5
+                    {
+                        continue;
+                    }
+                }
+            }
         }
         let (Ok(ma), Ok(mb)) = (a.matrix(ia), b.matrix(ib)) else {
             continue;
@@ -289,8 +315,17 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
         _ => None,
     };
 
-    // Vocabulary-anchored embeddings.
-    let (tok, tokens_assumed) = shared_tokens(&va, &vb, opts.max_tokens);
+    // Vocabulary-anchored embeddings. Large models keep tokens × width under
+    // `LARGE_EMBEDDING` values, so this stage's memory does not grow with the width (the
+    // tokens are thinned evenly by id, independently of the weights).
+    let max_tokens = match (
+        is_large(&va, opts.large_above) || is_large(&vb, opts.large_above),
+        hidden(&va),
+    ) {
+        (true, Some(d)) if d > 0 => opts.max_tokens.min((LARGE_EMBEDDING / d).max(256)),
+        _ => opts.max_tokens,
+    };
+    let (tok, tokens_assumed) = shared_tokens(&va, &vb, max_tokens);
     // Only the shared tokens' rows are read (a few thousand of up to 10⁵ rows).
     let emb = |v: &ModelView<'_>, ids: Vec<usize>| -> Result<Option<(Matrix, usize)>> {
         let Some(i) = v.index(None, Role::TokenEmbedding, Param::Weight) else {
