@@ -85,6 +85,19 @@ fn main() {
                 &Options::default(),
             )
             .expect("identify");
+            if std::env::var("TAOKE_ZOO_SHOW").is_ok_and(|v| v.split(',').any(|x| x == q)) {
+                eprintln!("{q} ({label}):");
+                for m in res.matches.iter().filter(|m| m.direction.is_some()) {
+                    eprintln!(
+                        "  {:<32} {:<13} {:.6} {:<22} {}",
+                        m.name,
+                        m.verdict,
+                        m.closeness,
+                        m.direction.unwrap_or(""),
+                        m.direction_reason.as_deref().unwrap_or("")
+                    );
+                }
+            }
             let related: Vec<&String> = reg
                 .iter()
                 .map(|r| &r.0)

@@ -211,7 +211,7 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
         // Merges: a model between two trained relatives (its distances to them add up to
         // theirs, as a weighted average's do) is attached to both, after the rest of the tree;
         // copies of a merge (within the copy window) are attached afterwards, to it.
-        let merge_of: BTreeMap<usize, (usize, usize)> = merges(g, &dist, &close)
+        let merge_of: BTreeMap<usize, (usize, usize)> = merges(g, &dist, &close, &related)
             .into_iter()
             .filter(|(m, _)| *m != root)
             .collect();
@@ -355,12 +355,13 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
 }
 
 /// Models of family `g` that lie between two trained relatives: `(merge, (x, y))` where
-/// `d(m,x) + d(m,y) ≤ 1.15·d(x,y)`, each part at least a fifth of `d(x,y)`, and `d(x,y)` above
-/// copy level.
+/// `d(m,x) + d(m,y) ≤ 1.15·d(x,y)`, each part at least a fifth of `d(x,y)`, `d(x,y)` above
+/// copy level, and x, y related by the exact tests.
 fn merges(
     g: &[usize],
     dist: &dyn Fn(usize, usize) -> f64,
     close: &dyn Fn(usize, usize) -> f64,
+    related: &dyn Fn(usize, usize) -> bool,
 ) -> Vec<(usize, (usize, usize))> {
     let floor = (20.0 * TIE_WINDOW).sqrt();
     let mut out = Vec::new();
@@ -368,7 +369,10 @@ fn merges(
         let mut best: Option<(f64, usize, usize)> = None;
         for (k, &x) in g.iter().enumerate() {
             for &y in &g[k + 1..] {
-                if x == m || y == m || !close(x, y).is_finite() {
+                // The parents must be related by the exact tests: the distance between two
+                // copies that defeat each other's tests (one rotated, one MLP-permuted) means
+                // nothing.
+                if x == m || y == m || !close(x, y).is_finite() || !related(x, y) {
                     continue;
                 }
                 let dxy = dist(x, y);

@@ -166,6 +166,7 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
             });
         }
     }
+    let emb_related = ln_emb.is_some_and(|l| l < (1e-6f64).ln());
     // Canonical alignment of B to A.
     let mut ln_blocks = None;
     let mut cos_blocks = f64::NEG_INFINITY;
@@ -228,7 +229,10 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
                     std::collections::BTreeMap::new();
                 let mut measure = |i: usize, j: usize, screen: (f64, f64, f64, usize)| {
                     *full.entry((i, j)).or_insert_with(|| {
-                        let worth = screen.0 < ln_thr || screen.2 > 0.9;
+                        // Measured in full when the pair is related (by this block, or by the
+                        // embedding test: a copy whose MLP units were permuted matches no
+                        // screening subset, yet its units all have counterparts).
+                        let worth = screen.0 < ln_thr || screen.2 > 0.9 || emb_related;
                         worth
                             .then(|| a.blocks[i].as_ref().zip(mapped[j].as_ref()))
                             .flatten()
@@ -243,6 +247,17 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
                         _ => rs.iter().max_by(|x, y| x.4.total_cmp(&y.4)).map(|r| **r),
                     }
                 };
+                // In a related pair, a block with no counterpart (pruned, or added by
+                // upscaling) adds 0, not the noisy cosine of its best unrelated block: two
+                // copies of the same model then sit equally close to a pruned relative.
+                let related_pair = emb_related || results.iter().any(|r| r.2 < ln_thr);
+                let counted = |lnp: f64, cos: f64| {
+                    if !related_pair || lnp < ln_thr || cos > 0.9 {
+                        cos
+                    } else {
+                        0.0
+                    }
+                };
                 let mut cos_sum = 0.0;
                 let mut cos_n = 0usize;
                 let mut same_pos = 0usize;
@@ -253,7 +268,7 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
                         continue;
                     };
                     let (rho, cos, n) = measure(i, j, (lnp, 0.0, c0, n0));
-                    cos_sum += cos;
+                    cos_sum += counted(lnp, cos);
                     cos_n += 1;
                     if lnp < ln_thr {
                         layer_map.push((j as u32, i as u32));
@@ -277,7 +292,7 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
                     else {
                         continue;
                     };
-                    cos_sum += measure(i, j, (lnp, 0.0, c0, n0)).1;
+                    cos_sum += counted(lnp, measure(i, j, (lnp, 0.0, c0, n0)).1);
                     cos_n += 1;
                 }
                 if cos_n > 0 {

@@ -38,7 +38,16 @@ use crate::{Error, Result};
 /// File format version of a fingerprint (the container and its keys).
 pub const FORMAT_VERSION: u32 = 1;
 /// The algorithm: fingerprints of different algorithms are never compared.
-pub const ALGORITHM: &str = "anchored-units/1";
+///
+/// `anchored-units/2` keeps, in blocks with more than [`UNITS`] MLP units, the units at evenly
+/// spaced indices (read row by row, without decoding the rest of the matrix); `/1` kept the
+/// top [`UNITS`] by norm, which needs every row. Blocks with at most [`UNITS`] units keep all
+/// of them under both, so a `/1` fingerprint whose every block kept all its units holds exactly
+/// the `/2` values and is read as one ([`LEGACY_ALGORITHM`]); any other `/1` fingerprint is
+/// refused ([`Error::Incompatible`]).
+pub const ALGORITHM: &str = "anchored-units/2";
+/// The previous algorithm, read when its fingerprint keeps every unit of every block.
+pub const LEGACY_ALGORITHM: &str = "anchored-units/1";
 /// Anchor tokens (bottom-k).
 pub const ANCHORS: usize = 256;
 /// Id anchors added after the string anchors when the model has a tokenizer.
@@ -84,6 +93,11 @@ pub struct ModelInfo {
     pub dtype: Option<String>,
     /// The tokenizer, when one was found.
     pub tokenizer: Option<TokenizerSig>,
+    /// Tensor naming scheme (`hf-llama`, `yi`, `gguf`, …), when recognised. Metadata only
+    /// (absent from fingerprints written before it was recorded): `identify` uses it to tell
+    /// which of two same-weights copies was renamed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub naming: Option<String>,
 }
 
 /// A tokenizer signature.
@@ -232,43 +246,64 @@ fn center_rows_mean(x: &mut Matrix) {
     taoke_evidence::align::center_columns(x);
 }
 
-fn row_norms(m: &Matrix) -> Vec<f64> {
-    (0..m.rows)
-        .map(|i| m.row(i).iter().map(|&v| f64::from(v).powi(2)).sum::<f64>())
-        .collect()
+/// The units a fingerprint keeps of a block with `total` units: all of them up to [`UNITS`],
+/// else [`UNITS`] at evenly spaced indices (`⌊(2k+1)·total / (2·UNITS)⌋`), the same for any two
+/// models of the same width. The block test matches units against the identity, so it needs
+/// the same indices on both sides, not any particular ones.
+pub fn unit_selection(total: usize) -> Vec<usize> {
+    if total <= UNITS {
+        (0..total).collect()
+    } else {
+        (0..UNITS)
+            .map(|k| (2 * k + 1) * total / (2 * UNITS))
+            .collect()
+    }
 }
 
 /// Unit features of one block (dense MLP, else the first expert), on the canonical basis `v`
-/// (`d × r`): top [`UNITS`] by norm, in original order.
+/// (`d × r`): the units of [`unit_selection`], in original order, reading only their rows
+/// where the storage allows.
 fn block_units(
     view: &ModelView<'_>,
     block: u32,
     v: &Matrix,
     d: usize,
 ) -> Result<Option<BlockUnits>> {
-    let feats = match taoke_evidence::units::features(view, block, None, &Transform::Identity, d)
-        .map_err(Error::evidence)?
-    {
+    use taoke_evidence::units::{features_subset, unit_count};
+    let read =
+        |expert: Option<u32>| -> Result<Option<(taoke_evidence::units::UnitFeatures, usize)>> {
+            let Some(total) = unit_count(view, block, expert) else {
+                return Ok(None);
+            };
+            let sel = unit_selection(total);
+            let subset = (sel.len() < total).then_some(sel.as_slice());
+            Ok(
+                features_subset(view, block, expert, &Transform::Identity, d, subset)
+                    .map_err(Error::evidence)?
+                    .map(|f| (f, total)),
+            )
+        };
+    let feats = match read(None)? {
         Some(f) => Some(f),
         None => match taoke_evidence::units::experts(view, block).first() {
-            Some(&e) => {
-                taoke_evidence::units::features(view, block, Some(e), &Transform::Identity, d)
-                    .map_err(Error::evidence)?
-            }
+            Some(&e) => read(Some(e))?,
             None => None,
         },
     };
-    let Some(f) = feats else { return Ok(None) };
+    let Some((f, total)) = feats else {
+        return Ok(None);
+    };
     let m = f.m;
     if !m.cols.is_multiple_of(d) || m.cols == 0 {
         return Ok(None);
     }
     let parts = m.cols / d;
-    let norms = row_norms(&m);
-    let mut idx: Vec<usize> = (0..m.rows).collect();
-    idx.sort_by(|&a, &b| norms[b].total_cmp(&norms[a]).then(a.cmp(&b)));
-    idx.truncate(UNITS);
-    idx.sort_unstable();
+    let idx: Vec<usize> = (0..m.rows).collect();
+    let index: Vec<u32> = if m.rows < total {
+        unit_selection(total).iter().map(|&i| i as u32).collect()
+    } else {
+        (0..m.rows as u32).collect()
+    };
     let r = v.cols;
     let mut out = Matrix::zeros(idx.len(), parts * r);
     for p in 0..parts {
@@ -281,8 +316,8 @@ fn block_units(
     }
     Ok(Some(BlockUnits {
         units: out,
-        index: idx.iter().map(|&i| i as u32).collect(),
-        total: m.rows as u32,
+        index,
+        total: total as u32,
     }))
 }
 
@@ -302,12 +337,14 @@ pub fn fingerprint(ck: &Checkpoint, source: &str) -> Result<Fingerprint> {
         intermediate: desc.intermediate.as_ref().map(|f| f.value),
         dtype: dominant_dtype(ck),
         tokenizer,
+        naming: view.anatomy.primary_scheme.map(|s| s.as_str().to_owned()),
     };
     let Some(emb_i) = emb_i else {
         return Err(Error::NoEmbedding(source.to_owned()));
     };
-    let e = view.matrix(emb_i).map_err(Error::evidence)?;
-    if e.rows < 8 || e.cols < 2 {
+    // Only the anchors' rows of the embedding are read (and their pages released).
+    let n_vocab = view.canonical_rows(emb_i);
+    if n_vocab < 8 {
         return Err(Error::NoEmbedding(source.to_owned()));
     }
     // String anchors when a tokenizer was found, then id anchors (`#17`), so that a copy
@@ -316,20 +353,25 @@ pub fn fingerprint(ck: &Checkpoint, source: &str) -> Result<Fingerprint> {
     let anchors: Vec<(String, usize)> = match &view.vocab {
         Some(v) => anchors_of(v, ANCHORS)
             .into_iter()
-            .filter(|(_, i)| *i < e.rows)
-            .chain(anchors_by_id(e.rows, ID_ANCHORS))
+            .filter(|(_, i)| *i < n_vocab)
+            .chain(anchors_by_id(n_vocab, ID_ANCHORS))
             .collect(),
-        None => anchors_by_id(e.rows, ANCHORS),
+        None => anchors_by_id(n_vocab, ANCHORS),
     };
     if anchors.len() < 8 {
         return Err(Error::NoEmbedding(source.to_owned()));
     }
-    let d = e.cols;
     let ids: Vec<usize> = anchors.iter().map(|a| a.1).collect();
-    let sel = e
-        .view()
-        .select_rows(&ids)
-        .map_err(|err| Error::Stats(err.to_string()))?;
+    let mut uniq = ids.clone();
+    uniq.sort_unstable();
+    uniq.dedup();
+    let rows = view.matrix_rows(emb_i, &uniq).map_err(Error::evidence)?;
+    if rows.cols < 2 {
+        return Err(Error::NoEmbedding(source.to_owned()));
+    }
+    let d = rows.cols;
+    let pos: BTreeMap<usize, usize> = uniq.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+    let sel = Matrix::from_fn(ids.len(), d, |i, j| rows.get(pos[&ids[i]], j));
     let c = d.min(EMB_COLS);
     let emb = Matrix::from_fn(sel.rows, c, |i, j| sel.get(i, j));
     let mut centred = sel.clone();
@@ -340,6 +382,12 @@ pub fn fingerprint(ck: &Checkpoint, source: &str) -> Result<Fingerprint> {
     let mut blocks = Vec::new();
     for b in 0..view.n_blocks() {
         blocks.push(block_units(&view, b, &v, d)?);
+        // Drop the block's mapped pages (whole-matrix reads of small or transposed tensors).
+        for role in [Role::MlpGate, Role::MlpUp, Role::MlpDown, Role::FfnNorm] {
+            if let Some(i) = view.index(Some(b), role, Param::Weight) {
+                ck.release_tensor(&ck.tensors[i]);
+            }
+        }
     }
     Ok(Fingerprint {
         info,
@@ -363,6 +411,7 @@ pub fn tokenizer_fingerprint(v: &taoke_tokenizer::Vocab, source: &str) -> Finger
             intermediate: None,
             dtype: None,
             tokenizer: Some(tokenizer_sig(v)),
+            naming: None,
         },
         anchors: anchors_of(v, ANCHORS).into_iter().map(|a| a.0).collect(),
         emb: None,
@@ -481,7 +530,8 @@ impl Fingerprint {
             .get(KEY_VERSION)
             .ok_or_else(|| bad("not a taoke fingerprint (no version key)".into()))?;
         let algorithm = h.metadata.get(KEY_ALGORITHM).cloned().unwrap_or_default();
-        if version != &FORMAT_VERSION.to_string() || algorithm != ALGORITHM {
+        let legacy = algorithm == LEGACY_ALGORITHM;
+        if version != &FORMAT_VERSION.to_string() || (algorithm != ALGORITHM && !legacy) {
             return Err(Error::Incompatible {
                 file: file.to_owned(),
                 found: format!("format {version}, algorithm {algorithm}"),
@@ -569,6 +619,20 @@ impl Fingerprint {
                 }),
                 (None, None) => None,
                 _ => return Err(bad(format!("block {i}: units and index disagree"))),
+            });
+        }
+        if legacy
+            && blocks
+                .iter()
+                .flatten()
+                .any(|b| b.index.len() as u64 != u64::from(b.total))
+        {
+            return Err(Error::Incompatible {
+                file: file.to_owned(),
+                found: format!(
+                    "format {version}, algorithm {algorithm} with blocks of more than {UNITS} units (selected by norm)"
+                ),
+                expected: format!("format {FORMAT_VERSION}, algorithm {ALGORITHM}"),
             });
         }
         Ok(Fingerprint {

@@ -83,6 +83,12 @@ pub struct Match {
     /// matchings are near the identity): among equally close copies, the undisguised one
     /// ranks first.
     pub aligned: bool,
+    /// For related entries: `probable-ancestor`, `ancestor-or-relative` or
+    /// `probable-descendant` (see [`direction`]); `None` for the others.
+    pub direction: Option<&'static str>,
+    /// What supports a `probable-*` direction, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction_reason: Option<String>,
     /// The tests behind the verdict.
     pub evidence: Vec<Test>,
 }
@@ -179,6 +185,7 @@ pub fn identify(
     let ln_alpha = opts.alpha.log10();
     let corr = (tested.max(1) as f64).log10();
     let mut matches = Vec::new();
+    let mut fps = Vec::new();
     let loaded: Vec<(usize, f64, Fingerprint)> = top
         .into_iter()
         .map(|(i, s)| load(i).map(|fp| (i, s, fp)))
@@ -206,7 +213,7 @@ pub fn identify(
             })
         })
         .collect::<Result<_>>()?;
-    for (i, score, same, c, format, dtype) in compared {
+    for ((i, score, same, c, format, dtype), (_, _, fp)) in compared.into_iter().zip(loaded) {
         let corrected = c.log10_p.map(|l| (l + corr).min(0.0));
         let verdict = match corrected {
             Some(l) if l < ln_alpha => {
@@ -235,9 +242,13 @@ pub fn identify(
             format,
             aligned: aligned(&c.tests),
             dtype,
+            direction: None,
+            direction_reason: None,
             evidence: c.tests,
         });
+        fps.push(fp);
     }
+    direction(&mut matches, &fps, query)?;
     rank(&mut matches, &query.info);
     let known = matches.first().is_some_and(rel);
     let summary = match matches.first() {
@@ -288,32 +299,28 @@ fn rel(m: &Match) -> bool {
     matches!(m.verdict, "identical" | "same-weights" | "related")
 }
 
-/// Orders matches: related first, lossy copies of the query last among them; among the rest, equally close copies (within [`TIE_WINDOW`] of
-/// the best closeness) by precision (a lossy copy is rarely the original), then undisguised
-/// coordinates, then the shorter name (releases derived from a model usually append to its
-/// name), then format (a GGUF is
-/// usually a conversion), then closeness; the others by screen score.
-pub fn rank(matches: &mut [Match], query: &ModelInfo) {
-    // A lossy copy of the query (lower precision, or a GGUF conversion of a non-GGUF query,
-    // within quantization distance) cannot be its original: such matches rank after the
-    // other related ones (they stay in the list, with their verdict).
-    let q_prec = precision_rank(query.dtype.as_deref());
-    let lossy_copy = |m: &Match| {
-        rel(m)
-            && m.closeness >= 1.0 - 2e-3
-            && (precision_rank(m.dtype.as_deref()) < q_prec
-                || (m.format == "gguf" && query.format != "gguf"))
+/// Orders matches: related first; among them `probable-ancestor`, then
+/// `ancestor-or-relative`, then `probable-descendant` (see [`direction`]); within each group,
+/// equally close copies (within [`TIE_WINDOW`] of the group's best closeness) by precision (a
+/// lossy copy is rarely the original), then undisguised coordinates, then the shorter name
+/// (releases derived from a model usually append to its name), then format (a GGUF is usually
+/// a conversion), then closeness; the others by screen score.
+pub fn rank(matches: &mut [Match], _query: &ModelInfo) {
+    let tier = |m: &Match| match m.direction {
+        Some(PROBABLE_ANCESTOR) => 2u8,
+        Some(PROBABLE_DESCENDANT) => 0,
+        _ => 1,
     };
-    let best = matches
-        .iter()
-        .filter(|m| rel(m))
-        .map(|m| m.closeness)
-        .fold(f64::NEG_INFINITY, f64::max);
-    let tie = |m: &Match| rel(m) && m.closeness >= best - TIE_WINDOW;
+    let mut best = [f64::NEG_INFINITY; 3];
+    for m in matches.iter().filter(|m| rel(m)) {
+        let t = tier(m) as usize;
+        best[t] = best[t].max(m.closeness);
+    }
+    let tie = |m: &Match| rel(m) && m.closeness >= best[tier(m) as usize] - TIE_WINDOW;
     let key = |m: &Match| {
         (
             rel(m),
-            !lossy_copy(m),
+            if rel(m) { tier(m) } else { 0 },
             tie(m),
             if tie(m) {
                 precision_rank(m.dtype.as_deref())
@@ -335,6 +342,338 @@ pub fn rank(matches: &mut [Match], query: &ModelInfo) {
             })
             .then(a.name.cmp(&b.name))
     });
+}
+
+/// Direction label: evidence that the entry came before the query.
+pub const PROBABLE_ANCESTOR: &str = "probable-ancestor";
+/// Direction label: no evidence either way.
+pub const ANCESTOR_OR_RELATIVE: &str = "ancestor-or-relative";
+/// Direction label: evidence that the entry derives from the query.
+pub const PROBABLE_DESCENDANT: &str = "probable-descendant";
+
+/// Most groups of equally close related entries compared with each other for merges.
+pub const MAX_MERGE_GROUPS: usize = 12;
+/// Most same-weights copies of the query given the outgroup test, and outgroups per copy.
+pub const MAX_OUTGROUP_COPIES: usize = 8;
+/// Outgroups per copy.
+pub const OUTGROUPS: usize = 3;
+
+fn dist(closeness: f64) -> f64 {
+    (1.0 - closeness).max(0.0).sqrt()
+}
+
+/// Labels every related match with a direction (`probable-ancestor`, `ancestor-or-relative`,
+/// `probable-descendant`) and the reason. Weights cannot order two relatives in time in
+/// general; these are the cases where the evidence can, in order of precedence:
+///
+/// 1. **Merges** (distances `d = sqrt(1 − closeness)`, which add along a weighted average as
+///    census uses): an entry C lying between the query Q and another related entry E
+///    (`d(Q,C) + d(C,E) ≤ 1.15·d(Q,E)`, each part at least a fifth of `d(Q,E)`) is a merge
+///    containing the query: a probable descendant. When the query lies between two entries X
+///    and Y, it is a merge of them: both are probable ancestors.
+/// 2. **Disguises** on a same-weights copy C of the query (people disguise, they do not
+///    un-disguise; a lossy conversion cannot be undone):
+///    - lower precision than the query, or a GGUF conversion of a non-GGUF query (and the
+///      reverse: a higher-precision copy is a probable ancestor);
+///    - tensor names renamed to another scheme, when the query's scheme is shared by the
+///      query's other relatives and C's by none of them (parsimony: one rename on C's branch);
+///    - residual coordinates rotated or permuted relative to the query, when the query shares
+///      its coordinates with a related entry that is not a copy (parsimony again).
+/// 3. **Outgroup** (independent changes add in quadrature along a lineage, as noise or rounding
+///    does): for a copy C at distance δ from Q and a non-copy relative E,
+///    `(d(C,E)² − d(Q,E)²) / δ²` is +1 when C = Q + an independent change (C descends from Q),
+///    −1 when Q = C + one. The median over up to [`OUTGROUPS`] relatives decides when beyond
+///    ±0.5 and δ² ≥ 1e-7 (above float rounding of the stored values).
+///
+/// Every match stays listed; only the order and the labels change.
+pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint) -> Result<()> {
+    use rayon::prelude::*;
+    let related: Vec<usize> = (0..matches.len()).filter(|&k| rel(&matches[k])).collect();
+    for &k in &related {
+        matches[k].direction = Some(ANCESTOR_OR_RELATIVE);
+    }
+    if related.is_empty() {
+        return Ok(());
+    }
+    let copy = |m: &Match| matches!(m.verdict, "identical" | "same-weights");
+    let mut label: Vec<Option<(&'static str, String)>> = vec![None; matches.len()];
+    // 1. Merges, among the related entries that are not copies of the query, one
+    //    representative per group of copies of each other (equally close to the query and
+    //    called same-weights by the exact tests).
+    let floor = (20.0 * TIE_WINDOW).sqrt();
+    let mut by_close: Vec<usize> = related
+        .iter()
+        .copied()
+        .filter(|&k| !copy(&matches[k]))
+        .collect();
+    by_close.sort_by(|&a, &b| matches[b].closeness.total_cmp(&matches[a].closeness));
+    let mut ties: Vec<Vec<usize>> = Vec::new();
+    for &k in &by_close {
+        match ties.last_mut() {
+            Some(g) if matches[g[0]].closeness - matches[k].closeness <= TIE_WINDOW => g.push(k),
+            _ => ties.push(vec![k]),
+        }
+    }
+    let jobs: Vec<(usize, usize)> = ties
+        .iter()
+        .flat_map(|g| g[1..].iter().map(move |&k| (g[0], k)))
+        .collect();
+    let same: Vec<bool> = jobs
+        .par_iter()
+        .map(|&(r, k)| compare(&fps[r], &fps[k]).map(|c| c.copy_like))
+        .collect::<Result<_>>()?;
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for g in &ties {
+        let mut first = vec![g[0]];
+        for &k in &g[1..] {
+            let joined = jobs
+                .iter()
+                .position(|&j| j == (g[0], k))
+                .is_some_and(|p| same[p]);
+            if joined {
+                first.push(k);
+            } else {
+                groups.push(vec![k]);
+            }
+        }
+        groups.push(first);
+    }
+    groups.sort_by(|a, b| matches[b[0]].closeness.total_cmp(&matches[a[0]].closeness));
+    groups.truncate(MAX_MERGE_GROUPS);
+    let pairs: Vec<(usize, usize)> = (0..groups.len())
+        .flat_map(|a| (a + 1..groups.len()).map(move |b| (a, b)))
+        .collect();
+    let cc: Vec<(f64, f64)> = pairs
+        .par_iter()
+        .map(|&(a, b)| {
+            compare(&fps[groups[a][0]], &fps[groups[b][0]])
+                .map(|c| (c.closeness, c.log10_p.unwrap_or(0.0)))
+        })
+        .collect::<Result<_>>()?;
+    // Two representatives count only when the exact tests relate them (a distance between
+    // unrelated-looking copies, e.g. one rotated and one MLP-permuted, means nothing).
+    let pair_thr = (1e-6f64).log10() - (pairs.len().max(1) as f64).log10();
+    let dd = |a: usize, b: usize| -> f64 {
+        let (a, b) = (a.min(b), a.max(b));
+        pairs
+            .iter()
+            .position(|&p| p == (a, b))
+            .filter(|&k| cc[k].1 < pair_thr)
+            .map_or(f64::NAN, |k| dist(cc[k].0))
+    };
+    let dq = |g: usize| dist(matches[groups[g][0]].closeness);
+    let name = |g: usize| matches[groups[g][0]].name.clone();
+    // The query as a merge.
+    let mut best: Option<(f64, usize, usize)> = None;
+    for &(x, y) in &pairs {
+        let dxy = dd(x, y);
+        let (a, b) = (dq(x), dq(y));
+        if dxy.is_finite() && dxy >= floor && a >= 0.2 * dxy && b >= 0.2 * dxy {
+            let r = (a + b) / dxy;
+            if r < 1.15 && best.is_none_or(|bb| r < bb.0) {
+                best = Some((r, x, y));
+            }
+        }
+    }
+    // Entries between the query and another entry: merges containing the query.
+    for c in 0..groups.len() {
+        let found = (0..groups.len())
+            .filter(|&e| e != c)
+            .filter_map(|e| {
+                let (dqe, dqc, dce) = (dq(e), dq(c), dd(c, e));
+                (dce.is_finite()
+                    && dqe >= floor
+                    && dqc >= 0.2 * dqe
+                    && dce >= 0.2 * dqe
+                    && (dqc + dce) / dqe < 1.15)
+                    .then(|| ((dqc + dce) / dqe, e))
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((r, e)) = found {
+            if best.is_some_and(|(_, x, y)| x == c || y == c) {
+                continue;
+            }
+            for &k in &groups[c] {
+                label[k] = Some((
+                    PROBABLE_DESCENDANT,
+                    format!(
+                        "lies between the query and {} (distances add up to {:.2} of theirs): a merge containing the query",
+                        name(e),
+                        r
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some((r, x, y)) = best {
+        for g in [x, y] {
+            for &k in &groups[g] {
+                label[k] = Some((
+                    PROBABLE_ANCESTOR,
+                    format!(
+                        "the query lies between {} and {} (distances add up to {:.2} of theirs): a merge of them",
+                        name(x),
+                        name(y),
+                        r
+                    ),
+                ));
+            }
+        }
+    }
+    // 2. Disguises on same-weights copies.
+    let q = &query.info;
+    let q_prec = precision_rank(q.dtype.as_deref());
+    let others_naming = |skip: usize| -> Vec<&str> {
+        related
+            .iter()
+            .filter(|&&k| k != skip)
+            .filter_map(|&k| fps[k].info.naming.as_deref())
+            .collect()
+    };
+    let coords_anchor: Option<usize> = related
+        .iter()
+        .copied()
+        .find(|&k| !copy(&matches[k]) && matches[k].aligned);
+    let mut undecided = Vec::new();
+    for &k in &related {
+        let m = &matches[k];
+        if label[k].is_some() || !copy(m) {
+            continue;
+        }
+        let c_prec = precision_rank(m.dtype.as_deref());
+        let dt = |d: &Option<String>| d.clone().unwrap_or_else(|| "?".into());
+        if c_prec < q_prec || (m.format == "gguf" && q.format != "gguf") {
+            label[k] = Some((
+                PROBABLE_DESCENDANT,
+                format!(
+                    "a lossy copy of the query ({} {} vs the query's {} {})",
+                    m.format,
+                    dt(&m.dtype),
+                    q.format,
+                    dt(&q.dtype)
+                ),
+            ));
+            continue;
+        }
+        if c_prec > q_prec || (q.format == "gguf" && m.format != "gguf") {
+            label[k] = Some((
+                PROBABLE_ANCESTOR,
+                format!(
+                    "the query is a lossy copy of it ({} {} vs the entry's {} {})",
+                    q.format,
+                    dt(&q.dtype),
+                    m.format,
+                    dt(&m.dtype)
+                ),
+            ));
+            continue;
+        }
+        if let (Some(qn), Some(cn)) = (q.naming.as_deref(), fps[k].info.naming.as_deref()) {
+            if qn != cn {
+                let others = others_naming(k);
+                let q_shared = others.contains(&qn);
+                let c_shared = others.contains(&cn);
+                if q_shared && !c_shared {
+                    label[k] = Some((
+                        PROBABLE_DESCENDANT,
+                        format!("tensors renamed to the {cn} scheme; the query and its other relatives use {qn}"),
+                    ));
+                    continue;
+                }
+                if c_shared && !q_shared {
+                    label[k] = Some((
+                        PROBABLE_ANCESTOR,
+                        format!("the query's tensors were renamed to the {qn} scheme; this entry and the query's other relatives use {cn}"),
+                    ));
+                    continue;
+                }
+            }
+        }
+        if !m.aligned {
+            if let Some(e) = coords_anchor {
+                label[k] = Some((
+                    PROBABLE_DESCENDANT,
+                    format!(
+                        "same weights in rotated or permuted coordinates; the query shares its coordinates with {}",
+                        matches[e].name
+                    ),
+                ));
+                continue;
+            }
+        }
+        if 1.0 - m.closeness >= 1e-7 {
+            undecided.push(k);
+        }
+    }
+    // 3. Outgroup test on the remaining copies.
+    undecided.sort_by(|&a, &b| matches[b].closeness.total_cmp(&matches[a].closeness));
+    undecided.truncate(MAX_OUTGROUP_COPIES);
+    let mut outgroups: Vec<usize> = related
+        .iter()
+        .copied()
+        .filter(|&k| {
+            !copy(&matches[k]) && label[k].as_ref().is_none_or(|l| l.0 != PROBABLE_DESCENDANT)
+        })
+        .collect();
+    outgroups.sort_by(|&a, &b| matches[b].closeness.total_cmp(&matches[a].closeness));
+    outgroups.truncate(OUTGROUPS);
+    if !outgroups.is_empty() && !undecided.is_empty() {
+        let jobs: Vec<(usize, usize)> = undecided
+            .iter()
+            .flat_map(|&c| outgroups.iter().map(move |&e| (c, e)))
+            .collect();
+        let ratios: Vec<(usize, f64)> = jobs
+            .par_iter()
+            .map(|&(c, e)| {
+                compare(&fps[c], &fps[e]).map(|x| {
+                    let delta = 1.0 - matches[c].closeness;
+                    let r = ((1.0 - x.closeness) - (1.0 - matches[e].closeness)) / delta;
+                    (c, r)
+                })
+            })
+            .collect::<Result<_>>()?;
+        for &c in &undecided {
+            let mut rs: Vec<f64> = ratios
+                .iter()
+                .filter(|r| r.0 == c)
+                .map(|r| r.1)
+                .filter(|r| r.is_finite())
+                .collect();
+            if rs.is_empty() {
+                continue;
+            }
+            rs.sort_by(f64::total_cmp);
+            let med = rs[rs.len() / 2];
+            let names: Vec<&str> = outgroups
+                .iter()
+                .map(|&e| matches[e].name.as_str())
+                .collect();
+            if med > 0.5 {
+                label[c] = Some((
+                    PROBABLE_DESCENDANT,
+                    format!(
+                        "farther than the query from {} by their distance in quadrature (ratio {med:.2}): the query plus an independent change (noise, rounding)",
+                        names.join(", ")
+                    ),
+                ));
+            } else if med < -0.5 {
+                label[c] = Some((
+                    PROBABLE_ANCESTOR,
+                    format!(
+                        "closer than the query to {} by their distance in quadrature (ratio {med:.2}): the query is this entry plus an independent change (noise, rounding)",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    for (k, l) in label.into_iter().enumerate() {
+        if let Some((d, why)) = l {
+            matches[k].direction = Some(d);
+            matches[k].direction_reason = Some(why);
+        }
+    }
+    Ok(())
 }
 
 /// An in-memory entry list from fingerprints (for tests, census and evaluation).

@@ -19,7 +19,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::compare::Screen;
-use crate::fingerprint::{Fingerprint, ALGORITHM};
+use crate::fingerprint::{Fingerprint, ALGORITHM, LEGACY_ALGORITHM};
 use crate::identify::EntryRef;
 use crate::{Error, Result};
 
@@ -349,7 +349,9 @@ impl Registry {
         for row in rows {
             let (id, name, publisher, kind, tokenizer_hash, algorithm, screen) =
                 row.map_err(|e| self.sql(e))?;
-            if algorithm != ALGORITHM {
+            // A legacy entry is checked when its fingerprint is loaded (it is read as the
+            // current algorithm only when it holds the same values).
+            if algorithm != ALGORITHM && algorithm != LEGACY_ALGORITHM {
                 return Err(Error::Incompatible {
                     file: format!("{} (entry `{name}`)", self.path.display()),
                     found: format!("algorithm {algorithm}"),

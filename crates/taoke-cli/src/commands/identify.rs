@@ -56,6 +56,9 @@ fn terminal(r: &Identification, top: usize, out: &Output) -> String {
                 .as_deref()
                 .map_or(String::new(), |p| format!("  [{p}]"))
         );
+        if let (Some(d), Some(why)) = (m.direction, m.direction_reason.as_deref()) {
+            let _ = writeln!(s, "      {d}: {why}");
+        }
     }
     if !r.same_tokenizer.is_empty() {
         let names: Vec<String> = r
