@@ -295,7 +295,10 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
                     cos_sum += counted(lnp, measure(i, j, (lnp, 0.0, c0, n0)).1);
                     cos_n += 1;
                 }
-                if cos_n > 0 {
+                // A related pair none of whose blocks found a counterpart (MLP units permuted
+                // in blocks wider than the fingerprint keeps, whose sampled units then differ)
+                // is ranked by its embedding columns instead.
+                if cos_n > 0 && (cos_sum > 0.0 || !related_pair) {
                     cos_blocks = cos_sum / cos_n as f64;
                 }
                 copy_like = la == lb && same_pos == lb && lb > 0;
