@@ -87,19 +87,30 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
         if m.pairs.iter().any(|p| p.transposed) || !b.reinterpret.is_empty() {
             kinds.insert(Kind::Transposed);
         }
+        // A rotation of the residual stream fits the shared-token embeddings almost exactly
+        // where the identity and signed permutations leave residuals of order 1 (zoo: 0.02 vs
+        // 1.2–1.4). A fine-tune that moved the embeddings a lot (tied embeddings, BERT) can make
+        // the rotation, with its many more degrees of freedom, fit a little better than the
+        // identity (0.06 vs 0.07, 0.17 vs 0.23): that is no rotation.
+        let (fit_id, fit_perm, fit_rot) = m.fit;
+        let rotated = m.transform.name() == "rotation" && fit_rot < 0.5 * fit_id.min(fit_perm);
         match m.transform.name() {
             "signed-permutation" => {
                 kinds.insert(Kind::Permuted);
             }
-            "rotation" => {
+            "rotation" if rotated => {
                 kinds.insert(Kind::Rotated);
             }
             _ => {}
         }
+        // Units matched away from their place, in blocks whose two sides hold the same number of
+        // units (after width pruning the kept units shift to lower indices).
+        let same_width =
+            |i: u32| m.hidden_units.0.get(i as usize) == m.hidden_units.1.get(i as usize);
         if la == lb
-            && m.block_tests
-                .iter()
-                .any(|(i, j, t)| i == j && t.identity_fraction < 0.9 && t.ln_p < -20.0)
+            && m.block_tests.iter().any(|(i, j, t)| {
+                i == j && t.identity_fraction < 0.9 && t.ln_p < -20.0 && same_width(*i)
+            })
         {
             kinds.insert(Kind::Permuted);
         }
@@ -138,10 +149,16 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
             .emb_test
             .as_ref()
             .is_some_and(|t| t.ln_p < opts.alpha.ln());
-        if emb_related && block_related == 0 && la > 0 {
+        // Blocks also count as derived through the calibrated CKA (permuted units) or their
+        // experts' units (MoE up-cycling, where blocks have no dense MLP to test).
+        let blocks_derived = block_related > 0
+            || cka_tests.iter().any(|(_, _, t)| t.ln_p < opts.alpha.ln())
+            || m.expert_tests
+                .iter()
+                .any(|(_, _, lnp, _)| *lnp < opts.alpha.ln());
+        if emb_related && !blocks_derived && la > 0 {
             kinds.insert(Kind::SharedComponents);
         }
-        let rotated = m.transform.name() == "rotation";
         // Element-wise rules compare tensors at the same role and block index, so they need the
         // same residual coordinates and the same depth.
         let residual_kept = m.transform.name() == "identity" && la == lb;
@@ -168,11 +185,23 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
             ((p.scale_spread > 0.15 && p.row_cos > 0.5) || (p.all_ones.0 != p.all_ones.1))
                 && derived(p.block)
         });
-        let units_rescaled = residual_kept
+        // Row norms of the up-projections survive a rotation or permutation of the residual
+        // stream, so the rows only need to correspond: parallel in place, or the units matched
+        // in place by the unit test (which runs after the residual alignment).
+        let units_matched_in_place = |b: Option<u32>| {
+            m.block_tests.iter().any(|(i, j, t)| {
+                Some(*i) == b && i == j && t.identity_fraction >= 0.9 && t.mean_cos > 0.9
+            })
+        };
+        let units_rescaled = la == lb
             && m.pairs
                 .iter()
                 .filter(|p| matches!(p.role, Role::MlpUp | Role::MlpGate))
-                .any(|p| p.scale_spread > 0.25 && p.row_cos > 0.5 && derived(p.block));
+                .any(|p| {
+                    p.scale_spread > 0.25
+                        && (p.row_cos > 0.5 && residual_kept || units_matched_in_place(p.block))
+                        && derived(p.block)
+                });
         // Permuted heads: attention rows of a derived block no longer correspond (fine-tunes
         // keep row cosines near 1; column rescaling keeps them above 0.9).
         let heads_permuted = residual_kept
@@ -193,14 +222,66 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
                 .iter()
                 .find(|(x, y, _)| *x == i && *y == i)
                 .map(|t| t.2.ln_p);
-            let same_width = m.hidden_units.0.get(i as usize) == m.hidden_units.1.get(i as usize);
             matches!((unit, cka), (Some(u), Some(c)) if u > (1e-2f64).ln() && c < opts.alpha.ln())
-                && same_width
+                && same_width(i)
         });
-        if gains_rescaled || units_rescaled {
+        // Experts up-cycled from a dense MLP keep its unit order (their rows stay near the
+        // dense rows in place, zoo: cosine ≈ 0.9 after training); reordered units do not.
+        let experts_permuted = kinds.contains(&Kind::MoeUpcycled)
+            && m.transform.name() == "identity"
+            && crate::triage::expert_rows_in_place(a, b)
+                .or_else(|| crate::triage::expert_rows_in_place(b, a))
+                .is_some_and(|c| c < 0.5);
+        if experts_permuted {
+            kinds.insert(Kind::Permuted);
+        }
+        // Across a depth change the same element-wise rules run on the mapped block pairs
+        // (every link of the layer map is significant), and the unit and CKA tests of those
+        // pairs replace the diagonal ones.
+        let (mut mapped_permuted, mut mapped_rescaled) = (false, false);
+        if la != lb && m.transform.name() == "identity" && layer_map.len() >= 2 {
+            let links: Vec<(u32, u32)> = layer_map.iter().map(|l| (l.a, l.b)).collect();
+            let mapped = crate::triage::mapped_block_deltas(a, b, &links, 1 << 26);
+            let heads = mapped
+                .iter()
+                .filter(|p| matches!(p.role, Role::AttnQ | Role::AttnK | Role::AttnV))
+                .any(|p| p.row_cos < 0.75);
+            let units = links.iter().any(|&(i, j)| {
+                let unit = m
+                    .block_tests
+                    .iter()
+                    .find(|(x, y, _)| (*x, *y) == (i, j))
+                    .map(|t| t.2.ln_p);
+                let cka = cka_tests
+                    .iter()
+                    .find(|(x, y, _)| (*x, *y) == (i, j))
+                    .map(|t| t.2.ln_p);
+                let width = m.hidden_units.0.get(i as usize) == m.hidden_units.1.get(j as usize);
+                width
+                    && matches!((unit, cka), (Some(u), Some(c)) if u > (1e-2f64).ln() && c < opts.alpha.ln())
+            });
+            mapped_permuted = heads || units;
+            mapped_rescaled = mapped
+                .iter()
+                .filter(|p| matches!(p.role, Role::MlpUp | Role::MlpGate))
+                .any(|p| p.scale_spread > 0.25 && p.row_cos > 0.5);
+        }
+        // MLP units that moved (permuted) can still be rescaled: compare the norms of the
+        // matched units instead of the units in place (units matched closely, though not in
+        // place, so the test against the identity is not significant).
+        let matched_rescaled = m.transform.name() == "identity"
+            && la == lb
+            && m.block_tests.iter().any(|(i, j, t)| {
+                i == j
+                    && t.mean_cos > 0.9
+                    && t.identity_fraction < 0.9
+                    && crate::triage::matched_rows_scale_spread(a, *i, b, *j, &t.pairs)
+                        .is_some_and(|s| s > 0.25)
+            });
+        if gains_rescaled || units_rescaled || mapped_rescaled || matched_rescaled {
             kinds.insert(Kind::Rescaled);
         }
-        if !rotated && (heads_permuted || units_permuted) {
+        if !rotated && (heads_permuted || units_permuted || mapped_permuted) {
             kinds.insert(Kind::Permuted);
         }
         if verdict == Verdict::SameWeights {
@@ -210,11 +291,16 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
                     .filter(|p| !p.role.is_norm() && p.role != Role::Unknown)
             };
             // Norm gains changed, or matrix rows rescaled (parallel rows, different norms),
-            // while the products agree.
-            let gains_differ = m
-                .pairs
-                .iter()
-                .any(|p| p.role.is_norm() && !p.equal && p.delta.rel > 10.0 * tol.max(1e-6));
+            // while the products agree. Under a signed permutation of the residual stream the
+            // gains are permuted too, so their sorted magnitudes are compared instead.
+            let permuted_residual = m.transform.name() == "signed-permutation";
+            let gains_differ = m.pairs.iter().any(|p| {
+                let rel = match p.sorted_rel {
+                    Some(r) if permuted_residual => r,
+                    _ => p.delta.rel,
+                };
+                p.role.is_norm() && !p.equal && rel > 10.0 * tol.max(1e-6)
+            });
             let rows_rescaled = mats().any(|p| p.row_cos > 0.999 && p.delta.rel > 10.0 * tol);
             if gains_differ || rows_rescaled {
                 kinds.insert(Kind::Rescaled);
@@ -228,20 +314,45 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
             {
                 kinds.insert(Kind::Permuted);
             }
+            // MLP units reordered where no unit test runs (experts): in the same residual
+            // coordinates, with the products equal, rows at the same place no longer
+            // correspond (row cosines near 0) — a rescaling keeps them parallel.
+            if m.transform.name() == "identity"
+                && mats().any(|p| {
+                    matches!(
+                        p.role,
+                        Role::MlpUp
+                            | Role::MlpGate
+                            | Role::MlpDown
+                            | Role::ExpertUp
+                            | Role::ExpertGate
+                            | Role::ExpertDown
+                    ) && p.row_cos < 0.5
+                })
+            {
+                kinds.insert(Kind::Permuted);
+            }
             if noise_like(m, tol) {
                 kinds.insert(Kind::NoiseWashed);
             }
         } else if !kinds.contains(&Kind::SharedComponents) {
-            // Trained derivative: size of the change.
+            // Trained derivative: size of the change. Structural recipes (new experts, new
+            // tokens, removed units or blocks) come with their own training, which no pair can
+            // tell from a fine-tune; next to them only a change beyond any light training is
+            // named (continued pre-training). Removing units changes the products by the
+            // removed units' share, so nothing is read from their size there.
+            let structural = [Kind::MoeUpcycled, Kind::VocabExtended]
+                .iter()
+                .any(|k| kinds.contains(k));
             let med = if prod_rel.is_empty() {
                 median(m.pairs.iter().map(|p| p.delta.rel).collect())
             } else {
                 median(prod_rel.to_vec())
             };
-            if med.is_finite() && la == lb {
+            if med.is_finite() && la == lb && !kinds.contains(&Kind::PrunedWidth) {
                 if med > 0.5 {
                     kinds.insert(Kind::ContinuedPretraining);
-                } else {
+                } else if !structural {
                     kinds.insert(Kind::FineTune);
                     // A low-rank change (LoRA merged into the weights): the delta's effective
                     // rank is a small fraction of the possible rank in most matrices.
@@ -250,9 +361,62 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
                     }
                 }
             }
+            // A sparse update: most changed block matrices keep a large share of their weights
+            // bit-identical while the rest moved — the trace of a TIES or DARE merge, which
+            // resets most entries of each task vector to the base (or keeps one parent's
+            // entries). Training moves every weight.
+            // Across a depth change the healing training hides a fine-tune, but not a low-rank
+            // one: healing moves every direction, an adapter few. The change between the first
+            // and last mapped block pairs is then mostly of low rank.
+            if la != lb && m.transform.name() == "identity" && layer_map.len() >= 2 {
+                let ends = [&layer_map[0], &layer_map[layer_map.len() - 1]];
+                let ranks: Vec<f64> = ends
+                    .iter()
+                    .flat_map(|l| crate::triage::delta_ranks(a, l.a, b, l.b))
+                    .collect();
+                if ranks.len() >= 2 && median(ranks) < 0.15 {
+                    kinds.insert(Kind::FineTune);
+                    kinds.insert(Kind::LowRankUpdate);
+                }
+            }
+            // Matrices rescaled or permuted by a disguise on one side are not comparable in
+            // place, hence a quarter.
+            if sparse_update(m).is_some_and(|s| s.sparse >= 3 && 4 * s.sparse >= s.moved) {
+                kinds.insert(Kind::Merge);
+            }
         }
     }
     kinds
+}
+
+/// Block matrices (not norm gains) that changed between the two models, compared element-wise
+/// at the same role and block: how many, how many of them keep a large share of their weights
+/// bit-identical (a sparse update), and the median share kept.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SparseUpdate {
+    pub moved: usize,
+    pub sparse: usize,
+    pub median_unchanged: f64,
+}
+
+/// Least share of unchanged weights that makes a moved matrix's update sparse. Training moves
+/// every weight (the zoo's fine-tunes leave none unchanged in float storage); a TIES merge at
+/// density 0.3 keeps about half of each matrix at the base, DARE at drop rate p about p.
+pub(crate) const SPARSE_UNCHANGED: f64 = 0.1;
+
+pub(crate) fn sparse_update(m: &Measurements) -> Option<SparseUpdate> {
+    let us: Vec<f64> = m
+        .pairs
+        .iter()
+        .filter(|p| p.block.is_some() && !p.role.is_norm() && p.role != Role::Unknown)
+        .filter_map(|p| p.unchanged)
+        .filter(|&u| u < 0.99)
+        .collect();
+    (!us.is_empty()).then(|| SparseUpdate {
+        moved: us.len(),
+        sparse: us.iter().filter(|&&u| u >= SPARSE_UNCHANGED).count(),
+        median_unchanged: median(us.clone()),
+    })
 }
 
 /// Whether the deeper model (`a_deeper`) has several blocks whose best significant partner is

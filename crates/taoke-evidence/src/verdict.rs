@@ -442,6 +442,21 @@ pub(crate) fn decide(
             ),
         ));
     }
+    if let Some(s) = crate::kinds::sparse_update(m) {
+        evidence.push(ev(
+            "sparse-update",
+            "blocks",
+            s.median_unchanged,
+            None,
+            format!(
+                "of {} block matrices that changed, {} keep at least {} of their weights bit-identical (median share unchanged {}); training moves every weight, a TIES or DARE merge leaves most of each task vector at the base",
+                s.moved,
+                s.sparse,
+                pct(crate::kinds::SPARSE_UNCHANGED),
+                pct(s.median_unchanged)
+            ),
+        ));
+    }
     if m.identical_files {
         evidence.push(ev(
             "file-identity",
