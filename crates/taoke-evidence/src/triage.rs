@@ -120,7 +120,8 @@ pub struct PairDelta {
     /// updates too small for a coarse dtype (a bf16 fine-tune at a low learning rate) do not
     /// count as unchanged. 1 when nothing moved; ≈ 0 after training (every weight moves); a
     /// large share in a moved tensor is the trace of a sparse update (TIES or DARE merges
-    /// reset most of a task vector to the base). `None` for quantized or integer storage.
+    /// reset most of a task vector to the base). Weights that are zero on both sides are not
+    /// counted (a pruning mask kept through training). `None` for quantized or integer storage.
     pub unchanged: Option<f64>,
     /// For vectors (norm gains): relative difference of the sorted magnitudes, which a
     /// permutation of the coordinates leaves unchanged. `None` for matrices.
@@ -143,18 +144,20 @@ fn resolution(x: f32, bits: i32) -> f64 {
     if x == 0.0 || !x.is_finite() {
         return 0.0;
     }
-    // floor(log2 |x|) is the unbiased exponent of a normal f32 (read from its bits: this runs
-    // per element); subnormals take the slow path.
-    let e = ((x.to_bits() >> 23) & 0xff) as i32;
-    let p = if e > 0 {
-        e - 127 - bits
+    // floor(log2 |x|) from the bits of the f32 (this runs per element: no libm calls): the
+    // unbiased exponent of a normal number, the top mantissa bit of a subnormal one.
+    let b = x.to_bits();
+    let e = ((b >> 23) & 0xff) as i32;
+    let log2 = if e > 0 {
+        e - 127
     } else {
-        f64::from(x).abs().log2().floor() as i32 - bits
+        -149 + (31 - (b & 0x7f_ffff).leading_zeros() as i32)
     };
-    if (-1022..=1023).contains(&p) {
+    let p = log2 - bits; // ≥ −149 − 52: 2^p is a positive f64 (normal, or subnormal below −1022)
+    if p >= -1022 {
         f64::from_bits(((p + 1023) as u64) << 52)
     } else {
-        2f64.powi(p)
+        f64::from_bits(1u64 << (p + 1074).max(0))
     }
 }
 
@@ -182,6 +185,11 @@ fn unchanged_fraction(a: &[f32], b: &[f32], dtypes: (Dtype, Dtype)) -> Option<f6
     let typical = *moved.select_nth_unstable_by(mid, f64::total_cmp).1;
     let (mut eligible, mut kept) = (0usize, 0usize);
     for (x, y) in a.iter().zip(b) {
+        // Zeros on both sides are left out: a model pruned to a sparsity pattern and trained
+        // with its mask keeps them, which is no sparse update of the weights it has.
+        if *x == 0.0 && *y == 0.0 {
+            continue;
+        }
         if resolution(x.abs().max(y.abs()), bits) <= typical / 8.0 {
             eligible += 1;
             kept += usize::from(same(*x, *y));

@@ -1,0 +1,204 @@
+//! Sparse updates (issue 5, kind `merge`): a TIES or DARE merge resets most entries of each
+//! task vector to the base, so many weights of every changed matrix stay bit-identical, while
+//! training moves every weight. Built on stories260K (llama2.c) written to safetensors:
+//!
+//! - a dense update (noise of 10 % of each block matrix's RMS on every weight) is a fine-tune,
+//!   not a merge;
+//! - the same update kept on about half of the weights (the rest reset to the base) is a merge;
+//! - in bf16 storage, an update too small for bf16 to show on large weights leaves many of
+//!   them bit-identical, yet it is dense: the share of unchanged weights is only counted where
+//!   the storage could show a typical change, so it is no sparse update.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use taoke_dtype::Dtype;
+use taoke_evidence::{compare, triage, view::ModelView, Kind, Options, Verdict};
+use taoke_test::{model_or_skip, shared_model};
+
+/// SplitMix64 values in [-1, 1).
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> f32 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+#[derive(Clone)]
+struct Tensor {
+    name: String,
+    shape: Vec<u64>,
+    values: Vec<f32>,
+}
+
+/// Round to nearest even bf16, as its stored 16 bits.
+fn bf16_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    let round = 0x7fff + ((b >> 16) & 1);
+    (b.wrapping_add(round) >> 16) as u16
+}
+
+fn write(path: &Path, tensors: &[Tensor], dtype: Dtype) {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|t| match dtype {
+            Dtype::BF16 => t
+                .values
+                .iter()
+                .flat_map(|&x| bf16_bits(x).to_le_bytes())
+                .collect(),
+            _ => t.values.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        })
+        .collect();
+    let list: Vec<(&str, Dtype, &[u64], &[u8])> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|(t, b)| (t.name.as_str(), dtype, t.shape.as_slice(), b.as_slice()))
+        .collect();
+    let mut out = Vec::new();
+    taoke_safetensors::write(&mut out, &list, &BTreeMap::new()).expect("write safetensors");
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, out).expect("write file");
+}
+
+/// The model's tensors.
+fn load(bin: &Path) -> Vec<Tensor> {
+    let ck = taoke_model::open(bin.to_str().expect("utf-8")).expect("open stories260K");
+    ck.tensors
+        .iter()
+        .filter(|t| !t.name.starts_with("freq_cis"))
+        .map(|t| Tensor {
+            name: t.name.clone(),
+            shape: t.shape.clone(),
+            values: ck.read_f32(t).expect("read tensor"),
+        })
+        .collect()
+}
+
+/// Every block matrix plus `scale` × its RMS × noise, on the weights where `keep` holds.
+fn updated(
+    base: &[Tensor],
+    scale: f32,
+    seed: u64,
+    keep: impl Fn(&mut Noise) -> bool,
+) -> Vec<Tensor> {
+    let mut noise = Noise(seed);
+    let mut mask = Noise(seed ^ 0x5eed);
+    base.iter()
+        .map(|t| {
+            let block_matrix = t.shape.len() == 2 && t.name.starts_with("layers.");
+            if !block_matrix {
+                return t.clone();
+            }
+            let rms = (t.values.iter().map(|v| v * v).sum::<f32>() / t.values.len() as f32).sqrt();
+            let values = t
+                .values
+                .iter()
+                .map(|&v| {
+                    let d = scale * rms * noise.next();
+                    if keep(&mut mask) {
+                        v + d
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            Tensor {
+                values,
+                ..t.clone()
+            }
+        })
+        .collect()
+}
+
+fn open(path: &Path) -> taoke_model::Checkpoint {
+    taoke_model::open(path.to_str().expect("utf-8")).expect("open")
+}
+
+/// Median share of unchanged weights over the changed block matrices, and the median share of
+/// bit-identical weights (no resolution filter).
+fn unchanged(a: &Path, b: &Path) -> (f64, f64) {
+    let (ca, cb) = (open(a), open(b));
+    let (va, vb) = (ModelView::new(&ca), ModelView::new(&cb));
+    let pairs = triage::pair_deltas(&va, &vb, 1 << 26);
+    let mut us: Vec<f64> = pairs
+        .iter()
+        .filter(|p| p.block.is_some() && !p.role.is_norm() && !p.equal)
+        .map(|p| p.unchanged.expect("float storage"))
+        .collect();
+    assert!(us.len() >= 10, "block matrices compared: {}", us.len());
+    us.sort_by(f64::total_cmp);
+    let (ta, tb) = (load(a), load(b));
+    let mut raw: Vec<f64> = ta
+        .iter()
+        .zip(&tb)
+        .filter(|(x, y)| {
+            x.shape.len() == 2 && x.name.starts_with("layers.") && x.values != y.values
+        })
+        .map(|(x, y)| {
+            let same = x
+                .values
+                .iter()
+                .zip(&y.values)
+                .filter(|(p, q)| p == q)
+                .count();
+            same as f64 / x.values.len() as f64
+        })
+        .collect();
+    raw.sort_by(f64::total_cmp);
+    (us[us.len() / 2], raw[raw.len() / 2])
+}
+
+#[test]
+fn sparse_updates_are_merges_and_dense_ones_are_not() {
+    let bin = model_or_skip!(shared_model("stories260K/stories260K.bin"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = load(&bin);
+    let p = |name: &str| dir.path().join(name).join("model.safetensors");
+    write(&p("base"), &base, Dtype::F32);
+    write(&p("dense"), &updated(&base, 0.1, 1, |_| true), Dtype::F32);
+    write(
+        &p("sparse"),
+        &updated(&base, 0.1, 1, |m| m.next() > 0.0),
+        Dtype::F32,
+    );
+
+    let (u_dense, _) = unchanged(&p("base"), &p("dense"));
+    let (u_sparse, _) = unchanged(&p("base"), &p("sparse"));
+    assert!(u_dense < 0.01, "dense update: {u_dense}");
+    assert!((0.4..0.6).contains(&u_sparse), "half reset: {u_sparse}");
+
+    let opts = Options::default();
+    let dense = compare(&open(&p("base")), &open(&p("dense")), &opts).expect("compare");
+    assert_eq!(dense.verdict, Verdict::Related);
+    assert!(dense.kinds.contains(&Kind::FineTune), "{:?}", dense.kinds);
+    assert!(!dense.kinds.contains(&Kind::Merge), "{:?}", dense.kinds);
+    let sparse = compare(&open(&p("base")), &open(&p("sparse")), &opts).expect("compare");
+    assert_eq!(sparse.verdict, Verdict::Related);
+    assert!(sparse.kinds.contains(&Kind::Merge), "{:?}", sparse.kinds);
+    assert!(
+        sparse.evidence.iter().any(|e| e.test == "sparse-update"),
+        "the evidence names the sparse update"
+    );
+}
+
+#[test]
+fn updates_below_bf16_resolution_are_not_sparse() {
+    let bin = model_or_skip!(shared_model("stories260K/stories260K.bin"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = load(&bin);
+    let p = |name: &str| dir.path().join(name).join("model.safetensors");
+    write(&p("base"), &base, Dtype::BF16);
+    // 1 % of the RMS: below half a bf16 step (2⁻⁸ relative) on every weight above ~1.3 RMS
+    // and on many others.
+    write(&p("light"), &updated(&base, 0.01, 2, |_| true), Dtype::BF16);
+    let (u, raw) = unchanged(&p("base"), &p("light"));
+    assert!(raw > 0.15, "many weights bit-identical in bf16: {raw}");
+    assert!(u < 0.05, "but not where bf16 can show the change: {u}");
+}
