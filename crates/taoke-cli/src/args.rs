@@ -141,6 +141,10 @@ pub struct CompareArgs {
     /// Significance level for "related" (combined p-value of independence).
     #[arg(long, default_value_t = 1e-6)]
     pub alpha: f64,
+    /// Large models: no sampling (every unit, token, row and block); slow and memory-hungry,
+    /// for checking that the default sampled analysis reaches the same verdict.
+    #[arg(long)]
+    pub exhaustive: bool,
 }
 
 /// `taoke inspect`.

@@ -33,6 +33,13 @@ pub struct Options {
     /// Models whose MLP matrices have more elements than this take the streaming path
     /// (sampled rows, unit subsets, diagonal-first, products on three blocks).
     pub large_above: u64,
+    /// No sampling on large models: every unit in the unit tests (full assignments), every
+    /// shared token, every row in the element-wise triage, every attention row in the CKA
+    /// and products on every linked block. Memory grows with the model (a few GB at 7B) and
+    /// time by one to two orders of magnitude; it exists to check that the sampled analysis
+    /// reaches the same verdict. (The unit screening of permuted large models keeps its
+    /// subsets, and transposed storage is still checked on block 0.)
+    pub exhaustive: bool,
 }
 
 impl Default for Options {
@@ -45,6 +52,7 @@ impl Default for Options {
             max_block_pairs: 1024,
             seed: 0x0007_a06e,
             large_above: LARGE,
+            exhaustive: false,
         }
     }
 }
@@ -308,7 +316,11 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
         };
         return Ok(verdict::decide(&va, &vb, &m, opts));
     }
-    let pairs = triage::pair_deltas_sampled(&va, &vb, 1 << 26, opts.large_above);
+    let pairs = if opts.exhaustive {
+        triage::pair_deltas_sampled(&va, &vb, u64::MAX, u64::MAX)
+    } else {
+        triage::pair_deltas_sampled(&va, &vb, 1 << 26, opts.large_above)
+    };
 
     let tokenizer = match (&va.vocab, &vb.vocab) {
         (Some(x), Some(y)) => Some(taoke_tokenizer::compare(x, y)),
@@ -319,10 +331,12 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
     // `LARGE_EMBEDDING` values, so this stage's memory does not grow with the width (the
     // tokens are thinned evenly by id, independently of the weights).
     let max_tokens = match (
+        opts.exhaustive,
         is_large(&va, opts.large_above) || is_large(&vb, opts.large_above),
         hidden(&va),
     ) {
-        (true, Some(d)) if d > 0 => opts.max_tokens.min((LARGE_EMBEDDING / d).max(256)),
+        (true, _, _) => usize::MAX,
+        (false, true, Some(d)) if d > 0 => opts.max_tokens.min((LARGE_EMBEDDING / d).max(256)),
         _ => opts.max_tokens,
     };
     let (tok, tokens_assumed) = shared_tokens(&va, &vb, max_tokens);
@@ -367,7 +381,12 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
         if sa.rows >= 8 {
             // Exact test: embedding columns are residual units, exchangeable under H0.
             let (ca, cb) = (sa.view().transpose(), sb.view().transpose());
-            emb_test = units::unit_test(&ca, &cb, opts.max_units, opts.seed).ok();
+            let budget = if opts.exhaustive {
+                usize::MAX
+            } else {
+                opts.max_units
+            };
+            emb_test = units::unit_test(&ca, &cb, budget, opts.seed).ok();
             let (t, f) = choose_transform(sa, sb);
             transform = t;
             fit = f;
@@ -604,7 +623,7 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
         // Large models: products stream each factor twice over, so only the first, middle
         // and last linked blocks are compared (the same-weights test then covers those blocks, and the
         // sampled rows of every tensor in the element-wise triage cover the rest).
-        if large && links.len() > 3 {
+        if large && !opts.exhaustive && links.len() > 3 {
             let keep = product_blocks(links.len() as u32);
             links = keep.iter().map(|&k| links[k as usize]).collect();
         }
@@ -724,7 +743,11 @@ fn diagonal_streaming(
     let seed = opts.seed ^ 0xc6a;
     // 512 units per block already give p-values down to 1/512! ≈ 10⁻¹¹⁶⁶; more only costs
     // (the assignment is cubic in the units).
-    let budget = opts.max_units.min(LARGE_UNITS);
+    let budget = if opts.exhaustive {
+        usize::MAX
+    } else {
+        opts.max_units.min(LARGE_UNITS)
+    };
     // Blocks in parallel (each pair is independent; results are collected in block order, so
     // the report does not depend on the thread count).
     use rayon::prelude::*;
@@ -755,8 +778,12 @@ fn diagonal_streaming(
             }
         }
         let attn = |v: &ModelView<'_>, t: &Transform| -> Result<_> {
-            Ok(crate::cka::attention_readers_sampled(v, i, t, d_a, seed)?
-                .and_then(|m| crate::cka::prepare(&m, seed)))
+            let m = if opts.exhaustive {
+                crate::cka::attention_readers(v, i, t, d_a)?
+            } else {
+                crate::cka::attention_readers_sampled(v, i, t, d_a, seed)?
+            };
+            Ok(m.and_then(|m| crate::cka::prepare(&m, seed)))
         };
         c.attn = crate::cka::cka(
             attn(va, &Transform::Identity)?.as_ref(),

@@ -36,9 +36,11 @@ pub fn run(args: CompareArgs, out: &Output) -> anyhow::Result<Status> {
         output,
         fail_on,
         alpha,
+        exhaustive,
     } = args;
     let opts = Options {
         alpha,
+        exhaustive,
         ..Options::default()
     };
     let c = compare_paths(&a, &b, &opts, out)?;
