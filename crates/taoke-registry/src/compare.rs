@@ -19,10 +19,12 @@
 //! columns when no block could be compared) ranks related candidates: copies score within
 //! 1e-5 of 1, fine-tunes 1e-3 or more below.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use taoke_stats::{Alternative, Matrix};
 
-use crate::fingerprint::{Fingerprint, SCREEN_ANCHORS};
+use crate::fingerprint::{BlockUnits, Fingerprint, SCREEN_ANCHORS};
 use crate::{Error, Result};
 
 /// Closeness at or above which matched units count as copies (4-bit quantization stays above,
@@ -119,6 +121,42 @@ fn phi_screen(a: &Matrix, b: &Matrix) -> Option<(f64, f64, f64, usize)> {
     ))
 }
 
+/// The rows of A's and B's block units with the same original unit index, when both blocks
+/// have the same width but keep different units (a thinned fingerprint): the identity null
+/// of the unit test is about units of the same index. Otherwise both as stored.
+fn common_units<'m>(
+    a: &'m BlockUnits,
+    ub: &'m Matrix,
+    b: Option<&BlockUnits>,
+) -> (Cow<'m, Matrix>, Cow<'m, Matrix>) {
+    let same = (Cow::Borrowed(&a.units), Cow::Borrowed(ub));
+    let Some(b) = b else { return same };
+    if a.total != b.total || a.index == b.index || b.index.len() != ub.rows {
+        return same;
+    }
+    let pos: std::collections::HashMap<u32, usize> =
+        b.index.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+    let pairs: Vec<(usize, usize)> = a
+        .index
+        .iter()
+        .enumerate()
+        .filter_map(|(k, i)| pos.get(i).map(|&l| (k, l)))
+        .collect();
+    if pairs.len() == a.units.rows && pairs.len() == ub.rows && pairs.iter().all(|&(k, l)| k == l) {
+        return same;
+    }
+    let pick = |m: &Matrix, side: bool| {
+        Matrix::from_fn(pairs.len(), m.cols, |r, c| {
+            let (k, l) = pairs[r];
+            m.get(if side { l } else { k }, c)
+        })
+    };
+    (
+        Cow::Owned(pick(&a.units, false)),
+        Cow::Owned(pick(ub, true)),
+    )
+}
+
 fn phi(a: &Matrix, b: &Matrix) -> Option<(f64, f64, f64, usize)> {
     if a.rows < 8 || b.rows < 8 || a.cols != b.cols {
         return None;
@@ -211,7 +249,9 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
                             continue;
                         }
                     }
-                    if let Some((lnp, rho, cos, n)) = phi_screen(&ua.units, ub) {
+                    let ib = b.blocks[j].as_ref();
+                    let (xa, xb) = common_units(ua, ub, ib);
+                    if let Some((lnp, rho, cos, n)) = phi_screen(&xa, &xb) {
                         results.push((i, j, lnp, rho, cos, n));
                     }
                 }
@@ -236,7 +276,10 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
                         worth
                             .then(|| a.blocks[i].as_ref().zip(mapped[j].as_ref()))
                             .flatten()
-                            .and_then(|(ua, ub)| phi(&ua.units, ub))
+                            .and_then(|(ua, ub)| {
+                                let (xa, xb) = common_units(ua, ub, b.blocks[j].as_ref());
+                                phi(&xa, &xb)
+                            })
                             .map_or((screen.1, screen.2, screen.3), |(_, r, c, k)| (r, c, k))
                     })
                 };

@@ -24,7 +24,8 @@ use crate::identify::EntryRef;
 use crate::{Error, Result};
 
 /// Schema migrations, in order; `user_version` = number applied.
-pub const MIGRATIONS: &[&str] = &["CREATE TABLE entries (
+pub const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE entries (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL UNIQUE,
         publisher TEXT,
@@ -42,7 +43,37 @@ pub const MIGRATIONS: &[&str] = &["CREATE TABLE entries (
         screen BLOB NOT NULL,
         fingerprint BLOB NOT NULL
     );
-    CREATE INDEX entries_tokenizer ON entries(tokenizer_hash);"];
+    CREATE INDEX entries_tokenizer ON entries(tokenizer_hash);",
+    // 2: the columns `identify` reads for every entry, in a table of their own, so that the
+    // prescreen scan reads a few kB per entry instead of walking the pages of rows that hold
+    // whole fingerprints; backfilled from `entries`, kept in step by triggers (inside the
+    // writer's transaction).
+    "CREATE TABLE catalog (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        publisher TEXT,
+        kind TEXT NOT NULL,
+        tokenizer_hash TEXT,
+        algorithm TEXT NOT NULL,
+        screen BLOB NOT NULL
+    );
+    INSERT INTO catalog (id, name, publisher, kind, tokenizer_hash, algorithm, screen)
+        SELECT id, name, publisher, kind, tokenizer_hash, algorithm, screen FROM entries;
+    CREATE TRIGGER catalog_insert AFTER INSERT ON entries BEGIN
+        INSERT INTO catalog (id, name, publisher, kind, tokenizer_hash, algorithm, screen)
+        VALUES (new.id, new.name, new.publisher, new.kind, new.tokenizer_hash, new.algorithm,
+            new.screen);
+    END;
+    CREATE TRIGGER catalog_delete AFTER DELETE ON entries BEGIN
+        DELETE FROM catalog WHERE id = old.id;
+    END;
+    CREATE TRIGGER catalog_update AFTER UPDATE ON entries BEGIN
+        DELETE FROM catalog WHERE id = old.id;
+        INSERT INTO catalog (id, name, publisher, kind, tokenizer_hash, algorithm, screen)
+        VALUES (new.id, new.name, new.publisher, new.kind, new.tokenizer_hash, new.algorithm,
+            new.screen);
+    END;",
+];
 
 /// Pack format version.
 pub const PACK_VERSION: &str = "1";
@@ -322,14 +353,15 @@ impl Registry {
             .map_err(|e| self.sql(e))
     }
 
-    /// Entries as identify sees them (prescreen signatures, no fingerprints). Entries of
-    /// another algorithm are refused (never silently compared).
+    /// Entries as identify sees them (prescreen signatures, no fingerprints), from the
+    /// `catalog` table (schema 2). Entries of another algorithm are refused (never silently
+    /// compared).
     pub fn entries(&self) -> Result<Vec<EntryRef>> {
         let mut st = self
             .conn
             .prepare(
                 "SELECT id, name, publisher, kind, tokenizer_hash, algorithm, screen
-                 FROM entries ORDER BY id",
+                 FROM catalog ORDER BY id",
             )
             .map_err(|e| self.sql(e))?;
         let rows = st

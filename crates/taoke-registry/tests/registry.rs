@@ -6,7 +6,7 @@ mod support;
 use taoke_registry::compare::compare;
 use taoke_registry::identify::{entries_of, identify, Options};
 use taoke_registry::registry::{EntryMeta, Registry, MIGRATIONS};
-use taoke_registry::{Error, Fingerprint};
+use taoke_registry::{Error, Fingerprint, Screen};
 
 use support::*;
 
@@ -152,8 +152,11 @@ fn committed_v1_registry_still_opens_and_identifies() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("registry.sqlite");
     std::fs::copy(&fixture, &copy).unwrap();
+    // Opening migrates it (schema 2 adds the `catalog` table, backfilled from the entries).
     let reg = Registry::open(&copy).unwrap();
-    assert_eq!(reg.schema_version().unwrap(), 1);
+    assert_eq!(reg.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    assert!(reg.integrity_ok().unwrap());
+    assert_eq!(reg.entries().unwrap().len(), 2);
     let names: Vec<String> = reg
         .list()
         .unwrap()
@@ -216,4 +219,34 @@ fn in_memory_entries_rank_the_parent_first() {
     .unwrap();
     assert_eq!(r.matches[0].name, "p");
     assert_eq!(r.schema_version, 1);
+}
+
+/// The `catalog` table (what identify scans) follows every add, replace and remove, in the
+/// writer's transaction.
+#[test]
+fn catalog_follows_add_replace_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reg = Registry::open(&dir.path().join("r.sqlite")).unwrap();
+    reg.add(&meta("x"), &tiny_fingerprint(1, 0.0, 0, "x"), false)
+        .unwrap();
+    reg.add(&meta("y"), &tiny_fingerprint(2, 0.0, 0, "y"), false)
+        .unwrap();
+    reg.add(&meta("x"), &tiny_fingerprint(3, 0.0, 0, "x"), true)
+        .unwrap();
+    let names = |reg: &Registry| {
+        let mut n: Vec<String> = reg.entries().unwrap().into_iter().map(|e| e.name).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&reg), ["x", "y"]);
+    // The replaced entry's signature is the new one.
+    let x = reg
+        .entries()
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name == "x")
+        .unwrap();
+    assert_eq!(x.screen, Screen::of(&tiny_fingerprint(3, 0.0, 0, "x")));
+    assert!(reg.remove("y").unwrap());
+    assert_eq!(names(&reg), ["x"]);
 }
