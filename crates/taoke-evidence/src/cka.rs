@@ -43,7 +43,15 @@ fn subset(n: usize, k: usize, seed: u64) -> Vec<usize> {
 fn examples_by_features(f: &Matrix, seed: u64) -> Matrix {
     let ex = subset(f.cols, MAX_EXAMPLES, seed ^ 0xe8a3);
     let fe = subset(f.rows, MAX_FEATURES, seed ^ 0xfea7);
-    Matrix::from_fn(ex.len(), fe.len(), |i, j| f.get(fe[j], ex[i]))
+    let (n, p) = (ex.len(), fe.len());
+    let mut out = Matrix::zeros(n, p);
+    for (j, &r) in fe.iter().enumerate() {
+        let row = f.row(r);
+        for (i, &e) in ex.iter().enumerate() {
+            out.data[i * p + j] = row[e];
+        }
+    }
+    out
 }
 
 /// Prepared CKA matrix of a block from its rows (MLP unit features `units × k·d`, or the
