@@ -463,12 +463,16 @@ pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint
     };
     let dq = |g: usize| dist(matches[groups[g][0]].closeness);
     let name = |g: usize| matches[groups[g][0]].name.clone();
+    // Distances add up like a weight space's only between models of the same depth (a pruned
+    // model's, or one whose blocks a container hides, do not).
+    let flat = |g: usize| fps[groups[g][0]].info.blocks == query.info.blocks;
     // The query as a merge.
     let mut best: Option<(f64, usize, usize)> = None;
     for &(x, y) in &pairs {
         let dxy = dd(x, y);
         let (a, b) = (dq(x), dq(y));
-        if dxy.is_finite() && dxy >= floor && a >= 0.2 * dxy && b >= 0.2 * dxy {
+        if dxy.is_finite() && flat(x) && flat(y) && dxy >= floor && a >= 0.2 * dxy && b >= 0.2 * dxy
+        {
             let r = (a + b) / dxy;
             if r < 1.15 && best.is_none_or(|bb| r < bb.0) {
                 best = Some((r, x, y));
@@ -482,6 +486,8 @@ pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint
             .filter_map(|e| {
                 let (dqe, dqc, dce) = (dq(e), dq(c), dd(c, e));
                 (dce.is_finite()
+                    && flat(c)
+                    && flat(e)
                     && dqe >= floor
                     && dqc >= 0.2 * dqe
                     && dce >= 0.2 * dqe
