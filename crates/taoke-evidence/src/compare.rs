@@ -61,6 +61,9 @@ impl Default for Options {
 /// (every zoo and test model stays below; 1B-and-up models are above). [`Options::large_above`].
 pub const LARGE: u64 = 1 << 22;
 
+/// On large models, matrices with more values than this are triaged on sampled rows.
+const TRIAGE_SAMPLE_ABOVE: u64 = 1 << 18;
+
 /// Most token-embedding values (shared tokens × width) read per side on large models.
 const LARGE_EMBEDDING: usize = 1 << 23;
 
@@ -133,6 +136,10 @@ fn recover_roles<'x>(a: &mut ModelView<'x>, b: &mut ModelView<'x>) -> usize {
     n
 }
 
+/// Block tensors with at least this many elements are checked for transposed bytes in block
+/// 0 only (a writer stores every block alike); smaller ones in every block.
+const BLOCK0_ONLY: u64 = 1 << 16;
+
 /// Finds tensors whose bytes hold the transpose of the declared shape (square or not), by
 /// comparing with the other model's tensor at the same role.
 fn detect_reinterpreted(a: &ModelView<'_>, b: &mut ModelView<'_>) {
@@ -147,7 +154,7 @@ fn detect_reinterpreted(a: &ModelView<'_>, b: &mut ModelView<'_>) {
         }
         // A writer stores every block alike: large tensors are checked in block 0 only, and
         // the finding is applied to the same role in the other blocks below.
-        if ta.n_elements() >= 1 << 20 && k.0.is_some_and(|blk| blk > 0) {
+        if ta.n_elements() >= BLOCK0_ONLY && k.0.is_some_and(|blk| blk > 0) {
             continue;
         }
         // Large tensors: a seeded row sample first; only when it does not already agree
@@ -189,7 +196,7 @@ fn detect_reinterpreted(a: &ModelView<'_>, b: &mut ModelView<'_>) {
     }
     for &(k, ib) in &keys {
         let t = &b.ck.tensors[ib];
-        if t.n_elements() < 1 << 20 || k.0.is_none_or(|blk| blk == 0) {
+        if t.n_elements() < BLOCK0_ONLY || k.0.is_none_or(|blk| blk == 0) {
             continue;
         }
         let first = b.by_key.get(&(Some(0), k.1, k.2, k.3)).copied();
@@ -319,7 +326,15 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
     let pairs = if opts.exhaustive {
         triage::pair_deltas_sampled(&va, &vb, u64::MAX, u64::MAX)
     } else {
-        triage::pair_deltas_sampled(&va, &vb, 1 << 26, opts.large_above)
+        // Large models: every matrix above 256 Ki values is read on sampled rows (not only
+        // the large MLP ones); small models are read whole.
+        let large = is_large(&va, opts.large_above) || is_large(&vb, opts.large_above);
+        let sample_above = if large {
+            opts.large_above.min(TRIAGE_SAMPLE_ABOVE)
+        } else {
+            opts.large_above
+        };
+        triage::pair_deltas_sampled(&va, &vb, 1 << 26, sample_above)
     };
 
     let tokenizer = match (&va.vocab, &vb.vocab) {
