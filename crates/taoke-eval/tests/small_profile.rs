@@ -34,9 +34,10 @@ fn small_zoo_accuracy() {
         "{} of {}",
         s.same_weights_called_same, s.same_weights_pairs
     );
-    // Kinds right for ≥ 90 % of related pairs (measured 96.9 %, see ACCURACY.md).
+    // Kinds right for ≥ 90 % of related pairs (the target); measured 417 of 420 (99.3 %, see
+    // ACCURACY.md), so the floor is set at 97 % to catch regressions.
     assert!(
-        s.kinds_right as f64 >= 0.90 * s.kinds_scored as f64,
+        s.kinds_right as f64 >= 0.97 * s.kinds_scored as f64,
         "{} of {}",
         s.kinds_right,
         s.kinds_scored

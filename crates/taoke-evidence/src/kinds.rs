@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use taoke_anatomy::Role;
+use taoke_anatomy::{Param, Role};
 
 use crate::compare::{Measurements, Options};
 use crate::report::{ComponentVerdict, Kind, LayerLink, Verdict};
@@ -181,7 +181,9 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
         // Rescaled: norm gains multiplied by spread-out factors, or folded into the matrices
         // (all exactly 1 on one side only), or MLP unit rows rescaled by spread-out factors
         // (up to 4× in the zoo); fine-tunes move these by ~1 % (spread ≈ 0.01).
-        let gains_rescaled = m.pairs.iter().filter(|p| p.role.is_norm()).any(|p| {
+        // Gains only: a norm's bias sits near 0, where any training change is a large ratio.
+        let gain = |p: &&crate::triage::PairDelta| p.role.is_norm() && p.param == Param::Weight;
+        let gains_rescaled = m.pairs.iter().filter(gain).any(|p| {
             ((p.scale_spread > 0.15 && p.row_cos > 0.5) || (p.all_ones.0 != p.all_ones.1))
                 && derived(p.block)
         });
@@ -196,7 +198,9 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
         let units_rescaled = la == lb
             && m.pairs
                 .iter()
-                .filter(|p| matches!(p.role, Role::MlpUp | Role::MlpGate))
+                .filter(|p| {
+                    matches!(p.role, Role::MlpUp | Role::MlpGate) && p.param == Param::Weight
+                })
                 .any(|p| {
                     p.scale_spread > 0.25
                         && (p.row_cos > 0.5 && residual_kept || units_matched_in_place(p.block))
@@ -208,6 +212,7 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
             && m.pairs
                 .iter()
                 .filter(|p| matches!(p.role, Role::AttnQ | Role::AttnK | Role::AttnV))
+                .filter(|p| p.param == Param::Weight)
                 .any(|p| p.row_cos < 0.75 && p.block.is_some_and(block_derived));
         // Permuted MLP units: a block related by the calibrated CKA whose units do not match
         // in place (the unit test against the identity sees nothing) though both sides have
@@ -245,6 +250,7 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
             let heads = mapped
                 .iter()
                 .filter(|p| matches!(p.role, Role::AttnQ | Role::AttnK | Role::AttnV))
+                .filter(|p| p.param == Param::Weight)
                 .any(|p| p.row_cos < 0.75);
             let units = links.iter().any(|&(i, j)| {
                 let unit = m
@@ -264,6 +270,7 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
             mapped_rescaled = mapped
                 .iter()
                 .filter(|p| matches!(p.role, Role::MlpUp | Role::MlpGate))
+                .filter(|p| p.param == Param::Weight)
                 .any(|p| p.scale_spread > 0.25 && p.row_cos > 0.5);
         }
         // MLP units that moved (permuted) can still be rescaled: compare the norms of the
@@ -289,6 +296,7 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
                 m.pairs
                     .iter()
                     .filter(|p| !p.role.is_norm() && p.role != Role::Unknown)
+                    .filter(|p| p.param == Param::Weight)
             };
             // Norm gains changed, or matrix rows rescaled (parallel rows, different norms),
             // while the products agree. Under a signed permutation of the residual stream the
@@ -299,7 +307,7 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
                     Some(r) if permuted_residual => r,
                     _ => p.delta.rel,
                 };
-                p.role.is_norm() && !p.equal && rel > 10.0 * tol.max(1e-6)
+                gain(&p) && !p.equal && rel > 10.0 * tol.max(1e-6)
             });
             let rows_rescaled = mats().any(|p| p.row_cos > 0.999 && p.delta.rel > 10.0 * tol);
             if gains_differ || rows_rescaled {
@@ -409,6 +417,7 @@ pub(crate) fn sparse_update(m: &Measurements) -> Option<SparseUpdate> {
         .pairs
         .iter()
         .filter(|p| p.block.is_some() && !p.role.is_norm() && p.role != Role::Unknown)
+        .filter(|p| p.param == Param::Weight)
         .filter_map(|p| p.unchanged)
         .filter(|&u| u < 0.99)
         .collect();

@@ -92,6 +92,8 @@ pub struct PairDelta {
     pub name: String,
     /// Role.
     pub role: Role,
+    /// Which parameter of the role (weight, bias).
+    pub param: taoke_anatomy::Param,
     /// Block index, for block tensors.
     pub block: Option<u32>,
     /// Relative error and correlation.
@@ -342,6 +344,7 @@ fn pair_delta(
     Some(PairDelta {
         name: a.canonical_name(ia),
         role: canon.role,
+        param: canon.param,
         block: canon.block,
         delta: delta(&ma.data, &mb.data),
         equal,
