@@ -618,7 +618,10 @@ pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint
         .iter()
         .copied()
         .filter(|&k| {
-            !copy(&matches[k]) && label[k].as_ref().is_none_or(|l| l.0 != PROBABLE_DESCENDANT)
+            // Of the query's depth: quadrature holds in a weight space, not across a pruning.
+            !copy(&matches[k])
+                && fps[k].info.blocks == query.info.blocks
+                && label[k].as_ref().is_none_or(|l| l.0 != PROBABLE_DESCENDANT)
         })
         .collect();
     outgroups.sort_by(|&a, &b| matches[b].closeness.total_cmp(&matches[a].closeness));
