@@ -552,7 +552,12 @@ pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint
             label[k] = Some((
                 PROBABLE_DESCENDANT,
                 format!(
-                    "a lossy copy of the query ({} {} vs the query's {} {})",
+                    "a {} of the query ({} {} vs the query's {} {})",
+                    if c_prec < q_prec {
+                        "lower-precision copy"
+                    } else {
+                        "GGUF conversion"
+                    },
                     m.format,
                     dt(&m.dtype),
                     q.format,
@@ -565,7 +570,12 @@ pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint
             label[k] = Some((
                 PROBABLE_ANCESTOR,
                 format!(
-                    "the query is a lossy copy of it ({} {} vs the entry's {} {})",
+                    "the query is a {} of it ({} {} vs the entry's {} {})",
+                    if c_prec > q_prec {
+                        "lower-precision copy"
+                    } else {
+                        "GGUF conversion"
+                    },
                     q.format,
                     dt(&q.dtype),
                     m.format,
@@ -600,7 +610,7 @@ pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint
                 label[k] = Some((
                     PROBABLE_DESCENDANT,
                     format!(
-                        "same weights in rotated or permuted coordinates; the query shares its coordinates with {}",
+                        "same weights with its residual stream rotated or permuted, or its MLP units permuted; the query shares its coordinates and unit order with {}",
                         matches[e].name
                     ),
                 ));

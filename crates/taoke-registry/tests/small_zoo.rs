@@ -109,6 +109,65 @@ fn identify_ranks_the_parent_first_among_all_other_models() {
     }
 }
 
+/// Against all other small-zoo models (copies and derivatives of the query included), the
+/// ancestor ranks first for every derived model, and the disguised copies of a model are
+/// labelled as its probable descendants, each for its own reason.
+#[test]
+fn identify_against_all_others_ranks_ancestors_before_descendants() {
+    let (manifest, fps) = zoo();
+    let mut derived = 0;
+    let mut first = 0;
+    let mut labels = std::collections::BTreeMap::new();
+    for (q, qfp) in &fps {
+        let reg: Vec<(String, Fingerprint)> =
+            fps.iter().filter(|(id, _)| id != q).cloned().collect();
+        let r = identify(
+            qfp,
+            &entries_of(&reg),
+            &mut |i| Ok(reg[i].1.clone()),
+            &Options::default(),
+        )
+        .unwrap();
+        for m in &r.matches {
+            if matches!(m.verdict, "identical" | "same-weights" | "related") {
+                assert!(
+                    related(&manifest, q, &m.name),
+                    "{q}: false ancestor {}",
+                    m.name
+                );
+            }
+        }
+        let parents = &manifest.model(q).unwrap().parents;
+        if !parents.is_empty() {
+            derived += 1;
+            if parents.contains(&r.matches[0].name) {
+                first += 1;
+            }
+        }
+        if q == "a1" {
+            for m in &r.matches {
+                labels.insert(m.name.clone(), (m.direction, m.direction_reason.clone()));
+            }
+        }
+        if q == "a1-gguf-q4_k" {
+            assert_eq!(r.matches[0].name, "a1");
+            assert_eq!(r.matches[0].direction, Some("probable-ancestor"));
+        }
+    }
+    assert_eq!((derived, first), (21, 21));
+    let reason = |name: &str| {
+        let (d, why) = labels[name].clone();
+        assert_eq!(d, Some("probable-descendant"), "{name}: {why:?}");
+        why.unwrap()
+    };
+    assert!(reason("a1-noise700").contains("quadrature"));
+    assert!(reason("a1-renamed-yi").contains("renamed to the yi scheme"));
+    assert!(reason("a1-rotated").contains("coordinates"));
+    assert!(reason("a1-bf16").contains("lower-precision copy"));
+    assert!(reason("a1-gguf-f32").contains("GGUF conversion"));
+    assert_eq!(labels["a1-ft-code"].0, Some("ancestor-or-relative"));
+}
+
 #[test]
 fn census_of_the_small_zoo_recovers_families_and_parents() {
     let (manifest, fps) = zoo();
