@@ -250,3 +250,33 @@ fn catalog_follows_add_replace_remove() {
     assert!(reg.remove("y").unwrap());
     assert_eq!(names(&reg), ["x"]);
 }
+
+/// A fingerprint of the previous algorithm (`anchored-units/1`, top units by norm) is read
+/// only when every block kept all its units (then its values are the `/2` ones); otherwise it
+/// is refused with a message that says to re-fingerprint.
+#[test]
+fn legacy_fingerprints_are_read_only_when_they_hold_the_same_values() {
+    let relabel = |fp: &Fingerprint| -> Vec<u8> {
+        let mut b = fp.to_bytes().unwrap();
+        let (new, old) = (b"anchored-units/2", b"anchored-units/1");
+        let at = b.windows(new.len()).position(|w| w == new).unwrap();
+        b[at..at + new.len()].copy_from_slice(old);
+        b
+    };
+    let full = tiny_fingerprint(1, 0.0, 0, "full");
+    assert_eq!(
+        Fingerprint::from_bytes(&relabel(&full), "full.fp").unwrap(),
+        full
+    );
+    let mut thinned = full.clone();
+    let b = thinned.blocks[0].as_mut().unwrap();
+    let cols = b.units.cols;
+    b.units.data.truncate(8 * cols);
+    b.units.rows = 8;
+    b.index.truncate(8);
+    let e = Fingerprint::from_bytes(&relabel(&thinned), "old.fp").unwrap_err();
+    assert!(matches!(e, Error::Incompatible { .. }), "{e}");
+    assert!(e.to_string().contains("re-fingerprint"), "{e}");
+    // The current algorithm reads the same thinned fingerprint.
+    assert!(Fingerprint::from_bytes(&thinned.to_bytes().unwrap(), "new.fp").is_ok());
+}
