@@ -117,9 +117,27 @@ impl<'a> MatrixRef<'a> {
         }
     }
 
-    /// The transpose, as an owned matrix.
+    /// The transpose, as an owned matrix (copied in 32 × 32 tiles, so both sides are read and
+    /// written a cache line at a time).
     pub fn transpose(&self) -> Matrix {
-        Matrix::from_fn(self.cols, self.rows, |i, j| self.get(j, i))
+        const T: usize = 32;
+        let (r, c) = (self.rows, self.cols);
+        let mut data = vec![0.0f32; r * c];
+        for i0 in (0..r).step_by(T) {
+            for j0 in (0..c).step_by(T) {
+                for i in i0..(i0 + T).min(r) {
+                    let row = &self.data[i * c..(i + 1) * c];
+                    for j in j0..(j0 + T).min(c) {
+                        data[j * r + i] = row[j];
+                    }
+                }
+            }
+        }
+        Matrix {
+            rows: c,
+            cols: r,
+            data,
+        }
     }
 
     /// The rows listed in `idx` (in that order), as an owned matrix.
@@ -263,6 +281,20 @@ mod tests {
             }
         ));
         assert!(MatrixRef::new(usize::MAX, 2, &v).is_err());
+    }
+
+    #[test]
+    fn transpose_tiles() {
+        for (r, c) in [(0, 3), (1, 1), (33, 70), (64, 31)] {
+            let a = Matrix::from_fn(r, c, |i, j| (i * 1000 + j) as f32);
+            let t = a.view().transpose();
+            assert_eq!((t.rows, t.cols), (c, r));
+            for i in 0..r {
+                for j in 0..c {
+                    assert_eq!(t.get(j, i), a.get(i, j));
+                }
+            }
+        }
     }
 
     #[test]
