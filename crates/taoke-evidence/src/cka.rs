@@ -60,7 +60,7 @@ pub fn prepare(rows: &Matrix, seed: u64) -> Option<CkaPrepared> {
     if rows.rows < 4 || rows.cols < 4 {
         return None;
     }
-    CkaPrepared::new(examples_by_features(rows, seed).view()).ok()
+    CkaPrepared::from_matrix(examples_by_features(rows, seed)).ok()
 }
 
 /// The attention readers of a block, `[W_q; W_k; W_v]` (`rows × d_a`), input gain folded in,

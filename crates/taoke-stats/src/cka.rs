@@ -246,13 +246,19 @@ fn hsic_prepared(x: &CkaPrepared, y: &CkaPrepared) -> f64 {
 impl CkaPrepared {
     /// Prepares `x` (`n × p`, `n ≥ 4`, finite).
     pub fn new(x: MatrixRef<'_>) -> Result<Self> {
-        check_cka("unbiased cka", x, x)?;
-        let (n, p) = (x.rows(), x.cols());
+        Self::from_matrix(x.to_owned())
+    }
+
+    /// [`CkaPrepared::new`] taking ownership of the values (no copy).
+    pub fn from_matrix(x: Matrix) -> Result<Self> {
+        check_cka("unbiased cka", x.view(), x.view())?;
+        let (n, p) = (x.rows, x.cols);
+        let parts = hsic_parts_f32(&x.data, n, p);
         let mut out = Self {
-            x: x.data().to_vec(),
+            x: x.data,
             n,
             p,
-            parts: hsic_parts_f32(x.data(), n, p),
+            parts,
             self_hsic: 0.0,
         };
         out.self_hsic = hsic_prepared(&out, &out);
