@@ -389,7 +389,7 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
             }
             // Matrices rescaled or permuted by a disguise on one side are not comparable in
             // place, hence a quarter.
-            if sparse_update(m).is_some_and(|s| s.sparse >= 3 && 4 * s.sparse >= s.moved) {
+            if sparse_update(a, b, m).is_some_and(|s| s.sparse >= 3 && 4 * s.sparse >= s.moved) {
                 kinds.insert(Kind::Merge);
             }
         }
@@ -412,20 +412,76 @@ pub(crate) struct SparseUpdate {
 /// density 0.3 keeps about half of each matrix at the base, DARE at drop rate p about p.
 pub(crate) const SPARSE_UNCHANGED: f64 = 0.1;
 
-pub(crate) fn sparse_update(m: &Measurements) -> Option<SparseUpdate> {
-    let us: Vec<f64> = m
-        .pairs
-        .iter()
-        .filter(|p| p.block.is_some() && !p.role.is_norm() && p.role != Role::Unknown)
-        .filter(|p| p.param == Param::Weight)
-        .filter_map(|p| p.unchanged)
-        .filter(|&u| u < 0.99)
-        .collect();
+/// The sparse-update measurement of the pair: element-wise at the same role and block, after
+/// mapping B's block matrices to A's residual coordinates when the residual stream was
+/// permuted (a signed permutation moves and negates weights exactly, so unchanged weights stay
+/// bit-identical).
+pub(crate) fn sparse_update(
+    a: &ModelView<'_>,
+    b: &ModelView<'_>,
+    m: &Measurements,
+) -> Option<SparseUpdate> {
+    let us: Vec<f64> = if m.transform.name() == "signed-permutation" && m.blocks.0 == m.blocks.1 {
+        permuted_unchanged(a, b, &m.transform)
+    } else {
+        m.pairs
+            .iter()
+            .filter(|p| p.block.is_some() && !p.role.is_norm() && p.role != Role::Unknown)
+            .filter(|p| p.param == Param::Weight)
+            .filter_map(|p| p.unchanged)
+            .collect()
+    };
+    let us: Vec<f64> = us.into_iter().filter(|&u| u < 0.99).collect();
     (!us.is_empty()).then(|| SparseUpdate {
         moved: us.len(),
         sparse: us.iter().filter(|&&u| u >= SPARSE_UNCHANGED).count(),
         median_unchanged: median(us.clone()),
     })
+}
+
+/// [`crate::triage::PairDelta::unchanged`] of the attention and MLP matrices of each block, B
+/// mapped to A's residual coordinates by `t` (readers: columns; writers: rows). Models above
+/// the large threshold are skipped (whole matrices are read).
+fn permuted_unchanged(
+    a: &ModelView<'_>,
+    b: &ModelView<'_>,
+    t: &crate::align::Transform,
+) -> Vec<f64> {
+    let mut out = Vec::new();
+    for (k, &ia) in &a.by_key {
+        let (Some(_), None, role, Param::Weight) = *k else {
+            continue;
+        };
+        let reader = matches!(
+            role,
+            Role::AttnQ | Role::AttnK | Role::AttnV | Role::MlpUp | Role::MlpGate
+        );
+        let writer = matches!(role, Role::AttnO | Role::MlpDown);
+        let Some(&ib) = b.by_key.get(k) else { continue };
+        let (ta, tb) = (&a.ck.tensors[ia], &b.ck.tensors[ib]);
+        if !(reader || writer)
+            || ta.n_elements() != tb.n_elements()
+            || ta.n_elements() > crate::compare::LARGE
+        {
+            continue;
+        }
+        let (Ok(x), Ok(y)) = (a.matrix(ia), b.matrix(ib)) else {
+            continue;
+        };
+        let y = if reader {
+            t.apply(&y, x.cols)
+        } else {
+            t.apply(&y.view().transpose(), x.rows).view().transpose()
+        };
+        if (x.rows, x.cols) == (y.rows, y.cols) {
+            out.extend(crate::triage::unchanged_fraction(
+                &x.data,
+                &y.data,
+                (ta.dtype, tb.dtype),
+            ));
+        }
+    }
+    out
 }
 
 /// Whether the deeper model (`a_deeper`) has several blocks whose best significant partner is

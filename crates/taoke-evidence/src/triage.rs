@@ -164,7 +164,7 @@ fn resolution(x: f32, bits: i32) -> f64 {
 }
 
 /// See [`PairDelta::unchanged`].
-fn unchanged_fraction(a: &[f32], b: &[f32], dtypes: (Dtype, Dtype)) -> Option<f64> {
+pub(crate) fn unchanged_fraction(a: &[f32], b: &[f32], dtypes: (Dtype, Dtype)) -> Option<f64> {
     let bits = mantissa_bits(dtypes.0)?.min(mantissa_bits(dtypes.1)?);
     let exact = dtypes.0 == dtypes.1 || bits >= 23;
     // Equal, or within half a step of the coarser storage (one side is the other rounded).

@@ -442,7 +442,7 @@ pub(crate) fn decide(
             ),
         ));
     }
-    if let Some(s) = crate::kinds::sparse_update(m) {
+    if let Some(s) = crate::kinds::sparse_update(a, b, m) {
         evidence.push(ev(
             "sparse-update",
             "blocks",
