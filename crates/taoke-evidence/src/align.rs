@@ -41,6 +41,14 @@ impl Transform {
         }
     }
 
+    /// [`Transform::apply`] taking ownership: the identity on equal widths returns `x` itself.
+    pub fn apply_owned(&self, x: Matrix, d_a: usize) -> Matrix {
+        match self {
+            Transform::Identity if x.cols == d_a => x,
+            _ => self.apply(&x, d_a),
+        }
+    }
+
     /// Maps `x` (`rows × d_b`, columns in B's residual coordinates) to `rows × d_a`.
     pub fn apply(&self, x: &Matrix, d_a: usize) -> Matrix {
         match self {
