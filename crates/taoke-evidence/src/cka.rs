@@ -97,6 +97,9 @@ fn readers(
     sample: Option<u64>,
 ) -> Result<Option<Matrix>> {
     let gain = crate::units::attn_gain(v, block);
+    let keep = sample
+        .filter(|_| d_a > MAX_EXAMPLES)
+        .map(|seed| subset(d_a, MAX_EXAMPLES, seed ^ 0xe8a3));
     let mut parts = Vec::new();
     for (k, role) in [Role::AttnQ, Role::AttnK, Role::AttnV]
         .into_iter()
@@ -113,17 +116,26 @@ fn readers(
             }
             None => v.matrix(i)?,
         };
-        let m = crate::units::fold_gain(m, gain.as_ref());
-        parts.push(t.apply(&m, d_a));
+        let m = t.apply_owned(crate::units::fold_gain(m, gain.as_ref()), d_a);
+        if m.cols != d_a {
+            return Ok(None);
+        }
+        // Sampled (large) readers keep only the residual coordinates that `prepare` would
+        // draw as examples (the same seeded subset), so wide models' rows are not held whole.
+        parts.push(match &keep {
+            Some(c) => crate::units::select_cols(&m, c),
+            None => m,
+        });
     }
-    if parts.is_empty() || parts.iter().any(|p| p.cols != d_a) {
+    if parts.is_empty() {
         return Ok(None);
     }
+    let cols = parts[0].cols;
     let rows: usize = parts.iter().map(|p| p.rows).sum();
-    let mut out = Matrix::zeros(rows, d_a);
+    let mut out = Matrix::zeros(rows, cols);
     let mut off = 0;
     for p in &parts {
-        out.data[off * d_a..(off + p.rows) * d_a].copy_from_slice(&p.data);
+        out.data[off * cols..(off + p.rows) * cols].copy_from_slice(&p.data);
         off += p.rows;
     }
     Ok(Some(out))

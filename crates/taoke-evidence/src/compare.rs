@@ -737,6 +737,9 @@ fn delta_ranks(va: &ModelView<'_>, vb: &ModelView<'_>, blocks: u32) -> Vec<f64> 
 /// Units per block in the diagonal unit tests of large models.
 const LARGE_UNITS: usize = 512;
 
+/// Residual coordinates per part kept in the unit features of wide large models.
+const LARGE_COORDS: usize = 2048;
+
 /// Units per block in the screening features of large models.
 const SCREEN_UNITS: usize = 256;
 
@@ -763,6 +766,11 @@ fn diagonal_streaming(
     } else {
         opts.max_units.min(LARGE_UNITS)
     };
+    // Wide models: each unit keeps a seeded subset of LARGE_COORDS residual coordinates per
+    // part (the same on both sides, drawn independently of the weights), so the features'
+    // memory does not grow with the width.
+    let coords = (!opts.exhaustive && d_a > LARGE_COORDS)
+        .then(|| SplitMix64::new(opts.seed ^ 0xc00d).sample_sorted(d_a, LARGE_COORDS));
     // Blocks in parallel (each pair is independent; results are collected in block order, so
     // the report does not depend on the thread count).
     use rayon::prelude::*;
@@ -778,10 +786,26 @@ fn diagonal_streaming(
             }
             _ => None,
         };
-        let fa = units::features_subset(va, i, None, &Transform::Identity, d_a, subset.as_deref())?
-            .map(|f| f.m);
-        let fb =
-            units::features_subset(vb, i, None, transform, d_a, subset.as_deref())?.map(|f| f.m);
+        let fa = units::features_subset_cols(
+            va,
+            i,
+            None,
+            &Transform::Identity,
+            d_a,
+            subset.as_deref(),
+            coords.as_deref(),
+        )?
+        .map(|f| f.m);
+        let fb = units::features_subset_cols(
+            vb,
+            i,
+            None,
+            transform,
+            d_a,
+            subset.as_deref(),
+            coords.as_deref(),
+        )?
+        .map(|f| f.m);
         let mut c = crate::cka::BlockCka::default();
         if let (Some(x), Some(y)) = (&fa, &fb) {
             if x.cols == y.cols && x.rows >= 8 && y.rows >= 8 {

@@ -36,6 +36,18 @@ pub(crate) fn fold_gain(mut m: Matrix, gain: Option<&Matrix>) -> Matrix {
     m
 }
 
+/// Columns `cols` of `m`, in that order.
+pub(crate) fn select_cols(m: &Matrix, cols: &[usize]) -> Matrix {
+    let mut out = Matrix::zeros(m.rows, cols.len());
+    for r in 0..m.rows {
+        let row = m.row(r);
+        for (k, &c) in cols.iter().enumerate() {
+            out.data[r * cols.len() + k] = row[c];
+        }
+    }
+    out
+}
+
 fn hcat(parts: &[Matrix]) -> Option<Matrix> {
     let rows = parts.first()?.rows;
     if parts.iter().any(|p| p.rows != rows) {
@@ -135,6 +147,22 @@ pub fn features_subset(
     d_a: usize,
     units: Option<&[usize]>,
 ) -> Result<Option<UnitFeatures>> {
+    features_subset_cols(v, block, expert, t, d_a, units, None)
+}
+
+/// [`features_subset`] keeping, of each part (gate, up or down), only the residual
+/// coordinates `coords` of A (ascending; `None` = all). A coordinate subset drawn
+/// independently of the weights and shared by both sides keeps the unit test exact (it is
+/// applied to every unit alike); it bounds the features' width on wide models.
+pub fn features_subset_cols(
+    v: &ModelView<'_>,
+    block: u32,
+    expert: Option<u32>,
+    t: &Transform,
+    d_a: usize,
+    units: Option<&[usize]>,
+    coords: Option<&[usize]>,
+) -> Result<Option<UnitFeatures>> {
     let read = |i: usize| match units {
         Some(u) => v.matrix_rows(i, u),
         None => v.matrix(i),
@@ -166,7 +194,14 @@ pub fn features_subset(
     if parts.iter().any(|p| p.cols != d) {
         return Ok(None);
     }
-    let mapped: Vec<Matrix> = parts.iter().map(|p| t.apply(p, d_a)).collect();
+    let mut mapped = Vec::with_capacity(parts.len());
+    for p in parts {
+        let m = t.apply_owned(p, d_a);
+        mapped.push(match coords {
+            Some(c) if c.iter().all(|&j| j < m.cols) => select_cols(&m, c),
+            _ => m,
+        });
+    }
     Ok(hcat(&mapped).map(|m| UnitFeatures { m }))
 }
 
