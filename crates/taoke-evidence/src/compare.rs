@@ -144,56 +144,15 @@ const BLOCK0_ONLY: u64 = 1 << 16;
 /// comparing with the other model's tensor at the same role.
 fn detect_reinterpreted(a: &ModelView<'_>, b: &mut ModelView<'_>) {
     let keys: Vec<_> = b.by_key.iter().map(|(k, &i)| (*k, i)).collect();
-    for &(k, ib) in &keys {
-        let Some(&ia) = a.by_key.get(&k) else {
-            continue;
-        };
-        let (ta, tb) = (&a.ck.tensors[ia], &b.ck.tensors[ib]);
-        if ta.shape.len() != 2 || ta.n_elements() != tb.n_elements() || ta.n_elements() > 1 << 24 {
-            continue;
-        }
-        // A writer stores every block alike: large tensors are checked in block 0 only, and
-        // the finding is applied to the same role in the other blocks below.
-        if ta.n_elements() >= BLOCK0_ONLY && k.0.is_some_and(|blk| blk > 0) {
-            continue;
-        }
-        // Large tensors: a seeded row sample first; only when it does not already agree
-        // (a related pair stored alike) are the whole matrices read to try the transpose.
-        if ta.n_elements() > 1 << 22 && ta.shape == tb.shape {
-            let n = a.canonical_rows(ia);
-            if n == b.canonical_rows(ib) {
-                let rows = SplitMix64::new(0x7e1 ^ n as u64).sample_sorted(n, 64);
-                if let (Ok(x), Ok(y)) = (a.matrix_rows(ia, &rows), b.matrix_rows(ib, &rows)) {
-                    if x.data.len() == y.data.len()
-                        && crate::products::delta(&x.data, &y.data).r > 0.5
-                    {
-                        continue;
-                    }
-                }
-            }
-        }
-        let (Ok(ma), Ok(mb)) = (a.matrix(ia), b.matrix(ib)) else {
-            continue;
-        };
-        if (ma.rows, ma.cols) != (mb.rows, mb.cols) {
-            continue;
-        }
-        let direct = crate::products::delta(&ma.data, &mb.data).r;
-        if direct > 0.5 {
-            continue;
-        }
-        // Read again as if the bytes held the transpose (before any row reordering).
-        b.reinterpret.insert(ib);
-        let r = match b.matrix(ib) {
-            Ok(alt) if alt.data.len() == ma.data.len() => {
-                crate::products::delta(&ma.data, &alt.data).r
-            }
-            _ => f64::NAN,
-        };
-        if !(r > 0.9 && r > direct + 0.3) {
-            b.reinterpret.remove(&ib);
-        }
-    }
+    // Each tensor is decided on its own (read-only, in parallel); the findings are recorded
+    // afterwards, in key order.
+    use rayon::prelude::*;
+    let bv: &ModelView<'_> = b;
+    let found: Vec<usize> = keys
+        .par_iter()
+        .filter_map(|&(k, ib)| reinterpreted(a, bv, k, ib).then_some(ib))
+        .collect();
+    b.reinterpret.extend(found);
     for &(k, ib) in &keys {
         let t = &b.ck.tensors[ib];
         if t.n_elements() < BLOCK0_ONLY || k.0.is_none_or(|blk| blk == 0) {
@@ -209,6 +168,53 @@ fn detect_reinterpreted(a: &ModelView<'_>, b: &mut ModelView<'_>) {
             }
         }
     }
+}
+
+/// Whether tensor `ib` of B holds the transpose of its declared shape, judged against A's
+/// tensor at the same key (see [`detect_reinterpreted`]).
+fn reinterpreted(a: &ModelView<'_>, b: &ModelView<'_>, k: crate::view::Key, ib: usize) -> bool {
+    let Some(&ia) = a.by_key.get(&k) else {
+        return false;
+    };
+    let (ta, tb) = (&a.ck.tensors[ia], &b.ck.tensors[ib]);
+    if ta.shape.len() != 2 || ta.n_elements() != tb.n_elements() || ta.n_elements() > 1 << 24 {
+        return false;
+    }
+    // A writer stores every block alike: large tensors are checked in block 0 only, and
+    // the finding is applied to the same role in the other blocks below.
+    if ta.n_elements() >= BLOCK0_ONLY && k.0.is_some_and(|blk| blk > 0) {
+        return false;
+    }
+    // Large tensors: a seeded row sample first; only when it does not already agree
+    // (a related pair stored alike) are the whole matrices read to try the transpose.
+    if ta.n_elements() > 1 << 22 && ta.shape == tb.shape {
+        let n = a.canonical_rows(ia);
+        if n == b.canonical_rows(ib) {
+            let rows = SplitMix64::new(0x7e1 ^ n as u64).sample_sorted(n, 64);
+            if let (Ok(x), Ok(y)) = (a.matrix_rows(ia, &rows), b.matrix_rows(ib, &rows)) {
+                if x.data.len() == y.data.len() && crate::products::delta(&x.data, &y.data).r > 0.5
+                {
+                    return false;
+                }
+            }
+        }
+    }
+    let (Ok(ma), Ok(mb)) = (a.matrix(ia), b.matrix(ib)) else {
+        return false;
+    };
+    if (ma.rows, ma.cols) != (mb.rows, mb.cols) {
+        return false;
+    }
+    let direct = crate::products::delta(&ma.data, &mb.data).r;
+    if direct > 0.5 {
+        return false;
+    }
+    // Read again as if the bytes held the transpose (before any row reordering).
+    let r = match b.matrix_as(ib, true) {
+        Ok(alt) if alt.data.len() == ma.data.len() => crate::products::delta(&ma.data, &alt.data).r,
+        _ => f64::NAN,
+    };
+    r > 0.9 && r > direct + 0.3
 }
 
 /// Shared tokens (id in A, id in B), by normalized string, excluding special and control
@@ -642,10 +648,12 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
             let keep = product_blocks(links.len() as u32);
             links = keep.iter().map(|&k| links[k as usize]).collect();
         }
-        // One block pair at a time: a large block decodes to hundreds of MB per side.
-        for (i, j) in links {
-            // Spectra (randomized SVD of each product) only below the large threshold: at
-            // 7B they would cost more than the rest of the comparison.
+        // Large models stream each product in bounded chunks, so block pairs can run in
+        // parallel; results are collected in link order (independent of the thread count).
+        // Spectra (randomized SVD of each product) only below the large threshold: at 7B
+        // they would cost more than the rest of the comparison.
+        use rayon::prelude::*;
+        let one = |&(i, j): &(u32, u32)| -> Result<(u32, u32, _)> {
             let p = if large {
                 crate::products::compare_block_streamed(&va, i, &vb, j, &transform, d_a, opts.seed)?
             } else {
@@ -653,8 +661,13 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
                     &va, i, &vb, j, &transform, d_a, opts.seed, true,
                 )?
             };
-            products.push((i, j, p));
-        }
+            Ok((i, j, p))
+        };
+        products = if large {
+            links.par_iter().map(one).collect::<Result<Vec<_>>>()?
+        } else {
+            links.iter().map(one).collect::<Result<Vec<_>>>()?
+        };
     }
 
     let delta_rank = if transform.name() == "identity" && la == lb && la > 0 {

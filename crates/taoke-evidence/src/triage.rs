@@ -274,12 +274,21 @@ pub fn pair_deltas_sampled(
     max_elems: u64,
     sample_above: u64,
 ) -> Vec<PairDelta> {
-    let mut out = Vec::new();
-    for (k, &ia) in &a.by_key {
-        let Some(&ib) = b.by_key.get(k) else { continue };
-        out.extend(pair_delta(a, ia, b, ib, max_elems, sample_above));
-    }
-    out
+    // Tensor pairs in parallel; collected in key order, so the result does not depend on
+    // the thread count.
+    use rayon::prelude::*;
+    let pairs: Vec<(usize, usize)> = a
+        .by_key
+        .iter()
+        .filter_map(|(k, &ia)| b.by_key.get(k).map(|&ib| (ia, ib)))
+        .collect();
+    pairs
+        .par_iter()
+        .map(|&(ia, ib)| pair_delta(a, ia, b, ib, max_elems, sample_above))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// [`pair_deltas`] between mapped blocks of models of different depths: block `i` of A against

@@ -241,6 +241,12 @@ impl<'a> ModelView<'a> {
     /// Reads tensor `i` as a matrix oriented `[out, in]` (vectors as one row), with rotary Q/K
     /// rows in Hugging Face order.
     pub fn matrix(&self, i: usize) -> Result<Matrix> {
+        self.matrix_as(i, self.reinterpret.contains(&i))
+    }
+
+    /// [`ModelView::matrix`], reading the bytes as the transpose of the declared shape when
+    /// `reinterpreted` (whatever the view has recorded for the tensor).
+    pub fn matrix_as(&self, i: usize, reinterpreted: bool) -> Result<Matrix> {
         let t = &self.ck.tensors[i];
         let an = &self.anatomy.tensors[i];
         let data = self.ck.read_f32(t).map_err(Error::Model)?;
@@ -252,7 +258,7 @@ impl<'a> ModelView<'a> {
                 (r, data.len() / r.max(1))
             }
         };
-        let mut m = if self.reinterpret.contains(&i) {
+        let mut m = if reinterpreted {
             Matrix::new(cols, rows, data)
                 .map_err(|e| Error::Stats(e.to_string()))?
                 .view()
