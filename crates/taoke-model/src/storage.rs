@@ -16,6 +16,9 @@ pub enum IoMode {
     Buffered,
 }
 
+/// Ranges up to this many bytes are read with a positioned read even in [`IoMode::Mmap`].
+const SMALL_READ: u64 = 256 << 10;
+
 /// One opened file.
 #[derive(Debug)]
 pub struct ModelFile {
@@ -65,8 +68,14 @@ impl ModelFile {
                 )
             })?;
         match self.mode {
-            IoMode::Mmap => Ok(Cow::Borrowed(&self.map[offset as usize..end as usize])),
-            IoMode::Buffered => {
+            // Small ranges (a sampled row, a norm gain) are copied with one positioned read:
+            // touching the map instead faults in the page and, by fault-around, its
+            // neighbours (64 KiB per sampled row), which stay resident until the tensor is
+            // released: 0.14 GB of a 7B comparison's peak was such mapped pages.
+            IoMode::Mmap if len > SMALL_READ => {
+                Ok(Cow::Borrowed(&self.map[offset as usize..end as usize]))
+            }
+            IoMode::Mmap | IoMode::Buffered => {
                 use std::os::unix::fs::FileExt;
                 let mut buf = vec![0u8; len as usize];
                 self.file.read_exact_at(&mut buf, offset)?;
