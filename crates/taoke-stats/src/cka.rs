@@ -549,7 +549,11 @@ mod tests {
             for j in 0..2 {
                 let direct = cka_unbiased(xv[i], yv[j]).unwrap();
                 // f32 cross products against the f64 direct path.
-                assert!((m[i * 2 + j] - direct).abs() < 1e-5, "{} vs {direct}", m[i * 2 + j]);
+                assert!(
+                    (m[i * 2 + j] - direct).abs() < 1e-5,
+                    "{} vs {direct}",
+                    m[i * 2 + j]
+                );
             }
         }
         assert!(m[0] > 0.6 && m[3] > 0.6 && m[1].abs() < 0.3);
