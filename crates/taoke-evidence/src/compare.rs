@@ -198,6 +198,14 @@ fn reinterpreted(a: &ModelView<'_>, b: &ModelView<'_>, k: crate::view::Key, ib: 
                 }
             }
         }
+        // The rows disagree (permuted units, or unrelated weights). Bytes holding the
+        // transpose of a declared shape come from formats that declare none (llama2.c
+        // files, whose shapes the reader infers); in a self-describing format such a
+        // tensor would not even run, so its large tensors are not re-read whole to try it.
+        let shapeless = |v: &ModelView<'_>| v.ck.format == taoke_model::Format::Llama2c;
+        if !shapeless(a) && !shapeless(b) {
+            return false;
+        }
     }
     let (Ok(ma), Ok(mb)) = (a.matrix(ia), b.matrix(ib)) else {
         return false;
