@@ -66,7 +66,10 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// 7B compare, 350 MB of freed per-block buffers stayed in the arenas (peak RSS 0.56 GB; with
 /// a fixed threshold 0.26 GB). A fixed threshold hands every buffer above 4 MiB back to the
 /// kernel when it is freed (1 MiB: the same peak, but 1.5 s more system time mapping fresh
-/// pages on the 1B compare; 16 MiB: 10 % more peak at 7B).
+/// pages on the 1B compare; 16 MiB: 10 % more peak at 7B). Below that size, freed memory
+/// stays in the arenas up to 64 MiB instead of being trimmed after each large free and
+/// faulted in again: page faults of the 1B compare 1.09 M -> 0.50 M, of the 13B compare
+/// 3.6 M -> 1.6 M; peak RSS 0.23 / 0.26 / 0.27 GB at 1B / 7B / 13B (was 0.23 / 0.20 / 0.23).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn tune_allocator() {
@@ -74,6 +77,7 @@ fn tune_allocator() {
     // start of `main`, before any thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
     }
 }
 
