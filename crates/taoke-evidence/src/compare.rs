@@ -706,53 +706,14 @@ pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Resu
     Ok(verdict::decide(&va, &vb, &m, opts))
 }
 
-/// Effective rank (singular values holding 90 % of the energy) of `B − A` for the Q, MLP up and
-/// MLP down matrices of the first and last blocks, as a fraction of the largest possible rank,
-/// on at most [`crate::triage::SAMPLED_ROWS`] seeded rows (a row sample of a rank-r change
-/// has rank ≤ r). A LoRA-style update of rank 4 gives ≈ 0.05 on the zoo; full fine-tunes 0.3–0.7.
+/// Effective rank of `B − A` ([`triage::delta_ranks`]) for the Q, MLP up and MLP down matrices
+/// of the first and last blocks. A LoRA-style update of rank 4 gives ≈ 0.05 on the zoo; full
+/// fine-tunes 0.3–0.7.
 fn delta_ranks(va: &ModelView<'_>, vb: &ModelView<'_>, blocks: u32) -> Vec<f64> {
-    let mut out = Vec::new();
-    for blk in [0, blocks - 1] {
-        for role in [Role::AttnQ, Role::MlpUp, Role::MlpDown] {
-            let (Some(ia), Some(ib)) = (
-                va.index(Some(blk), role, Param::Weight),
-                vb.index(Some(blk), role, Param::Weight),
-            ) else {
-                continue;
-            };
-            let n = va.canonical_rows(ia);
-            if n != vb.canonical_rows(ib) || va.ck.tensors[ia].shape != vb.ck.tensors[ib].shape {
-                continue;
-            }
-            let rows =
-                SplitMix64::new(0xde17a ^ n as u64).sample_sorted(n, crate::triage::SAMPLED_ROWS);
-            let (Ok(x), Ok(y)) = (va.matrix_rows(ia, &rows), vb.matrix_rows(ib, &rows)) else {
-                continue;
-            };
-            if x.cols != y.cols {
-                continue;
-            }
-            let d = Matrix::from_fn(x.rows, x.cols, |i, j| y.get(i, j) - x.get(i, j));
-            let Ok(sv) = taoke_stats::spectral::singular_values(d.view()) else {
-                continue;
-            };
-            let total: f64 = sv.iter().map(|v| v * v).sum();
-            if total.is_nan() || total <= 0.0 {
-                continue;
-            }
-            let mut acc = 0.0;
-            let mut r90 = sv.len();
-            for (k, v) in sv.iter().enumerate() {
-                acc += v * v;
-                if acc >= 0.9 * total {
-                    r90 = k + 1;
-                    break;
-                }
-            }
-            out.push(r90 as f64 / sv.len().max(1) as f64);
-        }
-    }
-    out
+    [0, blocks - 1]
+        .into_iter()
+        .flat_map(|blk| triage::delta_ranks(va, blk, vb, blk))
+        .collect()
 }
 
 /// Units per block in the diagonal unit tests of large models.

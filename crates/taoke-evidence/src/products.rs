@@ -71,6 +71,16 @@ fn gaussian(rows: usize, cols: usize, seed: u64) -> Matrix {
     })
 }
 
+/// Key/value heads declared by the model (grouped-query attention), when known.
+fn kv_heads(v: &ModelView<'_>) -> Option<usize> {
+    v.anatomy
+        .description
+        .kv_heads
+        .as_ref()
+        .map(|f| f.value as usize)
+        .filter(|&h| h > 0)
+}
+
 fn transpose(m: &Matrix) -> Matrix {
     m.view().transpose()
 }
@@ -94,13 +104,7 @@ fn factors(
     let mut out = Vec::new();
     let ag = attn_gain(v, block);
     let fg = ffn_gain(v, block);
-    let kv_heads = v
-        .anatomy
-        .description
-        .kv_heads
-        .as_ref()
-        .map(|f| f.value as usize)
-        .filter(|&h| h > 0);
+    let kv_heads = kv_heads(v);
     if !want("attn-vo") {
     } else if let (Some(o), Some(val)) = (w(v, block, Role::AttnO)?, w(v, block, Role::AttnV)?) {
         let val = fold_gain(val, ag.as_ref());
@@ -332,13 +336,7 @@ fn sketch_streamed(
     d_a: usize,
 ) -> Result<Option<Matrix>> {
     let idx = |role| v.index(Some(block), role, Param::Weight);
-    let kv_heads = v
-        .anatomy
-        .description
-        .kv_heads
-        .as_ref()
-        .map(|f| f.value as usize)
-        .filter(|&h| h > 0);
+    let kv_heads = kv_heads(v);
     // Repeats Y's rows to `rows` (grouped-query attention), when needed.
     let fit = |y: Matrix, rows: usize| -> Option<Matrix> {
         if y.rows == rows {

@@ -269,23 +269,9 @@ impl<'a> ModelView<'a> {
         if an.orientation == Orientation::Transposed {
             m = m.view().transpose();
         }
-        let role = an.canonical.role;
-        if matches!(role, Role::AttnQ | Role::AttnK)
-            && self.anatomy.qk_row_order == QkRowOrder::Interleaved
-        {
-            let d = &self.anatomy.description;
-            let heads = if role == Role::AttnQ {
-                d.heads.as_ref().map(|f| f.value)
-            } else {
-                d.kv_heads
-                    .as_ref()
-                    .map(|f| f.value)
-                    .or(d.heads.as_ref().map(|f| f.value))
-            };
-            if let Some(h) = heads.filter(|&h| h > 0 && m.rows % (2 * h as usize) == 0) {
-                if let Ok(v) = taoke_anatomy::halve_qk_rows(&m.data, m.rows, m.cols, h as usize) {
-                    m.data = v;
-                }
+        if let Some(h) = self.qk_heads(i).filter(|&h| m.rows % (2 * h) == 0) {
+            if let Ok(v) = taoke_anatomy::halve_qk_rows(&m.data, m.rows, m.cols, h) {
+                m.data = v;
             }
         }
         Ok(m)
