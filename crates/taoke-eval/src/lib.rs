@@ -298,6 +298,23 @@ pub fn observable_kinds(manifest: &Manifest, p: &taoke_zoo::Pair) -> Vec<String>
             .any(|k| k == "fold-norms" || k == "rotate-residual")
     };
     let other_rescale = |s: &[String]| s.iter().any(|k| k == "rescale-norms" || k == "scale-mlp");
+    // Every structural recipe of the zoo trains afterwards (pruning and width pruning are
+    // healed, up-scaled blocks, up-cycled experts and extended vocabularies are trained): 100
+    // steps at the fine-tune learning rate, the same run as a fine-tune. That training is on
+    // the path, so the pair shows a fine-tune too — unless a continued pre-training on the path
+    // is what the pair's change size shows.
+    const TRAINED_AFTER: [&str; 5] = [
+        "pruned-depth",
+        "pruned-width",
+        "depth-upscaled",
+        "moe-upcycled",
+        "vocab-extended",
+    ];
+    if out.iter().any(|k| TRAINED_AFTER.contains(&k.as_str()))
+        && !out.iter().any(|k| k == "continued-pretraining")
+    {
+        out.push("fine-tune".into());
+    }
     if out.iter().any(|k| k == "rotated") {
         out.push("rescaled".into());
         out.retain(|k| k != "permuted");

@@ -34,8 +34,6 @@ pub(crate) struct KindInputs<'x, 'c> {
     pub map_tests: &'x [(u32, u32, UnitTest)],
     /// Calibrated block CKA as tests (ln p below `CKA_DERIVED` is 0).
     pub cka_tests: &'x [(u32, u32, UnitTest)],
-    /// Relative differences of the invariant products of the mapped blocks.
-    pub prod_rel: &'x [f64],
     /// Copy tolerance of the pair.
     pub tol: f64,
 }
@@ -52,7 +50,6 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
         layer_map,
         map_tests,
         cka_tests,
-        prod_rel,
         tol,
     } = *x;
     let (la, lb) = m.blocks;
@@ -344,37 +341,64 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
                 kinds.insert(Kind::NoiseWashed);
             }
         } else if !kinds.contains(&Kind::SharedComponents) {
-            // Trained derivative: size of the change. Structural recipes (new experts, new
-            // tokens, removed units or blocks) come with their own training, which no pair can
-            // tell from a fine-tune; next to them only a change beyond any light training is
-            // named (continued pre-training). Removing units changes the products by the
-            // removed units' share, so nothing is read from their size there.
-            let structural = [Kind::MoeUpcycled, Kind::VocabExtended]
+            // Trained derivative: size of the change between the mapped blocks (their
+            // function-invariant products; the tensors at the same role without them). A
+            // structural change (blocks removed or duplicated, units removed, experts or tokens
+            // added) is trained afterwards in practice (healing), and that training is a
+            // fine-tune of the kept weights: it is named when the mapped blocks' products moved
+            // by more than half the pair's copy tolerance (a bare cut that kept the weights
+            // shows no training; copies measured on the zoo stay at or below 0.36 of it: Q4_K
+            // 0.30, Q8_0 0.23, bf16 0.28, f16 0.08, a noise wash 0.36, while healing alone
+            // moves the products by 0.19, 0.93 of a Q4_K copy's tolerance). Next
+            // to removed MLP units only the attention products are read (the MLP product
+            // changes by the removed units' share).
+            let width = kinds.contains(&Kind::PrunedWidth);
+            let rels: Vec<f64> = m
+                .products
+                .iter()
+                .flat_map(|(_, _, ps)| ps.iter())
+                .filter(|(name, _)| !(width && *name == "mlp-down-up"))
+                .map(|(_, d)| d.rel)
+                .collect();
+            let med = if rels.is_empty() {
+                median(
+                    m.pairs
+                        .iter()
+                        .filter(|p| !(width && p.block.is_some()))
+                        .map(|p| p.delta.rel)
+                        .collect(),
+                )
+            } else {
+                median(rels)
+            };
+            let structural = [
+                Kind::MoeUpcycled,
+                Kind::VocabExtended,
+                Kind::PrunedWidth,
+                Kind::PrunedDepth,
+                Kind::DepthUpscaled,
+            ]
+            .iter()
+            .any(|k| kinds.contains(k));
+            // Across a change of depth or width the products also differ by what the cut
+            // removed, so their size does not tell a long training from a short one.
+            let cut = [Kind::PrunedWidth, Kind::PrunedDepth, Kind::DepthUpscaled]
                 .iter()
                 .any(|k| kinds.contains(k));
-            let med = if prod_rel.is_empty() {
-                median(m.pairs.iter().map(|p| p.delta.rel).collect())
-            } else {
-                median(prod_rel.to_vec())
-            };
-            if med.is_finite() && la == lb && !kinds.contains(&Kind::PrunedWidth) {
-                if med > 0.5 {
+            if med.is_finite() {
+                if med > 0.5 && !cut {
                     kinds.insert(Kind::ContinuedPretraining);
-                } else if !structural {
+                } else if !structural || med > 0.5 * tol {
                     kinds.insert(Kind::FineTune);
                     // A low-rank change (LoRA merged into the weights): the delta's effective
                     // rank is a small fraction of the possible rank in most matrices.
-                    if m.delta_rank.len() >= 2 && median(m.delta_rank.clone()) < 0.15 {
+                    if la == lb && m.delta_rank.len() >= 2 && median(m.delta_rank.clone()) < 0.15 {
                         kinds.insert(Kind::LowRankUpdate);
                     }
                 }
             }
-            // A sparse update: most changed block matrices keep a large share of their weights
-            // bit-identical while the rest moved — the trace of a TIES or DARE merge, which
-            // resets most entries of each task vector to the base (or keeps one parent's
-            // entries). Training moves every weight.
-            // Across a depth change the healing training hides a fine-tune, but not a low-rank
-            // one: healing moves every direction, an adapter few. The change between the first
+            // Across a depth change a low-rank update still shows next to the healing: healing
+            // moves every direction, an adapter few. The change between the first
             // and last mapped block pairs is then mostly of low rank.
             if la != lb && m.transform.name() == "identity" && layer_map.len() >= 2 {
                 let ends = [&layer_map[0], &layer_map[layer_map.len() - 1]];
@@ -387,6 +411,10 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
                     kinds.insert(Kind::LowRankUpdate);
                 }
             }
+            // A sparse update: most changed block matrices keep a large share of their weights
+            // bit-identical while the rest moved — the trace of a TIES or DARE merge, which
+            // resets most entries of each task vector to the base (or keeps one parent's
+            // entries). Training moves every weight.
             // Matrices rescaled or permuted by a disguise on one side are not comparable in
             // place, hence a quarter.
             if sparse_update(a, b, m).is_some_and(|s| s.sparse >= 3 && 4 * s.sparse >= s.moved) {

@@ -506,7 +506,6 @@ pub(crate) fn decide(
         layer_map: &layer_map,
         map_tests,
         cka_tests: &cka_tests,
-        prod_rel: &prod_rel,
         tol,
     });
 
