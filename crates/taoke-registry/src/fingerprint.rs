@@ -20,6 +20,9 @@
 //!    down columns) projected on the canonical basis, the top [`UNITS`] by norm (a
 //!    permutation-invariant choice), in their original order. Unit matching on them gives exact
 //!    p-values ([`crate::compare`]).
+//! 6. **Raw weight samples** (since `/3`, [`crate::samples`]): up to 1,024 stored values of
+//!    each block matrix at seeded fixed positions, to tell a sparse (TIES/DARE) merge from the
+//!    models it contains by exact equality ([`crate::identify::direction`]).
 //!
 //! Size: about `K·(c + r) + L·m·2r` values (f32 below [`F16_ABOVE`] values, else f16): 2.3 MB
 //! for a 7B Llama (32 blocks, 4096 wide).
@@ -33,11 +36,17 @@ use taoke_evidence::view::ModelView;
 use taoke_model::Checkpoint;
 use taoke_stats::Matrix;
 
+use crate::samples::WeightSamples;
 use crate::{Error, Result};
 
 /// File format version of a fingerprint (the container and its keys).
 pub const FORMAT_VERSION: u32 = 1;
 /// The algorithm: fingerprints of different algorithms are never compared.
+///
+/// `anchored-units/3` is `/2` plus raw weight samples ([`crate::samples`]). A `/2`
+/// fingerprint holds exactly the `/3` values but the samples, so it is read as a `/3` one
+/// without samples ([`PREVIOUS_ALGORITHM`]; the exact tests and closeness are the same, and the
+/// exact-equality evidence is simply not available for it) and written back as `/2`.
 ///
 /// `anchored-units/2` keeps, in blocks with more than [`UNITS`] MLP units, the units at evenly
 /// spaced indices (read row by row, without decoding the rest of the matrix); `/1` kept the
@@ -45,7 +54,9 @@ pub const FORMAT_VERSION: u32 = 1;
 /// of them under both, so a `/1` fingerprint whose every block kept all its units holds exactly
 /// the `/2` values and is read as one ([`LEGACY_ALGORITHM`]); any other `/1` fingerprint is
 /// refused ([`Error::Incompatible`]).
-pub const ALGORITHM: &str = "anchored-units/2";
+pub const ALGORITHM: &str = "anchored-units/3";
+/// The algorithm before the weight samples: read as [`ALGORITHM`] without samples.
+pub const PREVIOUS_ALGORITHM: &str = "anchored-units/2";
 /// The previous algorithm, read when its fingerprint keeps every unit of every block.
 pub const LEGACY_ALGORITHM: &str = "anchored-units/1";
 /// Anchor tokens (bottom-k).
@@ -71,6 +82,9 @@ pub const KEY_ALGORITHM: &str = "taoke.fingerprint.algorithm";
 pub const KEY_MODEL: &str = "taoke.fingerprint.model";
 /// Metadata key holding the anchor strings as a JSON array.
 pub const KEY_ANCHORS: &str = "taoke.fingerprint.anchors";
+/// Metadata key holding the sampled matrices ([`crate::samples::SampledMatrix`] without their
+/// values) as JSON; the values are the tensor `samples.values`, f32, in the same order.
+pub const KEY_SAMPLES: &str = "taoke.fingerprint.samples";
 
 /// Signatures of the model a fingerprint was made from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,6 +151,9 @@ pub struct Fingerprint {
     pub canon: Option<Matrix>,
     /// Per-block MLP units.
     pub blocks: Vec<Option<BlockUnits>>,
+    /// Raw weight samples (`None` in fingerprints of earlier algorithms and tokenizer-only
+    /// ones).
+    pub samples: Option<WeightSamples>,
 }
 
 /// 64-bit FNV-1a.
@@ -380,10 +397,17 @@ pub fn fingerprint(ck: &Checkpoint, source: &str) -> Result<Fingerprint> {
     let v = basis(&centred, r).ok_or_else(|| Error::Stats("basis: SVD failed".into()))?;
     let canon = matmul(centred.view(), v.view());
     let mut blocks = Vec::new();
+    let mut samples = WeightSamples::default();
     for b in 0..view.n_blocks() {
         blocks.push(block_units(&view, b, &v, d)?);
+        samples
+            .matrices
+            .extend(crate::samples::sample_block(&view, b)?);
         // Drop the block's mapped pages (whole-matrix reads of small or transposed tensors).
-        for role in [Role::MlpGate, Role::MlpUp, Role::MlpDown, Role::FfnNorm] {
+        for role in [Role::MlpGate, Role::MlpUp, Role::MlpDown, Role::FfnNorm]
+            .into_iter()
+            .chain(crate::samples::ROLES)
+        {
             if let Some(i) = view.index(Some(b), role, Param::Weight) {
                 ck.release_tensor(&ck.tensors[i]);
             }
@@ -395,6 +419,7 @@ pub fn fingerprint(ck: &Checkpoint, source: &str) -> Result<Fingerprint> {
         emb: Some(emb),
         canon: Some(canon),
         blocks,
+        samples: Some(samples),
     })
 }
 
@@ -417,6 +442,7 @@ pub fn tokenizer_fingerprint(v: &taoke_tokenizer::Vocab, source: &str) -> Finger
         emb: None,
         canon: None,
         blocks: Vec::new(),
+        samples: None,
     }
 }
 
@@ -426,7 +452,19 @@ impl Fingerprint {
         self.emb.is_some()
     }
 
-    /// Number of stored values.
+    /// The algorithm this fingerprint's content belongs to: [`ALGORITHM`], or
+    /// [`PREVIOUS_ALGORITHM`] for a model fingerprint without weight samples (read from a `/2`
+    /// file), which is written back as such.
+    pub fn algorithm(&self) -> &'static str {
+        if self.has_weights() && self.samples.is_none() {
+            PREVIOUS_ALGORITHM
+        } else {
+            ALGORITHM
+        }
+    }
+
+    /// Number of stored values (anchors and units; the weight samples, always stored as f32,
+    /// are not counted).
     pub fn values(&self) -> usize {
         let m = |x: &Option<Matrix>| x.as_ref().map_or(0, |m| m.data.len());
         m(&self.emb)
@@ -492,8 +530,27 @@ impl Fingerprint {
             }
         }
         let mut meta = BTreeMap::new();
+        if let Some(s) = &self.samples {
+            // Exact f32 bit patterns, whatever the size (equality is the point).
+            owned.push((
+                "samples.values".into(),
+                Dtype::F32,
+                vec![s.matrices.iter().map(|m| m.values.len() as u64).sum()],
+                s.matrices
+                    .iter()
+                    .flat_map(|m| m.values.iter().flat_map(|x| x.to_le_bytes()))
+                    .collect(),
+            ));
+            meta.insert(
+                KEY_SAMPLES.to_owned(),
+                serde_json::to_string(&s.matrices).map_err(|e| Error::Format {
+                    file: self.info.source.clone(),
+                    message: e.to_string(),
+                })?,
+            );
+        }
         meta.insert(KEY_VERSION.to_owned(), FORMAT_VERSION.to_string());
-        meta.insert(KEY_ALGORITHM.to_owned(), ALGORITHM.to_owned());
+        meta.insert(KEY_ALGORITHM.to_owned(), self.algorithm().to_owned());
         meta.insert(
             KEY_MODEL.to_owned(),
             serde_json::to_string(&self.info).map_err(|e| Error::Format {
@@ -531,7 +588,10 @@ impl Fingerprint {
             .ok_or_else(|| bad("not a taoke fingerprint (no version key)".into()))?;
         let algorithm = h.metadata.get(KEY_ALGORITHM).cloned().unwrap_or_default();
         let legacy = algorithm == LEGACY_ALGORITHM;
-        if version != &FORMAT_VERSION.to_string() || (algorithm != ALGORITHM && !legacy) {
+        let previous = algorithm == PREVIOUS_ALGORITHM;
+        if version != &FORMAT_VERSION.to_string()
+            || (algorithm != ALGORITHM && !legacy && !previous)
+        {
             return Err(Error::Incompatible {
                 file: file.to_owned(),
                 found: format!("format {version}, algorithm {algorithm}"),
@@ -635,12 +695,41 @@ impl Fingerprint {
                 expected: format!("format {FORMAT_VERSION}, algorithm {ALGORITHM}"),
             });
         }
+        // Weight samples: `/3` model fingerprints only (earlier ones have none).
+        let samples = match (algorithm == ALGORITHM, h.metadata.get(KEY_SAMPLES)) {
+            (true, Some(js)) => {
+                let mut ms: Vec<crate::samples::SampledMatrix> =
+                    serde_json::from_str(js).map_err(|e| bad(format!("samples key: {e}")))?;
+                let want: usize = ms.iter().map(|m| m.n as usize).sum();
+                let (_, vals) = data("samples.values")?
+                    .ok_or_else(|| bad("samples key without `samples.values`".into()))?;
+                if vals.len() != want {
+                    return Err(bad(format!(
+                        "tensor `samples.values`: {} values for {want} sampled positions",
+                        vals.len()
+                    )));
+                }
+                let mut at = 0;
+                for m in &mut ms {
+                    m.values = vals[at..at + m.n as usize].to_vec();
+                    at += m.n as usize;
+                }
+                Some(WeightSamples { matrices: ms })
+            }
+            (true, None) if emb.is_some() => {
+                return Err(bad(format!(
+                    "{ALGORITHM} fingerprint without weight samples"
+                )))
+            }
+            _ => None,
+        };
         Ok(Fingerprint {
             info,
             anchors,
             emb,
             canon,
             blocks,
+            samples,
         })
     }
 

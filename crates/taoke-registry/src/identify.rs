@@ -358,6 +358,117 @@ pub const MAX_OUTGROUP_COPIES: usize = 8;
 /// Outgroups per copy.
 pub const OUTGROUPS: usize = 3;
 
+/// Least median share of a moved matrix's sampled values left bit-identical that makes the
+/// difference between two models a sparse update (as `taoke compare`'s `sparse_update`):
+/// training, linear and SLERP merges leave none; a TIES merge at density 0.3 keeps about half
+/// of each matrix at its base and a fifth at each parent.
+pub const SPARSE_SHARE: f64 = 0.1;
+/// At most this median share: the two models share no stored values (one was trained, or
+/// averaged, from the other's line).
+pub const NO_SHARE: f64 = 0.02;
+
+/// Exact-equality share of two fingerprints' weight samples, when both have them and some
+/// matrix moved between them.
+fn sample_share(a: &Fingerprint, b: &Fingerprint) -> Option<crate::samples::Share> {
+    let s = crate::samples::unchanged_share(a.samples.as_ref()?, b.samples.as_ref()?)?;
+    (s.moved > 0).then_some(s)
+}
+
+fn sparse(s: Option<crate::samples::Share>) -> bool {
+    s.is_some_and(|s| s.unchanged >= SPARSE_SHARE)
+}
+
+/// No shared values, and every compared matrix moved (as training moves them): a disguised
+/// copy that rescaled or permuted some matrices and kept the others shares none in the moved
+/// ones, but is no stranger.
+fn disjoint(s: Option<crate::samples::Share>) -> bool {
+    s.is_some_and(|s| s.unchanged <= NO_SHARE && s.moved == s.compared)
+}
+
+/// Direction from exact equality of sampled weights (`anchored-units/3`): only among related
+/// entries of the query's depth that are not copies of it (`cands`), never making a pair
+/// related. Returns labels by match index.
+///
+/// - The query shares a sparse share of values with two entries X and Y that share none with
+///   each other: the query is a sparse (TIES/DARE-style) merge of them, both probable
+///   ancestors.
+/// - An entry C shares a sparse share with the query and with another entry E that shares
+///   none with the query: C is a sparse merge of the query's line and E's, a probable
+///   descendant.
+fn sparse_direction(
+    matches: &[Match],
+    fps: &[Fingerprint],
+    query: &Fingerprint,
+    cands: &[usize],
+) -> Vec<Option<(&'static str, String)>> {
+    use rayon::prelude::*;
+    let mut label: Vec<Option<(&'static str, String)>> = vec![None; matches.len()];
+    if query.samples.is_none() {
+        return label;
+    }
+    let sq: Vec<Option<crate::samples::Share>> = cands
+        .par_iter()
+        .map(|&k| sample_share(query, &fps[k]))
+        .collect();
+    let of = |k: usize| cands.iter().position(|&c| c == k).and_then(|p| sq[p]);
+    let sharing: Vec<usize> = cands.iter().copied().filter(|&k| sparse(of(k))).collect();
+    if sharing.is_empty() {
+        return label;
+    }
+    let pct = |s: Option<crate::samples::Share>| 100.0 * s.map_or(0.0, |s| s.unchanged);
+    let name = |k: usize| matches[k].name.as_str();
+    // The query as a sparse merge.
+    let pairs: Vec<(usize, usize)> = sharing
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &x)| sharing[i + 1..].iter().map(move |&y| (x, y)))
+        .collect();
+    let apart: Vec<bool> = pairs
+        .par_iter()
+        .map(|&(x, y)| disjoint(sample_share(&fps[x], &fps[y])))
+        .collect();
+    for (&(x, y), _) in pairs.iter().zip(&apart).filter(|(_, &a)| a) {
+        for (k, o) in [(x, y), (y, x)] {
+            if label[k].is_none() {
+                label[k] = Some((
+                    PROBABLE_ANCESTOR,
+                    format!(
+                        "{:.0} % of the sampled weights of the query's changed matrices are bit-identical to this entry's and {:.0} % to {}'s, which share none with each other: the query is a sparse (TIES/DARE-style) merge of them",
+                        pct(of(k)),
+                        pct(of(o)),
+                        name(o)
+                    ),
+                ));
+            }
+        }
+    }
+    // Entries that are sparse merges containing the query.
+    let strangers: Vec<usize> = cands.iter().copied().filter(|&k| disjoint(of(k))).collect();
+    let jobs: Vec<(usize, usize)> = sharing
+        .iter()
+        .filter(|&&c| label[c].is_none())
+        .flat_map(|&c| strangers.iter().map(move |&e| (c, e)))
+        .collect();
+    let shares: Vec<Option<crate::samples::Share>> = jobs
+        .par_iter()
+        .map(|&(c, e)| sample_share(&fps[c], &fps[e]))
+        .collect();
+    for (&(c, e), s) in jobs.iter().zip(&shares) {
+        if label[c].is_none() && sparse(*s) {
+            label[c] = Some((
+                PROBABLE_DESCENDANT,
+                format!(
+                    "{:.0} % of its sampled weights in matrices changed from the query are bit-identical to the query's and {:.0} % to {}'s, which shares none with the query: a sparse (TIES/DARE-style) merge containing the query",
+                    pct(of(c)),
+                    pct(*s),
+                    name(e)
+                ),
+            ));
+        }
+    }
+    label
+}
+
 fn dist(closeness: f64) -> f64 {
     (1.0 - closeness).max(0.0).sqrt()
 }
@@ -396,7 +507,15 @@ pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint
         return Ok(());
     }
     let copy = |m: &Match| matches!(m.verdict, "identical" | "same-weights");
-    let mut label: Vec<Option<(&'static str, String)>> = vec![None; matches.len()];
+    // 0. Exact equality of sampled weights (sparse merges), among the related entries of the
+    //    query's depth that are not copies of it; it takes precedence over distances.
+    let cands: Vec<usize> = related
+        .iter()
+        .copied()
+        .filter(|&k| !copy(&matches[k]) && fps[k].info.blocks == query.info.blocks)
+        .collect();
+    let mut label = sparse_direction(matches, fps, query, &cands);
+    let query_sparse_merge = label.iter().flatten().any(|l| l.0 == PROBABLE_ANCESTOR);
     // 1. Merges, among the related entries that are not copies of the query, one
     //    representative per group of copies of each other (equally close to the query and
     //    called same-weights by the exact tests).
@@ -500,6 +619,9 @@ pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint
                 continue;
             }
             for &k in &groups[c] {
+                if label[k].is_some() {
+                    continue;
+                }
                 label[k] = Some((
                     PROBABLE_DESCENDANT,
                     format!(
@@ -511,9 +633,14 @@ pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint
             }
         }
     }
-    if let Some((r, x, y)) = best {
+    // (Not when the exact-equality evidence found the query to be a sparse merge: a TIES merge
+    // is not a weighted average, and its distances to other merges mean nothing.)
+    if let Some((r, x, y)) = best.filter(|_| !query_sparse_merge) {
         for g in [x, y] {
             for &k in &groups[g] {
+                if label[k].is_some() {
+                    continue;
+                }
                 label[k] = Some((
                     PROBABLE_ANCESTOR,
                     format!(

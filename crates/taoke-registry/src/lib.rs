@@ -24,6 +24,7 @@ pub mod compare;
 pub mod fingerprint;
 pub mod identify;
 pub mod registry;
+pub mod samples;
 
 pub use compare::{FpComparison, Screen};
 pub use fingerprint::{fingerprint, Fingerprint, ModelInfo};

@@ -19,7 +19,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::compare::Screen;
-use crate::fingerprint::{Fingerprint, ALGORITHM, LEGACY_ALGORITHM};
+use crate::fingerprint::{Fingerprint, ALGORITHM, LEGACY_ALGORITHM, PREVIOUS_ALGORITHM};
 use crate::identify::EntryRef;
 use crate::{Error, Result};
 
@@ -289,7 +289,7 @@ impl Registry {
                 info.hidden.map(|h| h as i64),
                 i64::from(info.blocks),
                 info.tokenizer.as_ref().map(|t| t.set_hash.clone()),
-                ALGORITHM,
+                fp.algorithm(),
                 now_utc(),
                 screen,
                 bytes,
@@ -382,8 +382,12 @@ impl Registry {
             let (id, name, publisher, kind, tokenizer_hash, algorithm, screen) =
                 row.map_err(|e| self.sql(e))?;
             // A legacy entry is checked when its fingerprint is loaded (it is read as the
-            // current algorithm only when it holds the same values).
-            if algorithm != ALGORITHM && algorithm != LEGACY_ALGORITHM {
+            // current algorithm only when it holds the same values); a `/2` entry is a `/3`
+            // one without weight samples.
+            if algorithm != ALGORITHM
+                && algorithm != PREVIOUS_ALGORITHM
+                && algorithm != LEGACY_ALGORITHM
+            {
                 return Err(Error::Incompatible {
                     file: format!("{} (entry `{name}`)", self.path.display()),
                     found: format!("algorithm {algorithm}"),
@@ -542,7 +546,7 @@ impl Registry {
                     info.hidden.map(|h| h as i64),
                     i64::from(info.blocks),
                     info.tokenizer.as_ref().map(|t| t.set_hash.clone()),
-                    ALGORITHM,
+                    fp.algorithm(),
                     now_utc(),
                     Screen::of(&fp).to_bytes(),
                     fp.to_bytes()?,

@@ -81,8 +81,75 @@ pub fn tiny_tensors(seed: u64, noise: f32, noise_seed: u64) -> Vec<(String, Vec<
 
 /// Writes a tiny Llama folder (config.json + model.safetensors) at `dir`.
 pub fn write_tiny(dir: &Path, seed: u64, noise: f32, noise_seed: u64) {
+    write_tensors(dir, &tiny_tensors(seed, noise, noise_seed));
+}
+
+/// A TIES merge (Yadav et al., as the zoo builds it) of `models` on `base`: each task vector
+/// trimmed to its `density` share of largest magnitudes, signs elected by the summed trimmed
+/// values, the disjoint mean of the agreeing entries added back.
+pub fn ties_merge(
+    base: &[(String, Vec<u64>, Vec<f32>)],
+    models: &[&[(String, Vec<u64>, Vec<f32>)]],
+    density: f64,
+) -> Vec<(String, Vec<u64>, Vec<f32>)> {
+    base.iter()
+        .enumerate()
+        .map(|(ti, (name, shape, b))| {
+            let n = b.len();
+            let keep = ((n as f64 * density).ceil() as usize).clamp(1, n);
+            let trimmed: Vec<Vec<f64>> = models
+                .iter()
+                .map(|m| {
+                    let tv: Vec<f64> = m[ti]
+                        .2
+                        .iter()
+                        .zip(b)
+                        .map(|(&x, &y)| f64::from(x) - f64::from(y))
+                        .collect();
+                    let mut mags: Vec<f64> = tv.iter().map(|x| x.abs()).collect();
+                    mags.sort_by(|a, b| b.total_cmp(a));
+                    let thr = mags[keep - 1];
+                    tv.into_iter()
+                        .map(|x| if x.abs() >= thr { x } else { 0.0 })
+                        .collect()
+                })
+                .collect();
+            let merged = (0..n)
+                .map(|i| {
+                    let s: f64 = trimmed.iter().map(|t| t[i]).sum();
+                    let agree: Vec<f64> = trimmed
+                        .iter()
+                        .map(|t| t[i])
+                        .filter(|&x| x != 0.0 && (x > 0.0) == (s > 0.0))
+                        .collect();
+                    let m = if agree.is_empty() {
+                        0.0
+                    } else {
+                        agree.iter().sum::<f64>() / agree.len() as f64
+                    };
+                    (f64::from(b[i]) + m) as f32
+                })
+                .collect();
+            (name.clone(), shape.clone(), merged)
+        })
+        .collect()
+}
+
+/// Fingerprint of tensors written as a tiny Llama folder in a temporary folder.
+pub fn tensors_fingerprint(
+    t: &[(String, Vec<u64>, Vec<f32>)],
+    name: &str,
+) -> taoke_registry::Fingerprint {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join(name);
+    write_tensors(&p, t);
+    let ck = taoke_model::open(p.to_string_lossy()).unwrap();
+    taoke_registry::fingerprint(&ck, name).unwrap()
+}
+
+/// Writes tiny Llama tensors as a folder (config.json + model.safetensors) at `dir`.
+pub fn write_tensors(dir: &Path, t: &[(String, Vec<u64>, Vec<f32>)]) {
     std::fs::create_dir_all(dir).unwrap();
-    let t = tiny_tensors(seed, noise, noise_seed);
     let bytes: Vec<Vec<u8>> = t
         .iter()
         .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
