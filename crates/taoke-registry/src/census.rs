@@ -13,6 +13,13 @@
 //!    one with the same depth, then in the same coordinates, then of higher precision, then
 //!    not a GGUF, then the earliest attached.
 //!
+//! 4. **Merges** are attached last, to all their parents (edge direction `merge`): a model
+//!    lying between two trained relatives that the exact tests relate (its distances to them
+//!    add up to theirs, as a weighted average's do), or a sparse (TIES/DARE-style) merge found
+//!    by exact equality of sampled weights (`anchored-units/3`): it shares a sparse share of
+//!    its values with two or more models that share none with each other, which are its
+//!    parents (the most original-looking of each group of copies).
+//!
 //! Direction is inferred from that order; it is stated as evidence only when the parent has
 //! higher precision than the child (a lossy copy cannot be the original) or the models differ
 //! in depth and the tree order agrees. Otherwise `direction` is `tree-order` (a heuristic).
@@ -65,7 +72,7 @@ pub struct CensusEdge {
     pub log10_p: f64,
     /// Closeness.
     pub closeness: f64,
-    /// What supports the direction: `precision`, `tree-order`.
+    /// What supports the direction: `precision`, `merge`, `tree-order`.
     pub direction: &'static str,
 }
 
@@ -211,10 +218,18 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
         // Merges: a model between two trained relatives (its distances to them add up to
         // theirs, as a weighted average's do) is attached to both, after the rest of the tree;
         // copies of a merge (within the copy window) are attached afterwards, to it.
-        let merge_of: BTreeMap<usize, (usize, usize)> = merges(g, &dist, &close, &related)
+        let mut merge_of: BTreeMap<usize, Vec<usize>> = merges(g, &dist, &close, &related)
             .into_iter()
             .filter(|(m, _)| *m != root)
+            .map(|(m, (x, y))| (m, vec![x, y]))
             .collect();
+        // Sparse merges found by exact equality of sampled weights take precedence: their
+        // parents are the models they share values with (TIES: the base and each fine-tune).
+        for (m, ps) in sparse_merges(models, g, &related, &close) {
+            if m != root {
+                merge_of.insert(m, ps);
+            }
+        }
         let (first, later): (Vec<usize>, Vec<usize>) = g
             .iter()
             .copied()
@@ -231,14 +246,14 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
                 stage += 1;
                 match stage {
                     1 => {
-                        for (&m, &(x, y)) in &merge_of {
-                            let (near, far) = if close(m, x) >= close(m, y) {
-                                (x, y)
-                            } else {
-                                (y, x)
-                            };
+                        for (&m, ps) in &merge_of {
+                            let near = ps
+                                .iter()
+                                .copied()
+                                .max_by(|&a, &b| close(m, a).total_cmp(&close(m, b)))
+                                .unwrap_or(root);
                             tree_parent[m] = Some(near);
-                            for p in [near, far] {
+                            for &p in ps {
                                 if let Some(c) = get(m, p) {
                                     edges.push(CensusEdge {
                                         parent: models[p].0.clone(),
@@ -352,6 +367,90 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
         families,
         edges,
     })
+}
+
+/// Sparse merges in family `g` (exact equality of sampled weights, [`crate::samples`]): a model
+/// of the same depth as its relatives that shares a sparse share of its values
+/// ([`crate::identify::SPARSE_SHARE`]) with at least two related models which share none with
+/// each other (every matrix moved, as training moves them). Its parents are such models, one
+/// per group of models sharing values with each other, the most original-looking of each
+/// (full precision, not a GGUF, shorter name): a TIES merge gets its base and each fine-tune.
+fn sparse_merges(
+    models: &[(String, Fingerprint)],
+    g: &[usize],
+    related: &(dyn Fn(usize, usize) -> bool + Sync),
+    close: &dyn Fn(usize, usize) -> f64,
+) -> Vec<(usize, Vec<usize>)> {
+    use crate::identify::{NO_SHARE, SPARSE_SHARE};
+    use crate::samples::{unchanged_share, Share};
+    let share = |a: usize, b: usize| -> Option<Share> {
+        let s = unchanged_share(models[a].1.samples.as_ref()?, models[b].1.samples.as_ref()?)?;
+        (s.moved > 0).then_some(s)
+    };
+    let with: Vec<usize> = g
+        .iter()
+        .copied()
+        .filter(|&i| models[i].1.samples.is_some())
+        .collect();
+    let found: Vec<(usize, Vec<usize>)> = with
+        .par_iter()
+        .filter_map(|&m| {
+            let blocks = models[m].1.info.blocks;
+            let mut sharing: Vec<usize> = with
+                .iter()
+                .copied()
+                .filter(|&x| x != m && models[x].1.info.blocks == blocks && related(m, x))
+                .filter(|&x| share(m, x).is_some_and(|s| s.unchanged >= SPARSE_SHARE))
+                .collect();
+            if sharing.len() < 2 {
+                return None;
+            }
+            let info = |i: usize| &models[i].1.info;
+            sharing.sort_by(|&a, &b| {
+                let key = |i: usize| {
+                    (
+                        std::cmp::Reverse(precision_rank(info(i).dtype.as_deref())),
+                        info(i).format == "gguf",
+                        models[i].0.len(),
+                    )
+                };
+                key(a).cmp(&key(b)).then(models[a].0.cmp(&models[b].0))
+            });
+            let mut parents: Vec<usize> = Vec::new();
+            for x in sharing {
+                let apart = parents.iter().all(|&p| {
+                    share(p, x).is_some_and(|s| s.unchanged <= NO_SHARE && s.moved == s.compared)
+                });
+                if apart {
+                    parents.push(x);
+                }
+            }
+            (parents.len() >= 2).then_some((m, parents))
+        })
+        .collect();
+    // A merge's copies (an f16 copy shares the same values) share with the same parents:
+    // keep the most original of each group.
+    let key = |i: usize| {
+        let info = &models[i].1.info;
+        (
+            std::cmp::Reverse(precision_rank(info.dtype.as_deref())),
+            info.format == "gguf",
+            models[i].0.len(),
+            models[i].0.clone(),
+        )
+    };
+    found
+        .iter()
+        .filter(|(m, _)| {
+            !found.iter().any(|(o, _)| {
+                o != m
+                    && key(*o) < key(*m)
+                    && share(*o, *m).is_none_or(|s| s.unchanged >= crate::samples::UNMOVED)
+                    && close(*o, *m) >= 1.0 - TIE_WINDOW
+            })
+        })
+        .cloned()
+        .collect()
 }
 
 /// Models of family `g` that lie between two trained relatives: `(merge, (x, y))` where

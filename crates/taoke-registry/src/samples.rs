@@ -138,7 +138,7 @@ pub(crate) fn sample_block(view: &ModelView<'_>, block: u32) -> Result<Vec<Sampl
         }
         let rows = view.canonical_rows(i);
         let n = t.n_elements() as usize;
-        if rows == 0 || n % rows != 0 {
+        if rows == 0 || !n.is_multiple_of(rows) {
             continue;
         }
         let cols = n / rows;

@@ -8,7 +8,7 @@ use taoke_registry::identify::{entries_of, identify, Identification, Options};
 use taoke_registry::samples::unchanged_share;
 use taoke_registry::Fingerprint;
 
-type Tensors = Vec<(String, Vec<u64>, Vec<f32>)>;
+type Tensors = Vec<Tensor>;
 
 /// `base` plus the changes of `x` and `y` from it.
 fn plus(base: &Tensors, x: &Tensors, y: &Tensors) -> Tensors {
@@ -125,6 +125,10 @@ fn without_samples_the_merge_outranks_the_base() {
     }
     let r = identify_among(&fps, "ft-a");
     assert_eq!(r.matches[0].name, "merge-ties", "{:#?}", r.matches);
+    // census hangs a fine-tune from the merge that contains it.
+    let c = taoke_registry::census::census(&fps, 1e-6).unwrap();
+    let ft_a = c.models.iter().find(|m| m.name == "ft-a").unwrap();
+    assert_eq!(ft_a.parent.as_deref(), Some("merge-ties"));
     assert!(r.matches.iter().all(|m| m.direction_reason.is_none()
         || !m
             .direction_reason
@@ -144,4 +148,34 @@ fn without_samples_the_merge_outranks_the_base() {
     .unwrap();
     assert_eq!(r.matches[0].name, "merge-ties");
     assert_eq!(r.matches[0].verdict, "related");
+}
+
+/// census: the merge gets the base and both fine-tunes as parents, and the fine-tunes hang
+/// from the base, not from the merge that contains them.
+#[test]
+fn census_gives_the_ties_merge_its_three_parents() {
+    let fps = family();
+    let c = taoke_registry::census::census(&fps, 1e-6).unwrap();
+    let parent = |n: &str| {
+        c.models
+            .iter()
+            .find(|m| m.name == n)
+            .unwrap()
+            .parent
+            .clone()
+    };
+    assert_eq!(parent("base"), None);
+    assert_eq!(parent("ft-a").as_deref(), Some("base"));
+    assert_eq!(parent("ft-b").as_deref(), Some("base"));
+    let mut merge_parents: Vec<&str> = c
+        .edges
+        .iter()
+        .filter(|e| e.child == "merge-ties")
+        .map(|e| {
+            assert_eq!(e.direction, "merge");
+            e.parent.as_str()
+        })
+        .collect();
+    merge_parents.sort_unstable();
+    assert_eq!(merge_parents, ["base", "ft-a", "ft-b"]);
 }

@@ -63,7 +63,7 @@ pub fn run(args: FingerprintArgs, out: &Output) -> anyhow::Result<Status> {
         bytes.len(),
         fp.anchors.len(),
         fp.blocks.len(),
-        taoke_registry::fingerprint::ALGORITHM
+        fp.algorithm()
     ));
     out.write_data(None, &format!("{}\n", output.display()))?;
     Ok(Status::Ok)

@@ -84,14 +84,13 @@ pub fn write_tiny(dir: &Path, seed: u64, noise: f32, noise_seed: u64) {
     write_tensors(dir, &tiny_tensors(seed, noise, noise_seed));
 }
 
+/// A named tensor: name, shape, values.
+pub type Tensor = (String, Vec<u64>, Vec<f32>);
+
 /// A TIES merge (Yadav et al., as the zoo builds it) of `models` on `base`: each task vector
 /// trimmed to its `density` share of largest magnitudes, signs elected by the summed trimmed
 /// values, the disjoint mean of the agreeing entries added back.
-pub fn ties_merge(
-    base: &[(String, Vec<u64>, Vec<f32>)],
-    models: &[&[(String, Vec<u64>, Vec<f32>)]],
-    density: f64,
-) -> Vec<(String, Vec<u64>, Vec<f32>)> {
+pub fn ties_merge(base: &[Tensor], models: &[&[Tensor]], density: f64) -> Vec<Tensor> {
     base.iter()
         .enumerate()
         .map(|(ti, (name, shape, b))| {
