@@ -145,6 +145,12 @@ pub struct CompareArgs {
     /// for checking that the default sampled analysis reaches the same verdict.
     #[arg(long)]
     pub exhaustive: bool,
+    /// Other models to look for merge parents among (repeatable): a side of a related pair
+    /// that is a linear, spherical or sparse (TIES/DARE) merge of two of these (or of one of
+    /// these and the other side) gets the kind `merge` and a `merge-fit` evidence row. A merge
+    /// leaves no trace between two models alone.
+    #[arg(long = "context", value_name = "MODEL")]
+    pub context: Vec<String>,
 }
 
 /// `taoke inspect`.

@@ -201,3 +201,119 @@ fn colour_follows_flag_and_no_color() {
     assert!(!run(&[], true).contains('\x1b'));
     assert!(!run(&["-q"], false).contains('\x1b'));
 }
+
+/// `--context`: a linear merge of two noisy copies of stories260K is named a merge only when
+/// its parents are given as context; a context model that cannot be opened exits 2.
+#[test]
+fn compare_context_names_a_merge() {
+    let bin = model_or_skip!(shared_model("stories260K/stories260K.bin"));
+    let ck = taoke_model::open(s(&bin)).unwrap();
+    let base: Vec<(String, Vec<u64>, Vec<f32>)> = ck
+        .tensors
+        .iter()
+        .filter(|t| !t.name.starts_with("freq_cis"))
+        .map(|t| (t.name.clone(), t.shape.clone(), ck.read_f32(t).unwrap()))
+        .collect();
+    // Block matrices plus 10 % of their RMS in seeded noise (a stand-in for a fine-tune).
+    let tuned = |seed: u64| -> Vec<Vec<f32>> {
+        let mut z = seed;
+        base.iter()
+            .map(|(name, shape, v)| {
+                if shape.len() != 2 || !name.starts_with("layers.") {
+                    return v.clone();
+                }
+                let rms = (v.iter().map(|x| x * x).sum::<f32>() / v.len() as f32).sqrt();
+                v.iter()
+                    .map(|x| {
+                        z = z
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        x + 0.1 * rms * ((z >> 40) as f32 / (1u64 << 23) as f32 - 1.0)
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let (f1, f2) = (tuned(1), tuned(2));
+    let merged: Vec<Vec<f32>> = f1
+        .iter()
+        .zip(&f2)
+        .map(|(a, b)| a.iter().zip(b).map(|(x, y)| 0.5 * x + 0.5 * y).collect())
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, values: &[Vec<f32>]| -> String {
+        let bytes: Vec<Vec<u8>> = values
+            .iter()
+            .map(|v| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+            .collect();
+        let list: Vec<(&str, taoke_dtype::Dtype, &[u64], &[u8])> = base
+            .iter()
+            .zip(&bytes)
+            .map(|((n, shape, _), b)| {
+                (
+                    n.as_str(),
+                    taoke_dtype::Dtype::F32,
+                    shape.as_slice(),
+                    b.as_slice(),
+                )
+            })
+            .collect();
+        let mut out = Vec::new();
+        taoke_safetensors::write(&mut out, &list, &Default::default()).unwrap();
+        let p = dir.path().join(format!("{name}.safetensors"));
+        std::fs::write(&p, out).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let basev: Vec<Vec<f32>> = base.iter().map(|t| t.2.clone()).collect();
+    let (pb, p1, p2, pm) = (
+        write("base", &basev),
+        write("f1", &f1),
+        write("f2", &f2),
+        write("merged", &merged),
+    );
+    let kinds = |args: &[&str]| -> (Vec<String>, Vec<String>) {
+        let out = taoke(args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["verdict"], "related");
+        let strs = |x: &serde_json::Value, f: &str| -> Vec<String> {
+            x.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    if f.is_empty() {
+                        e.as_str().unwrap().to_owned()
+                    } else {
+                        e[f].as_str().unwrap().to_owned()
+                    }
+                })
+                .collect()
+        };
+        (strs(&v["kinds"], ""), strs(&v["evidence"], "test"))
+    };
+    let (k, e) = kinds(&["compare", &pm, &pb, "--format", "json"]);
+    assert!(!k.contains(&"merge".to_owned()), "{k:?}");
+    assert!(!e.contains(&"merge-fit".to_owned()));
+    let (k, e) = kinds(&[
+        "compare",
+        &pm,
+        &pb,
+        "--format",
+        "json",
+        "--context",
+        &p1,
+        "--context",
+        &p2,
+    ]);
+    assert!(k.contains(&"merge".to_owned()), "{k:?}");
+    assert!(e.contains(&"merge-fit".to_owned()), "{e:?}");
+    let missing = dir.path().join("missing.safetensors");
+    let out = taoke(&["compare", &pm, &pb, "--context", s(&missing)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.safetensors"));
+}

@@ -46,6 +46,8 @@ pub struct PairResult {
     pub seconds: f64,
     /// Error, if compare failed.
     pub error: Option<String>,
+    /// `merge` was named from the context (a `merge-fit` row), not from the pair alone.
+    pub merge_from_context: bool,
 }
 
 /// Options of [`evaluate`].
@@ -58,6 +60,10 @@ pub struct EvalOptions {
     pub only: Vec<String>,
     /// Only pairs whose ground truth is not independent.
     pub related_only: bool,
+    /// Compare without context: by default every zoo model is context for every pair
+    /// ([`taoke_evidence::compare_with`]), as a registry of known models would be, so merges
+    /// can be named from a third model.
+    pub no_context: bool,
 }
 
 fn truth_name(r: Relation) -> &'static str {
@@ -91,26 +97,37 @@ pub fn evaluate(
     }
     let total = pairs.len();
     let mut out = Vec::with_capacity(total);
-    for (k, p) in pairs.into_iter().enumerate() {
-        for id in [&p.a, &p.b] {
-            if !opened.contains_key(id) {
-                let ck = manifest
-                    .model(id)
-                    .ok_or_else(|| format!("model {id} not in manifest"))
-                    .and_then(|m| {
-                        let path = zoo_dir.join(&m.path);
-                        taoke_model::open(path.to_string_lossy()).map_err(|e| e.to_string())
-                    });
-                opened.insert(id.clone(), ck);
-            }
+    let ids = manifest.models.iter().map(|m| &m.id);
+    for id in ids.chain(pairs.iter().flat_map(|p| [&p.a, &p.b])) {
+        if !opened.contains_key(id) {
+            let ck = manifest
+                .model(id)
+                .ok_or_else(|| format!("model {id} not in manifest"))
+                .and_then(|m| {
+                    let path = zoo_dir.join(&m.path);
+                    taoke_model::open(path.to_string_lossy()).map_err(|e| e.to_string())
+                });
+            opened.insert(id.clone(), ck);
         }
+    }
+    let context = taoke_evidence::Context::new(if opts.no_context {
+        Vec::new()
+    } else {
+        opened
+            .iter()
+            .filter_map(|(id, ck)| ck.as_ref().ok().map(|c| (id.clone(), c)))
+            .collect()
+    });
+    for (k, p) in pairs.into_iter().enumerate() {
         let t0 = Instant::now();
         let res: Result<Comparison, String> = match (&opened[&p.a], &opened[&p.b]) {
-            (Ok(a), Ok(b)) => {
-                taoke_evidence::compare(a, b, &Options::default()).map_err(|e| e.to_string())
-            }
+            (Ok(a), Ok(b)) => taoke_evidence::compare_with(a, b, &Options::default(), &context)
+                .map_err(|e| e.to_string()),
             (Err(e), _) | (_, Err(e)) => Err(e.clone()),
         };
+        let merge_from_context = res
+            .as_ref()
+            .is_ok_and(|c| c.evidence.iter().any(|e| e.test == "merge-fit"));
         let seconds = t0.elapsed().as_secs_f64();
         let product_z = res.as_ref().ok().and_then(|c| {
             c.evidence
@@ -164,6 +181,7 @@ pub fn evaluate(
             spectral,
             seconds,
             error,
+            merge_from_context,
         });
         progress(k + 1, total);
     }

@@ -32,6 +32,10 @@ struct Args {
     /// Only pairs whose ground truth is related, same-weights or identical.
     #[arg(long)]
     related_only: bool,
+    /// Compare each pair alone (by default every zoo model is context for every pair, so a
+    /// merge can be named from a third model).
+    #[arg(long)]
+    no_context: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +55,7 @@ fn main() -> anyhow::Result<()> {
             limit: args.limit,
             only: args.only.clone(),
             related_only: args.related_only,
+            no_context: args.no_context,
         },
         &mut |k, n| {
             if k % 50 == 0 || k == n {
@@ -71,6 +76,9 @@ fn main() -> anyhow::Result<()> {
     }
     if args.related_only {
         command.push_str(" --related-only");
+    }
+    if args.no_context {
+        command.push_str(" --no-context");
     }
     if let Some(o) = &args.out {
         command.push_str(&format!(" --out {}", o.display()));

@@ -305,6 +305,23 @@ pub(crate) struct Measurements {
     pub delta_rank: Vec<f64>,
 }
 
+/// Compares two checkpoints with context models around them ([`crate::context`]): the
+/// verdict, p-value and evidence of [`compare`], plus `merge` among the kinds (and a
+/// `merge-fit` evidence row) when a side of a related pair is found to be a merge of two
+/// other models of the context or of the context and the other side.
+pub fn compare_with(
+    a: &Checkpoint,
+    b: &Checkpoint,
+    opts: &Options,
+    ctx: &crate::context::Context<'_>,
+) -> Result<Comparison> {
+    let mut c = compare(a, b, opts)?;
+    if !ctx.is_empty() {
+        crate::context::apply(&mut c, a, b, ctx);
+    }
+    Ok(c)
+}
+
 /// Compares two checkpoints.
 pub fn compare<'c>(a: &'c Checkpoint, b: &'c Checkpoint, opts: &Options) -> Result<Comparison> {
     let mut va = ModelView::new(a);

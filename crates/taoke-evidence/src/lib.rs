@@ -28,6 +28,7 @@ pub mod align;
 pub mod calibration;
 pub mod cka;
 mod compare;
+pub mod context;
 mod kinds;
 pub mod products;
 pub mod report;
@@ -36,7 +37,8 @@ pub mod units;
 pub mod verdict;
 pub mod view;
 
-pub use compare::{compare, Options, LARGE};
+pub use compare::{compare, compare_with, Options, LARGE};
+pub use context::{Context, MergeFinding};
 pub use report::{Comparison, ComponentVerdict, Direction, Evidence, Kind, Verdict};
 
 /// Errors of a comparison.

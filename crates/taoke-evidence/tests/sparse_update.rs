@@ -7,13 +7,19 @@
 //! - the same update kept on about half of the weights (the rest reset to the base) is a merge;
 //! - in bf16 storage, an update too small for bf16 to show on large weights leaves many of
 //!   them bit-identical, yet it is dense: the share of unchanged weights is only counted where
-//!   the storage could show a typical change, so it is no sparse update.
+//!   the storage could show a typical change, so it is no sparse update;
+//! - with context models (`compare_with`), a linear or spherical merge of two "fine-tunes" and
+//!   a TIES merge of them on their base are named merges from a third model, while the base
+//!   and the fine-tunes are not (merges found by `context::merge_finding`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use taoke_dtype::Dtype;
-use taoke_evidence::{compare, triage, view::ModelView, Kind, Options, Verdict};
+use taoke_evidence::{
+    compare, compare_with, context::merge_finding, triage, view::ModelView, Context, Direction,
+    Kind, Options, Verdict,
+};
 use taoke_test::{model_or_skip, shared_model};
 
 /// SplitMix64 values in [-1, 1).
@@ -201,4 +207,148 @@ fn updates_below_bf16_resolution_are_not_sparse() {
     let (u, raw) = unchanged(&p("base"), &p("light"));
     assert!(raw > 0.15, "many weights bit-identical in bf16: {raw}");
     assert!(u < 0.05, "but not where bf16 can show the change: {u}");
+}
+
+/// Tensor-wise combination of two models.
+fn combine(a: &[Tensor], b: &[Tensor], f: impl Fn(&[f32], &[f32]) -> Vec<f32>) -> Vec<Tensor> {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| Tensor {
+            values: f(&x.values, &y.values),
+            ..x.clone()
+        })
+        .collect()
+}
+
+fn lerp(x: &[f32], y: &[f32]) -> Vec<f32> {
+    x.iter().zip(y).map(|(p, q)| 0.5 * p + 0.5 * q).collect()
+}
+
+fn slerp(x: &[f32], y: &[f32]) -> Vec<f32> {
+    let d = |u: &[f32], v: &[f32]| {
+        u.iter()
+            .zip(v)
+            .map(|(p, q)| *p as f64 * *q as f64)
+            .sum::<f64>()
+    };
+    let cos = (d(x, y) / (d(x, x) * d(y, y)).sqrt().max(1e-30)).clamp(-1.0, 1.0);
+    let om = cos.acos();
+    let c = if om < 1e-4 {
+        0.5
+    } else {
+        (0.5 * om).sin() / om.sin()
+    };
+    x.iter()
+        .zip(y)
+        .map(|(p, q)| (c * *p as f64 + c * *q as f64) as f32)
+        .collect()
+}
+
+/// TIES on `base` with task vectors from `a` and `b`: keep each task vector's largest 30 % of
+/// entries, elect the sign of their sum, average the agreeing kept entries.
+fn ties(base: &[Tensor], a: &[Tensor], b: &[Tensor]) -> Vec<Tensor> {
+    let trim = |t: Vec<f32>| -> Vec<f32> {
+        let mut mags: Vec<f32> = t.iter().map(|v| v.abs()).collect();
+        mags.sort_by(f32::total_cmp);
+        let cut = mags[(mags.len() as f64 * 0.7) as usize];
+        t.into_iter()
+            .map(|v| if v.abs() >= cut { v } else { 0.0 })
+            .collect()
+    };
+    base.iter()
+        .zip(a.iter().zip(b))
+        .map(|(o, (x, y))| {
+            if o.values == x.values && o.values == y.values {
+                return o.clone();
+            }
+            let ta = trim(x.values.iter().zip(&o.values).map(|(p, q)| p - q).collect());
+            let tb = trim(y.values.iter().zip(&o.values).map(|(p, q)| p - q).collect());
+            let values = o
+                .values
+                .iter()
+                .zip(ta.iter().zip(&tb))
+                .map(|(&w, (&u, &v))| {
+                    let sign = (u + v).signum();
+                    let kept: Vec<f32> = [u, v]
+                        .into_iter()
+                        .filter(|d| *d != 0.0 && d.signum() == sign)
+                        .collect();
+                    if kept.is_empty() {
+                        w
+                    } else {
+                        w + kept.iter().sum::<f32>() / kept.len() as f32
+                    }
+                })
+                .collect();
+            Tensor {
+                values,
+                ..o.clone()
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn merges_are_named_from_a_third_model() {
+    let bin = model_or_skip!(shared_model("stories260K/stories260K.bin"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = load(&bin);
+    let f1 = updated(&base, 0.1, 11, |_| true);
+    let f2 = updated(&base, 0.1, 12, |_| true);
+    let p = |name: &str| dir.path().join(name).join("model.safetensors");
+    write(&p("base"), &base, Dtype::F32);
+    write(&p("f1"), &f1, Dtype::F32);
+    write(&p("f2"), &f2, Dtype::F32);
+    write(&p("linear"), &combine(&f1, &f2, lerp), Dtype::F32);
+    write(&p("slerp"), &combine(&f1, &f2, slerp), Dtype::F32);
+    write(&p("linear-bf16"), &combine(&f1, &f2, lerp), Dtype::BF16);
+    write(&p("ties"), &ties(&base, &f1, &f2), Dtype::F32);
+    let names = ["base", "f1", "f2", "linear", "slerp", "linear-bf16", "ties"];
+    let cks: Vec<taoke_model::Checkpoint> = names.iter().map(|n| open(&p(n))).collect();
+    let ck = |n: &str| &cks[names.iter().position(|x| *x == n).expect("model")];
+    let ctx = Context::new(names.iter().map(|n| (n.to_string(), ck(n))).collect());
+    let opts = Options::default();
+
+    // Alone, a linear merge against its base looks like a fine-tune.
+    let alone = compare(ck("linear"), ck("base"), &opts).expect("compare");
+    assert_eq!(alone.verdict, Verdict::Related);
+    assert!(!alone.kinds.contains(&Kind::Merge), "{:?}", alone.kinds);
+
+    for (merge, method) in [
+        ("linear", "linear"),
+        ("slerp", "linear"),
+        ("linear-bf16", "linear"),
+        ("ties", "sparse"),
+    ] {
+        let f = merge_finding(&ctx, ck(merge), &[]).unwrap_or_else(|| panic!("{merge}"));
+        assert_eq!(f.method, method, "{merge}: {f:?}");
+        if method == "linear" {
+            let mut parents = f.parents.to_vec();
+            parents.sort();
+            assert_eq!(parents, ["f1", "f2"], "{merge}: {f:?}");
+            assert!(f.residual < 0.05, "{merge}: {f:?}");
+            assert!(f.weights.iter().all(|w| (0.45..0.55).contains(w)), "{f:?}");
+        } else {
+            assert!(f.parents.contains(&"base".to_string()), "{f:?}");
+        }
+        let c = compare_with(ck(merge), ck("base"), &opts, &ctx).expect("compare");
+        assert_eq!(c.verdict, Verdict::Related, "{merge}");
+        assert!(c.kinds.contains(&Kind::Merge), "{merge}: {:?}", c.kinds);
+        assert!(c.evidence.iter().any(|e| e.test == "merge-fit"), "{merge}");
+    }
+    // The parents and the base are no merges, and a pair of them names none.
+    for n in ["base", "f1", "f2"] {
+        assert_eq!(merge_finding(&ctx, ck(n), &[]), None, "{n}");
+    }
+    let siblings = compare_with(ck("f1"), ck("f2"), &opts, &ctx).expect("compare");
+    assert_eq!(siblings.verdict, Verdict::Related);
+    assert!(
+        !siblings.kinds.contains(&Kind::Merge),
+        "{:?}",
+        siblings.kinds
+    );
+    // A merge against one of its parents: made from it.
+    let child = compare_with(ck("linear"), ck("f1"), &opts, &ctx).expect("compare");
+    assert!(child.kinds.contains(&Kind::Merge));
+    assert_eq!(child.direction, Direction::AFromB);
 }

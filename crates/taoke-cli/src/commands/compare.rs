@@ -16,12 +16,29 @@ pub fn compare_paths(
     opts: &Options,
     out: &Output,
 ) -> anyhow::Result<taoke_evidence::Comparison> {
+    compare_paths_with(a, b, opts, &[], out)
+}
+
+/// [`compare_paths`] with context models (merge parents are looked for among them).
+pub fn compare_paths_with(
+    a: &str,
+    b: &str,
+    opts: &Options,
+    context: &[String],
+    out: &Output,
+) -> anyhow::Result<taoke_evidence::Comparison> {
     let sp = out.spinner(format!("opening {a}"));
     let ca = taoke_model::open(a).with_context(|| format!("cannot open `{a}`"))?;
     sp.set(format!("opening {b}"));
     let cb = taoke_model::open(b).with_context(|| format!("cannot open `{b}`"))?;
+    let mut cks = Vec::with_capacity(context.len());
+    for m in context {
+        sp.set(format!("opening {m}"));
+        cks.push(taoke_model::open(m).with_context(|| format!("cannot open `{m}`"))?);
+    }
+    let ctx = taoke_evidence::Context::new(context.iter().cloned().zip(cks.iter()).collect());
     sp.set(format!("comparing {a} with {b}"));
-    let c = taoke_evidence::compare(&ca, &cb, opts)
+    let c = taoke_evidence::compare_with(&ca, &cb, opts, &ctx)
         .with_context(|| format!("comparing `{a}` with `{b}`"))?;
     sp.done();
     Ok(c)
@@ -37,13 +54,14 @@ pub fn run(args: CompareArgs, out: &Output) -> anyhow::Result<Status> {
         fail_on,
         alpha,
         exhaustive,
+        context,
     } = args;
     let opts = Options {
         alpha,
         exhaustive,
         ..Options::default()
     };
-    let c = compare_paths(&a, &b, &opts, out)?;
+    let c = compare_paths_with(&a, &b, &opts, &context, out)?;
     let verdict = c.verdict;
     let text = match format {
         ReportFormat::Json => json::render(&c)?,
