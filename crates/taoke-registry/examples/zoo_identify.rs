@@ -2,6 +2,9 @@
 //! the model itself; prints the accuracy table (docs/registry.md).
 //!
 //! `cargo run --release -p taoke-registry --example zoo_identify -- [small|full]`
+//!
+//! `TAOKE_ZOO_NO_SAMPLES=1` drops the fingerprints' raw weight samples (the `anchored-units/2`
+//! behaviour, without the exact-equality evidence): an ablation.
 
 use std::time::Instant;
 
@@ -26,7 +29,10 @@ fn main() {
         .map(|m| {
             let path = dir.join(&m.path);
             let ck = taoke_model::open(path.to_string_lossy()).expect("open");
-            let fp = taoke_registry::fingerprint(&ck, &m.id).expect("fingerprint");
+            let mut fp = taoke_registry::fingerprint(&ck, &m.id).expect("fingerprint");
+            if std::env::var("TAOKE_ZOO_NO_SAMPLES").is_ok_and(|v| v == "1") {
+                fp.samples = None;
+            }
             (m.id.clone(), fp)
         })
         .collect();

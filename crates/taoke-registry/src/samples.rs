@@ -172,8 +172,21 @@ fn resolution(x: f32, bits: u8) -> f64 {
     if x == 0.0 || !x.is_finite() {
         return 0.0;
     }
-    let e = f64::from(x.abs()).log2().floor();
-    (e - f64::from(bits)).exp2()
+    // floor(log2 |x|) from the bits of the f32: the unbiased exponent of a normal number, the
+    // top mantissa bit of a subnormal one.
+    let b = x.to_bits();
+    let e = ((b >> 23) & 0xff) as i32;
+    let log2 = if e > 0 {
+        e - 127
+    } else {
+        -149 + (31 - (b & 0x7f_ffff).leading_zeros() as i32)
+    };
+    let p = log2 - i32::from(bits); // ≥ −149 − 52: 2^p is a positive f64
+    if p >= -1022 {
+        f64::from_bits(((p + 1023) as u64) << 52)
+    } else {
+        f64::from_bits(1u64 << (p + 1074).max(0))
+    }
 }
 
 /// Share of the sampled values of one matrix pair left unchanged: bit-identical, or equal
@@ -285,6 +298,14 @@ mod tests {
         // A tiny matrix: every value.
         let t = positions(12, 12, 0, "attn_k");
         assert_eq!(t.iter().map(|r| r.1.len()).sum::<usize>(), 144);
+    }
+
+    #[test]
+    fn resolution_is_the_spacing_of_the_type() {
+        assert_eq!(resolution(1.0, 23), f64::from(f32::EPSILON));
+        assert_eq!(resolution(-3.0, 10), 2.0f64.powi(-9));
+        assert_eq!(resolution(0.1, 7), 2.0f64.powi(-11));
+        assert_eq!(resolution(0.0, 7), 0.0);
     }
 
     #[test]
