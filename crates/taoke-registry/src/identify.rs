@@ -7,8 +7,11 @@
 //!    `related` when the corrected p-value is below α (default 1e-6), `same-weights` when, in
 //!    addition, every block matches its counterpart at the same depth with closeness ≥ 0.998,
 //!    `independent` when it is ≥ 0.01, else `inconclusive`.
-//! 3. **Answer**: the related entries ranked by closeness (copies first), or "no known
-//!    ancestor" when none passes. A false accusation is worse than a miss.
+//! 3. **Direction** ([`direction`]): where the evidence allows, related entries are labelled
+//!    probable ancestors or descendants (merges by exact equality of sampled weights or by
+//!    distances, disguises, an outgroup test).
+//! 4. **Answer**: the related entries ranked by direction, then closeness (copies first), or
+//!    "no known ancestor" when none passes. A false accusation is worse than a miss.
 
 use serde::Serialize;
 
@@ -477,6 +480,15 @@ fn dist(closeness: f64) -> f64 {
 /// `probable-descendant`) and the reason. Weights cannot order two relatives in time in
 /// general; these are the cases where the evidence can, in order of precedence:
 ///
+/// 0. **Sparse merges, by exact equality** of the fingerprints' raw weight samples
+///    ([`crate::samples`]; `anchored-units/3` fingerprints only), among the related entries of
+///    the query's depth that are not copies of it. Training moves every weight, a TIES/DARE
+///    merge keeps a large share of each changed matrix bit-identical to its base and parents.
+///    When the query shares at least [`SPARSE_SHARE`] of its sampled values (median over the
+///    matrices that moved) with two entries that share at most [`NO_SHARE`] with each other
+///    in every matrix, the query is a sparse merge of them: both are probable ancestors. When
+///    an entry C shares that much with the query and with another entry E that shares none
+///    with the query, C is a sparse merge containing the query: a probable descendant.
 /// 1. **Merges** (distances `d = sqrt(1 − closeness)`, which add along a weighted average as
 ///    census uses): an entry C lying between the query Q and another related entry E
 ///    (`d(Q,C) + d(C,E) ≤ 1.15·d(Q,E)`, each part at least a fifth of `d(Q,E)`) is a merge

@@ -5,6 +5,8 @@
 //!   hidden basis, per-block MLP units on it); a safetensors file with `__metadata__` keys
 //!   `taoke.fingerprint.*`. Fingerprints of different algorithms are never compared
 //!   ([`Error::Incompatible`]).
+//! - [`samples`]: raw weight samples at fixed positions (since `anchored-units/3`) and their
+//!   exact-equality share, which orients sparse (TIES/DARE) merges.
 //! - [`compare`]: exact unit-matching tests between two fingerprints (p-values exact under the
 //!   null of independent initialisation) and a closeness score.
 //! - [`registry`]: an embedded SQLite store with transactions, a migration scheme
