@@ -287,3 +287,44 @@ fn legacy_fingerprints_are_read_only_when_they_hold_the_same_values() {
     // The current algorithm reads the same thinned fingerprint.
     assert!(Fingerprint::from_bytes(&thinned.to_bytes().unwrap(), "new.fp").is_ok());
 }
+
+/// A registry mixing `anchored-units/2` entries (no weight samples) and `/3` ones: each entry
+/// records its own algorithm, every entry is listed for identify, and the `/2` one is compared
+/// on what both algorithms hold (the same values), never on samples it does not have.
+#[test]
+fn a_registry_mixing_algorithm_versions_identifies_on_shared_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reg = Registry::open(&dir.path().join("mixed.sqlite")).unwrap();
+    let mut old = tiny_fingerprint(1, 0.0, 0, "old-base");
+    old.samples = None;
+    assert_eq!(old.algorithm(), "anchored-units/2");
+    reg.add(&meta("old-base"), &old, false).unwrap();
+    let new = tiny_fingerprint(2, 0.0, 0, "new-base");
+    assert_eq!(new.algorithm(), taoke_registry::fingerprint::ALGORITHM);
+    reg.add(&meta("new-base"), &new, false).unwrap();
+    let algos: Vec<(String, String)> = reg
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.meta.name, e.algorithm))
+        .collect();
+    assert!(algos.contains(&("old-base".into(), "anchored-units/2".into())));
+    assert!(algos.contains(&("new-base".into(), "anchored-units/3".into())));
+    let entries = reg.entries().unwrap();
+    assert_eq!(entries.len(), 2);
+    let (_, back) = reg.get("old-base").unwrap().unwrap();
+    assert_eq!(back, old);
+    for (seed, parent) in [(1, "old-base"), (2, "new-base")] {
+        let query = tiny_fingerprint(seed, 0.1, 42, "tuned");
+        let r = identify(
+            &query,
+            &entries,
+            &mut |i| reg.load(entries[i].id),
+            &Options::default(),
+        )
+        .unwrap();
+        assert_eq!(r.matches[0].name, parent);
+        assert_eq!(r.matches[0].verdict, "related");
+        assert!(r.matches[1..].iter().all(|m| m.verdict != "related"));
+    }
+}
