@@ -46,7 +46,7 @@ pub struct PairResult {
     pub seconds: f64,
     /// Error, if compare failed.
     pub error: Option<String>,
-    /// `merge` was named from the context (a `merge-fit` row), not from the pair alone.
+    /// `merge` was named only from the context (a `merge-fit` row): the pair alone did not.
     pub merge_from_context: bool,
 }
 
@@ -120,14 +120,22 @@ pub fn evaluate(
     });
     for (k, p) in pairs.into_iter().enumerate() {
         let t0 = Instant::now();
+        let mut merge_pairwise = false;
         let res: Result<Comparison, String> = match (&opened[&p.a], &opened[&p.b]) {
-            (Ok(a), Ok(b)) => taoke_evidence::compare_with(a, b, &Options::default(), &context)
+            (Ok(a), Ok(b)) => taoke_evidence::compare(a, b, &Options::default())
+                .map(|mut c| {
+                    // What `compare_with` does, split to see what the pair alone showed.
+                    merge_pairwise = c.kinds.contains(&taoke_evidence::Kind::Merge);
+                    taoke_evidence::context::apply(&mut c, a, b, &context);
+                    c
+                })
                 .map_err(|e| e.to_string()),
             (Err(e), _) | (_, Err(e)) => Err(e.clone()),
         };
-        let merge_from_context = res
-            .as_ref()
-            .is_ok_and(|c| c.evidence.iter().any(|e| e.test == "merge-fit"));
+        let merge_from_context = !merge_pairwise
+            && res
+                .as_ref()
+                .is_ok_and(|c| c.kinds.contains(&taoke_evidence::Kind::Merge));
         let seconds = t0.elapsed().as_secs_f64();
         let product_z = res.as_ref().ok().and_then(|c| {
             c.evidence
@@ -402,6 +410,14 @@ pub struct Summary {
     pub kinds_right_pairwise: usize,
     /// Related pairs with at least one pairwise-nameable truth kind.
     pub kinds_scored_pairwise: usize,
+    /// Related pairs with `merge` among their truth kinds.
+    pub merge_pairs: usize,
+    /// …with `merge` named from the pair alone (a sparse update between the two).
+    pub merge_named_pairwise: usize,
+    /// …with `merge` named only from the context (a `merge-fit` row).
+    pub merge_named_context: usize,
+    /// Related pairs with a reported kind that is not among their truth kinds.
+    pub extra_kind_pairs: usize,
     /// Pairs where compare failed.
     pub errors: usize,
     /// KS test of independent-pair p-values (exact path) against U(0,1): (n, D, p).
@@ -447,6 +463,10 @@ pub fn summarize(results: &[PairResult]) -> Summary {
         kinds_scored: 0,
         kinds_right_pairwise: 0,
         kinds_scored_pairwise: 0,
+        merge_pairs: 0,
+        merge_named_pairwise: 0,
+        merge_named_context: 0,
+        extra_kind_pairs: 0,
         errors: 0,
         ks_exact: None,
         ks_roots: None,
@@ -526,6 +546,19 @@ pub fn summarize(results: &[PairResult]) -> Summary {
                 if pairwise.iter().all(|k| r.kinds.contains(k)) {
                     s.kinds_right_pairwise += 1;
                 }
+            }
+            if r.truth_kinds.iter().any(|k| k == "merge") {
+                s.merge_pairs += 1;
+                if r.kinds.iter().any(|k| k == "merge") {
+                    if r.merge_from_context {
+                        s.merge_named_context += 1;
+                    } else {
+                        s.merge_named_pairwise += 1;
+                    }
+                }
+            }
+            if r.kinds.iter().any(|k| !r.truth_kinds.contains(k)) {
+                s.extra_kind_pairs += 1;
             }
             for k in &r.truth_kinds {
                 let e = s.per_kind.entry(k.clone()).or_default();
@@ -626,17 +659,30 @@ pub fn markdown(s: &Summary, command: &str, profile: &str) -> String {
     );
     let _ = writeln!(
         o,
-        "| related pairs with every nameable kind reported | {} of {} ({}) |",
+        "| related pairs with every nameable kind reported (every other zoo model is context, as with `taoke compare --context`, unless `--no-context`) | {} of {} ({}) |",
         s.kinds_right,
         s.kinds_scored,
         pct(s.kinds_right, s.kinds_scored)
     );
     let _ = writeln!(
         o,
-        "| the same, `merge` not expected from a pair (only a third model shows a merge) | {} of {} ({}) |",
+        "| the same, `merge` not expected (what the pair alone shows: a linear merge only shows next to a third model) | {} of {} ({}) |",
         s.kinds_right_pairwise,
         s.kinds_scored_pairwise,
         pct(s.kinds_right_pairwise, s.kinds_scored_pairwise)
+    );
+    let _ = writeln!(
+        o,
+        "| pairs with `merge` on the path: named from the pair alone / only from the context / not named | {} / {} / {} of {} |",
+        s.merge_named_pairwise,
+        s.merge_named_context,
+        s.merge_pairs - s.merge_named_pairwise - s.merge_named_context,
+        s.merge_pairs
+    );
+    let _ = writeln!(
+        o,
+        "| related pairs with a reported kind that is not on the path (extra kinds) | {} |",
+        s.extra_kind_pairs
     );
     if let Some((n, d, p)) = s.ks_exact {
         let _ = writeln!(

@@ -441,7 +441,7 @@ fn read_samples(ck: &Checkpoint) -> Option<Samples> {
         }
         let rows = v.canonical_rows(i);
         let n = t.n_elements() as usize;
-        if rows == 0 || n == 0 || n % rows != 0 {
+        if rows == 0 || n == 0 || !n.is_multiple_of(rows) {
             continue;
         }
         let cols = n / rows;
@@ -467,14 +467,10 @@ fn read_samples(ck: &Checkpoint) -> Option<Samples> {
 /// among the kinds when either side is a merge (the merge step lies on the path between the
 /// two unless one is a copy of the other, which `related` excludes), a `merge-fit` evidence
 /// row per merged side, and the direction when the other side is one of the merge's parents.
-pub(crate) fn apply(
-    c: &mut crate::report::Comparison,
-    a: &Checkpoint,
-    b: &Checkpoint,
-    ctx: &Context<'_>,
-) {
+/// [`crate::compare_with`] is [`crate::compare`] followed by this.
+pub fn apply(c: &mut crate::report::Comparison, a: &Checkpoint, b: &Checkpoint, ctx: &Context<'_>) {
     use crate::report::{Direction, Evidence, Kind, Verdict};
-    if c.verdict != Verdict::Related {
+    if c.verdict != Verdict::Related || ctx.is_empty() {
         return;
     }
     let label = |ck: &Checkpoint| {
