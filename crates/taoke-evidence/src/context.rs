@@ -511,6 +511,22 @@ pub fn apply(c: &mut crate::report::Comparison, a: &Checkpoint, b: &Checkpoint, 
         if !c.kinds.contains(&Kind::Merge) {
             c.kinds.push(Kind::Merge);
             c.kinds.sort();
+            // The decisive sentence ends with the kinds ("; how: …"): name the merge there.
+            if let Some(pos) = c.decisive.rfind("; how: ") {
+                c.decisive.truncate(pos);
+            }
+            let kinds: Vec<&str> = c.kinds.iter().map(|k| k.as_str()).collect();
+            c.decisive.push_str(&format!(
+                "; how: {}; {side} is a {} merge of {} and {}",
+                kinds.join(", "),
+                if f.method == "linear" {
+                    "linear or spherical"
+                } else {
+                    "sparse (TIES/DARE)"
+                },
+                f.parents[0],
+                f.parents[1]
+            ));
         }
         if c.direction == Direction::Unknown && f.parents.contains(other) {
             c.direction = if side == "A" {

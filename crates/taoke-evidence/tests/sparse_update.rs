@@ -335,6 +335,7 @@ fn merges_are_named_from_a_third_model() {
         assert_eq!(c.verdict, Verdict::Related, "{merge}");
         assert!(c.kinds.contains(&Kind::Merge), "{merge}: {:?}", c.kinds);
         assert!(c.evidence.iter().any(|e| e.test == "merge-fit"), "{merge}");
+        assert!(c.decisive.contains("A is a"), "{}", c.decisive);
     }
     // The parents and the base are no merges, and a pair of them names none.
     for n in ["base", "f1", "f2"] {
