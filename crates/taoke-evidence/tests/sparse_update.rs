@@ -335,7 +335,12 @@ fn merges_are_named_from_a_third_model() {
         assert_eq!(c.verdict, Verdict::Related, "{merge}");
         assert!(c.kinds.contains(&Kind::Merge), "{merge}: {:?}", c.kinds);
         assert!(c.evidence.iter().any(|e| e.test == "merge-fit"), "{merge}");
-        assert!(c.decisive.contains("A is a"), "{}", c.decisive);
+        // The decisive sentence names the merge (from the context, or from the pair alone
+        // for the TIES merge against its base).
+        assert!(c.decisive.contains("merge"), "{}", c.decisive);
+        if method == "linear" {
+            assert!(c.decisive.contains("A is a linear or spherical merge of f"));
+        }
     }
     // The parents and the base are no merges, and a pair of them names none.
     for n in ["base", "f1", "f2"] {
