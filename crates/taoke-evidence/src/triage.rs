@@ -131,7 +131,7 @@ pub struct PairDelta {
 }
 
 /// Mantissa bits of a float storage type (`None` for quantized and integer types).
-fn mantissa_bits(d: Dtype) -> Option<i32> {
+pub fn mantissa_bits(d: Dtype) -> Option<i32> {
     match d {
         Dtype::F64 => Some(52),
         Dtype::F32 => Some(23),
@@ -142,7 +142,7 @@ fn mantissa_bits(d: Dtype) -> Option<i32> {
 }
 
 /// Distance between neighbouring values of a float type with `bits` mantissa bits near `x`.
-fn resolution(x: f32, bits: i32) -> f64 {
+pub fn resolution(x: f32, bits: i32) -> f64 {
     if x == 0.0 || !x.is_finite() {
         return 0.0;
     }
@@ -168,8 +168,18 @@ const MEDIAN_SAMPLE: usize = 1 << 16;
 
 /// See [`PairDelta::unchanged`].
 pub(crate) fn unchanged_fraction(a: &[f32], b: &[f32], dtypes: (Dtype, Dtype)) -> Option<f64> {
-    let bits = mantissa_bits(dtypes.0)?.min(mantissa_bits(dtypes.1)?);
-    let exact = dtypes.0 == dtypes.1 || bits >= 23;
+    unchanged_fraction_bits(a, b, (mantissa_bits(dtypes.0)?, mantissa_bits(dtypes.1)?))
+}
+
+/// [`PairDelta::unchanged`] of two value lists stored with `bits` mantissa bits each
+/// ([`mantissa_bits`]): the share left bit-identical, or equal after rounding to the coarser
+/// of the two types, among the values whose resolution can show a typical change.
+pub fn unchanged_fraction_bits(a: &[f32], b: &[f32], bits: (i32, i32)) -> Option<f64> {
+    if a.len() != b.len() {
+        return None;
+    }
+    let exact = bits.0 == bits.1 || bits.0.min(bits.1) >= 23;
+    let bits = bits.0.min(bits.1);
     // Equal, or within half a step of the coarser storage (one side is the other rounded).
     let same = |x: f32, y: f32| {
         x == y || (!exact && f64::from(x - y).abs() <= 0.5 * resolution(x.abs().max(y.abs()), bits))

@@ -111,14 +111,7 @@ pub fn positions(rows: usize, cols: usize, block: u32, role: &str) -> Vec<(usize
 
 /// Mantissa bits of a float storage type (`None` for quantized and integer types).
 fn mantissa_bits(d: taoke_dtype::Dtype) -> Option<u8> {
-    use taoke_dtype::Dtype;
-    match d {
-        Dtype::F64 => Some(52),
-        Dtype::F32 => Some(23),
-        Dtype::F16 => Some(10),
-        Dtype::BF16 => Some(7),
-        _ => None,
-    }
+    taoke_evidence::triage::mantissa_bits(d).and_then(|b| u8::try_from(b).ok())
 }
 
 /// The samples of block `block`'s matrices (float storage only), reading only the sampled
@@ -167,66 +160,16 @@ pub(crate) fn sample_block(view: &ModelView<'_>, block: u32) -> Result<Vec<Sampl
     Ok(out)
 }
 
-/// Distance between neighbouring values of a float type with `bits` mantissa bits near `x`.
-fn resolution(x: f32, bits: u8) -> f64 {
-    if x == 0.0 || !x.is_finite() {
-        return 0.0;
-    }
-    // floor(log2 |x|) from the bits of the f32: the unbiased exponent of a normal number, the
-    // top mantissa bit of a subnormal one.
-    let b = x.to_bits();
-    let e = ((b >> 23) & 0xff) as i32;
-    let log2 = if e > 0 {
-        e - 127
-    } else {
-        -149 + (31 - (b & 0x7f_ffff).leading_zeros() as i32)
-    };
-    let p = log2 - i32::from(bits); // ≥ −149 − 52: 2^p is a positive f64
-    if p >= -1022 {
-        f64::from_bits(((p + 1023) as u64) << 52)
-    } else {
-        f64::from_bits(1u64 << (p + 1074).max(0))
-    }
-}
-
 /// Share of the sampled values of one matrix pair left unchanged: bit-identical, or equal
 /// after rounding to the coarser storage of the two. As in `taoke compare`, only values whose
 /// storage resolution can show a typical change (an eighth of the median moved magnitude)
 /// count, so updates too small for a coarse dtype do not count as unchanged, and values zero
 /// on both sides are left out. 1 when nothing moved; `None` below 16 eligible values.
 pub fn matrix_unchanged(a: &[f32], b: &[f32], bits: (u8, u8)) -> Option<f64> {
-    if a.len() != b.len() || a.is_empty() {
+    if a.is_empty() {
         return None;
     }
-    let bits_min = bits.0.min(bits.1);
-    let exact = bits.0 == bits.1 || bits_min >= 23;
-    let same = |x: f32, y: f32| {
-        x == y
-            || (!exact
-                && f64::from(x - y).abs() <= 0.5 * resolution(x.abs().max(y.abs()), bits_min))
-    };
-    let mut moved: Vec<f64> = a
-        .iter()
-        .zip(b)
-        .filter(|(x, y)| !same(**x, **y))
-        .map(|(x, y)| f64::from(*x - *y).abs())
-        .collect();
-    if moved.is_empty() {
-        return Some(1.0);
-    }
-    let mid = moved.len() / 2;
-    let typical = *moved.select_nth_unstable_by(mid, f64::total_cmp).1;
-    let (mut eligible, mut kept) = (0usize, 0usize);
-    for (x, y) in a.iter().zip(b) {
-        if *x == 0.0 && *y == 0.0 {
-            continue;
-        }
-        if resolution(x.abs().max(y.abs()), bits_min) <= typical / 8.0 {
-            eligible += 1;
-            kept += usize::from(same(*x, *y));
-        }
-    }
-    (eligible >= 16).then(|| kept as f64 / eligible as f64)
+    taoke_evidence::triage::unchanged_fraction_bits(a, b, (i32::from(bits.0), i32::from(bits.1)))
 }
 
 /// The exact-equality evidence between two models' samples.
@@ -302,6 +245,7 @@ mod tests {
 
     #[test]
     fn resolution_is_the_spacing_of_the_type() {
+        use taoke_evidence::triage::resolution;
         assert_eq!(resolution(1.0, 23), f64::from(f32::EPSILON));
         assert_eq!(resolution(-3.0, 10), 2.0f64.powi(-9));
         assert_eq!(resolution(0.1, 7), 2.0f64.powi(-11));
