@@ -17,9 +17,11 @@
 //!   and of the three models only the merge shares exact values with both others).
 //!
 //! Models are compared in place (same depth, same canonical tensors and shapes, same residual
-//! coordinates); a permuted or rotated context model simply never fits. Values are read on at
-//! most [`SAMPLE_VALUES`] fixed positions per block matrix (evenly spaced rows, the same for
-//! every model of that shape), so a context model costs a few tens of MB at 7B.
+//! coordinates); a permuted or rotated context model simply never fits. Values are read at
+//! the fixed seeded positions of [`sample_positions`] (at most [`PER_MATRIX`] per attention
+//! and MLP matrix, from a few rows, the same for every model of that shape) — the positions
+//! `taoke fingerprint` keeps since `anchored-units/3`, so registry entries serve as context
+//! without their weights ([`SampleSet`], [`merge_finding_samples`]).
 //!
 //! Weak: a model *trained after* a merge is no combination of anything, so a fine-tune of a
 //! merge is not named a merge against its own relatives (it shows as a fine-tune); a merge of
@@ -32,13 +34,25 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use taoke_anatomy::{Param, Role};
-use taoke_dtype::Dtype;
 use taoke_model::Checkpoint;
 
 use crate::view::{Key, ModelView};
 
-/// Most values read per block matrix of a context model.
-pub const SAMPLE_VALUES: usize = 65_536;
+/// Most sampled values per block matrix.
+pub const PER_MATRIX: usize = 1024;
+/// Rows a matrix's samples are drawn from (at least; more when rows are short), so that only
+/// those rows are read.
+pub const SAMPLE_ROWS: usize = 8;
+/// The block matrices sampled.
+pub const ROLES: [Role; 7] = [
+    Role::AttnQ,
+    Role::AttnK,
+    Role::AttnV,
+    Role::AttnO,
+    Role::MlpGate,
+    Role::MlpUp,
+    Role::MlpDown,
+];
 
 /// Most relative distance (`‖X − Y‖ / ‖X‖`, block matrices) of a candidate parent: merges of
 /// relatives sit within a few tenths of them; independent models and disguised copies
@@ -63,10 +77,56 @@ const SPARSE: f64 = crate::kinds::SPARSE_UNCHANGED;
 /// Fixed-position samples of a model's block matrices.
 struct Samples {
     blocks: u32,
-    /// Block matrix → (values, storage type).
-    mats: BTreeMap<Key, (Vec<f32>, Dtype)>,
-    /// Smallest precision tolerance of its matrices' storage (lower = more precise).
+    /// Block matrix → (values, mantissa bits of the storage; `None` when quantized).
+    mats: BTreeMap<Key, (Vec<f32>, Option<i32>)>,
+    /// Coarsest storage step of its matrices (lower = more precise).
     precision: f64,
+}
+
+/// Sampled values of a model's block matrices at [`sample_positions`], from a checkpoint or
+/// from elsewhere (a fingerprint's weight samples).
+#[derive(Clone)]
+pub struct SampleSet(Arc<Samples>);
+
+impl std::fmt::Debug for SampleSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SampleSet")
+            .field("blocks", &self.0.blocks)
+            .field("matrices", &self.0.mats.len())
+            .finish()
+    }
+}
+
+impl SampleSet {
+    /// A model of `blocks` blocks and its sampled matrices: `(block, role, values at
+    /// sample_positions(rows, cols, block, role), mantissa bits of the storage or None)`.
+    /// `None` with fewer than three matrices.
+    pub fn new(blocks: u32, mats: Vec<(u32, Role, Vec<f32>, Option<i32>)>) -> Option<SampleSet> {
+        let mut map = BTreeMap::new();
+        let mut precision = 0f64;
+        for (b, role, values, bits) in mats {
+            precision = precision.max(bits.map_or(1.0, |m| 2f64.powi(-m)));
+            map.insert((Some(b), None, role, Param::Weight), (values, bits));
+        }
+        (map.len() >= 3).then(|| {
+            SampleSet(Arc::new(Samples {
+                blocks,
+                mats: map,
+                precision,
+            }))
+        })
+    }
+
+    /// Reads a checkpoint's samples (only the sampled rows).
+    pub fn read(ck: &Checkpoint) -> Option<SampleSet> {
+        read_samples(ck).map(SampleSet)
+    }
+}
+
+/// One model of a context.
+enum Entry<'c> {
+    Checkpoint(&'c Checkpoint),
+    Samples(SampleSet),
 }
 
 /// Pairwise statistics of two models' samples, per shared key.
@@ -81,7 +141,7 @@ struct PairStats {
 
 /// Models around a pair, with what has been read from them (shared across comparisons).
 pub struct Context<'c> {
-    models: Vec<(String, &'c Checkpoint)>,
+    models: Vec<(String, Entry<'c>)>,
     samples: Mutex<HashMap<String, Option<Arc<Samples>>>>,
     pairs: Mutex<HashMap<(String, String), Option<PairStats>>>,
     findings: Mutex<HashMap<String, Option<MergeFinding>>>,
@@ -117,11 +177,19 @@ impl<'c> Context<'c> {
     /// A context of labelled checkpoints (labels are shown in reports).
     pub fn new(models: Vec<(String, &'c Checkpoint)>) -> Context<'c> {
         Context {
-            models,
+            models: models
+                .into_iter()
+                .map(|(l, c)| (l, Entry::Checkpoint(c)))
+                .collect(),
             samples: Mutex::new(HashMap::new()),
             pairs: Mutex::new(HashMap::new()),
             findings: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Adds a model known by its samples only (e.g. a registry entry).
+    pub fn push_samples(&mut self, label: String, set: SampleSet) {
+        self.models.push((label, Entry::Samples(set)));
     }
 
     /// No models.
@@ -137,7 +205,7 @@ impl<'c> Context<'c> {
     fn label_of(&self, ck: &Checkpoint) -> Option<&str> {
         self.models
             .iter()
-            .find(|(_, c)| c.path == ck.path)
+            .find(|(_, e)| matches!(e, Entry::Checkpoint(c) if c.path == ck.path))
             .map(|(l, _)| l.as_str())
     }
 
@@ -145,7 +213,7 @@ impl<'c> Context<'c> {
         if let Some(s) = self.samples.lock().expect("lock").get(key) {
             return s.clone();
         }
-        let s = read_samples(ck).map(Arc::new);
+        let s = read_samples(ck);
         self.samples
             .lock()
             .expect("lock")
@@ -173,17 +241,24 @@ pub fn merge_finding(
 ) -> Option<MergeFinding> {
     let self_key = key_of(ck);
     let in_ctx = ctx.label_of(ck).is_some();
-    let extra: Vec<&(String, &Checkpoint)> = extra
+    let extra: Vec<(String, String, Arc<Samples>)> = extra
         .iter()
         .filter(|(_, c)| ctx.label_of(c).is_none() && c.path != ck.path)
+        .filter_map(|(l, c)| {
+            let k = key_of(c);
+            ctx.samples(&k, c).map(|s| (l.clone(), k, s))
+        })
         .collect();
-    if in_ctx && extra.is_empty() {
+    let memo = in_ctx && extra.is_empty();
+    if memo {
         if let Some(f) = ctx.findings.lock().expect("lock").get(&self_key) {
             return f.clone();
         }
     }
-    let f = find(ctx, ck, &extra);
-    if in_ctx && extra.is_empty() {
+    let f = ctx
+        .samples(&self_key, ck)
+        .and_then(|x| find(ctx, &x, &self_key, &extra));
+    if memo {
         ctx.findings
             .lock()
             .expect("lock")
@@ -192,8 +267,14 @@ pub fn merge_finding(
     f
 }
 
+/// Whether the model sampled in `x` is a merge of two models of `ctx`. `key` names `x` for
+/// the context's caches (distinct from every context label).
+pub fn merge_finding_samples(ctx: &Context<'_>, x: &SampleSet, key: &str) -> Option<MergeFinding> {
+    find(ctx, &x.0, &format!("query:{key}"), &[])
+}
+
 fn key_of(ck: &Checkpoint) -> String {
-    ck.path.to_string_lossy().into_owned()
+    format!("path:{}", ck.path.to_string_lossy())
 }
 
 struct Cand {
@@ -210,11 +291,10 @@ struct Cand {
 
 fn find(
     ctx: &Context<'_>,
-    ck: &Checkpoint,
-    extra: &[&(String, &Checkpoint)],
+    x: &Arc<Samples>,
+    xk: &str,
+    extra: &[(String, String, Arc<Samples>)],
 ) -> Option<MergeFinding> {
-    let xk = key_of(ck);
-    let x = ctx.samples(&xk, ck)?;
     let keys: Vec<&Key> = x.mats.keys().collect();
     let xx: Vec<f64> = x.mats.values().map(|(v, _)| dot(v, v)).collect();
     let x_norm2: f64 = xx.iter().sum();
@@ -222,23 +302,19 @@ fn find(
         return None;
     }
     let mut cands: Vec<Cand> = Vec::new();
-    let all = ctx
-        .models
-        .iter()
-        .map(|(l, c)| (l.clone(), *c))
-        .chain(extra.iter().map(|(l, c)| (l.clone(), *c)));
-    for (label, c) in all {
-        let yk = key_of(c);
-        if yk == xk {
+    let from_ctx = ctx.models.iter().filter_map(|(l, e)| match e {
+        Entry::Checkpoint(c) => {
+            let k = key_of(c);
+            ctx.samples(&k, c).map(|s| (l.clone(), k, s))
+        }
+        Entry::Samples(set) => Some((l.clone(), format!("samples:{l}"), set.0.clone())),
+    });
+    let all: Vec<(String, String, Arc<Samples>)> = from_ctx.chain(extra.iter().cloned()).collect();
+    for (label, yk, y) in all {
+        if yk == xk || Arc::ptr_eq(&y, x) || !comparable(x, &y) {
             continue;
         }
-        let Some(y) = ctx.samples(&yk, c) else {
-            continue;
-        };
-        if !comparable(&x, &y) {
-            continue;
-        }
-        let Some(p) = ctx.pair(&xk, &x, &yk, &y) else {
+        let Some(p) = ctx.pair(xk, x, &yk, &y) else {
             continue;
         };
         let yy: Vec<f64> = keys
@@ -407,10 +483,14 @@ fn pair_stats(x: &Samples, y: &Samples) -> Option<PairStats> {
     }
     let mut dotv = Vec::with_capacity(x.mats.len());
     let mut unchanged = Vec::with_capacity(x.mats.len());
-    for (k, (xv, xd)) in &x.mats {
-        let (yv, yd) = &y.mats[k];
+    for (k, (xv, xb)) in &x.mats {
+        let (yv, yb) = &y.mats[k];
         dotv.push(dot(xv, yv));
-        unchanged.push(crate::triage::unchanged_fraction(xv, yv, (*xd, *yd)).unwrap_or(1.0));
+        let u = match (xb, yb) {
+            (Some(p), Some(q)) => crate::triage::unchanged_fraction_bits(xv, yv, (*p, *q)),
+            _ => None,
+        };
+        unchanged.push(u.unwrap_or(1.0));
     }
     Some(PairStats {
         dot: dotv,
@@ -422,45 +502,99 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
 }
 
-/// Reads the fixed-position samples of a model's block matrices (attention and MLP weights;
-/// norm gains and unknown tensors are left out). `None` when it has fewer than three.
-fn read_samples(ck: &Checkpoint) -> Option<Samples> {
+/// Reads a model's samples at [`sample_positions`] (the [`ROLES`] matrices of every block;
+/// quantized storage keeps its decoded values without bits). `None` below three matrices.
+fn read_samples(ck: &Checkpoint) -> Option<Arc<Samples>> {
     let v = ModelView::new(ck);
-    let mut mats = BTreeMap::new();
-    let mut precision = 0f64;
-    for (k, &i) in &v.by_key {
-        let (Some(_), None, role, Param::Weight) = *k else {
-            continue;
-        };
-        if role.is_norm() || role == Role::Unknown {
-            continue;
+    let mut mats = Vec::new();
+    for b in 0..v.n_blocks() {
+        for role in ROLES {
+            let Some(i) = v.index(Some(b), role, Param::Weight) else {
+                continue;
+            };
+            let t = &ck.tensors[i];
+            let rows = v.canonical_rows(i);
+            let n = t.n_elements() as usize;
+            if t.shape.len() != 2 || rows == 0 || n == 0 || !n.is_multiple_of(rows) {
+                continue;
+            }
+            let cols = n / rows;
+            let pos = sample_positions(rows, cols, b, role.as_str());
+            let which: Vec<usize> = pos.iter().map(|p| p.0).collect();
+            let Ok(m) = v.matrix_rows(i, &which) else {
+                continue;
+            };
+            if m.cols != cols {
+                continue;
+            }
+            let values: Vec<f32> = pos
+                .iter()
+                .enumerate()
+                .flat_map(|(k, (_, cs))| cs.iter().map(move |&c| (k, c)))
+                .map(|(k, c)| m.get(k, c))
+                .collect();
+            mats.push((b, role, values, crate::triage::mantissa_bits(t.dtype)));
         }
-        let t = &ck.tensors[i];
-        if t.shape.len() != 2 {
-            continue;
-        }
-        let rows = v.canonical_rows(i);
-        let n = t.n_elements() as usize;
-        if rows == 0 || n == 0 || !n.is_multiple_of(rows) {
-            continue;
-        }
-        let cols = n / rows;
-        let m = if n <= SAMPLE_VALUES {
-            v.matrix(i)
-        } else {
-            let take = (SAMPLE_VALUES / cols).clamp(1, rows);
-            let idx: Vec<usize> = (0..take).map(|r| r * rows / take).collect();
-            v.matrix_rows(i, &idx)
-        };
-        let Ok(m) = m else { continue };
-        precision = precision.max(crate::triage::precision_tolerance(t.dtype));
-        mats.insert(*k, (m.data, t.dtype));
     }
-    (mats.len() >= 3).then(|| Samples {
-        blocks: v.n_blocks(),
-        mats,
-        precision,
-    })
+    SampleSet::new(v.n_blocks(), mats).map(|s| s.0)
+}
+
+fn splitmix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The `k` of `0..n` with the smallest seeded hashes, ascending.
+fn bottom_k(n: usize, k: usize, seed: u64) -> Vec<usize> {
+    if k >= n {
+        return (0..n).collect();
+    }
+    let mut h: Vec<(u64, usize)> = (0..n)
+        .map(|i| {
+            (
+                splitmix(seed ^ (i as u64).wrapping_mul(0xa076_1d64_78bd_642f)),
+                i,
+            )
+        })
+        .collect();
+    h.select_nth_unstable(k - 1);
+    let mut out: Vec<usize> = h[..k].iter().map(|x| x.1).collect();
+    out.sort_unstable();
+    out
+}
+
+/// Sampled positions of a canonical `rows × cols` matrix of `role` (its
+/// [`Role::as_str`]) in `block`: (row, columns) pairs, rows ascending. At least
+/// [`SAMPLE_ROWS`] rows (all of them when fewer), at most [`PER_MATRIX`] values in all. A
+/// function of the shape, role and block only, so two models of one shape sample the same
+/// weights (`taoke fingerprint` keeps these values since `anchored-units/3`).
+pub fn sample_positions(
+    rows: usize,
+    cols: usize,
+    block: u32,
+    role: &str,
+) -> Vec<(usize, Vec<usize>)> {
+    if rows == 0 || cols == 0 {
+        return Vec::new();
+    }
+    let seed = fnv1a(format!("taoke-samples/{block}/{role}/{rows}x{cols}").as_bytes());
+    let n_rows = rows.min(SAMPLE_ROWS.max(PER_MATRIX.div_ceil(cols)));
+    let per_row = cols.min(PER_MATRIX / n_rows).max(1);
+    bottom_k(rows, n_rows, seed)
+        .into_iter()
+        .map(|r| (r, bottom_k(cols, per_row, splitmix(seed ^ r as u64))))
+        .collect()
 }
 
 /// Adds what the context shows to a comparison of `a` and `b`: for a related pair, `merge`

@@ -19,24 +19,15 @@ use serde::{Deserialize, Serialize};
 use taoke_anatomy::{Param, Role};
 use taoke_evidence::view::ModelView;
 
-use crate::fingerprint::fnv1a;
 use crate::{Error, Result};
 
 /// Most sampled values per matrix.
-pub const PER_MATRIX: usize = 1024;
+pub const PER_MATRIX: usize = taoke_evidence::context::PER_MATRIX;
 /// Rows a matrix's samples are drawn from (at least; more when rows are short), so that only
 /// those rows are read.
-pub const SAMPLE_ROWS: usize = 8;
+pub const SAMPLE_ROWS: usize = taoke_evidence::context::SAMPLE_ROWS;
 /// Block matrices sampled.
-pub const ROLES: [Role; 7] = [
-    Role::AttnQ,
-    Role::AttnK,
-    Role::AttnV,
-    Role::AttnO,
-    Role::MlpGate,
-    Role::MlpUp,
-    Role::MlpDown,
-];
+pub const ROLES: [Role; 7] = taoke_evidence::context::ROLES;
 /// A matrix whose share of unchanged sampled values is at least this did not move.
 pub const UNMOVED: f64 = 0.99;
 
@@ -67,46 +58,12 @@ pub struct WeightSamples {
     pub matrices: Vec<SampledMatrix>,
 }
 
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The `k` of `0..n` with the smallest seeded hashes, ascending.
-fn bottom_k(n: usize, k: usize, seed: u64) -> Vec<usize> {
-    if k >= n {
-        return (0..n).collect();
-    }
-    let mut h: Vec<(u64, usize)> = (0..n)
-        .map(|i| {
-            (
-                splitmix(seed ^ (i as u64).wrapping_mul(0xa076_1d64_78bd_642f)),
-                i,
-            )
-        })
-        .collect();
-    h.select_nth_unstable(k - 1);
-    let mut out: Vec<usize> = h[..k].iter().map(|x| x.1).collect();
-    out.sort_unstable();
-    out
-}
-
 /// Sampled positions of a `rows × cols` matrix of `role` in `block`: (row, columns) pairs,
 /// rows ascending. At least [`SAMPLE_ROWS`] rows (all of them when fewer), at most
-/// [`PER_MATRIX`] values in all.
+/// [`PER_MATRIX`] values in all ([`taoke_evidence::context::sample_positions`], shared with
+/// `taoke compare --context`, so fingerprints serve as merge context).
 pub fn positions(rows: usize, cols: usize, block: u32, role: &str) -> Vec<(usize, Vec<usize>)> {
-    if rows == 0 || cols == 0 {
-        return Vec::new();
-    }
-    let seed = fnv1a(format!("taoke-samples/{block}/{role}/{rows}x{cols}").as_bytes());
-    let n_rows = rows.min(SAMPLE_ROWS.max(PER_MATRIX.div_ceil(cols)));
-    let per_row = cols.min(PER_MATRIX / n_rows).max(1);
-    bottom_k(rows, n_rows, seed)
-        .into_iter()
-        .map(|r| (r, bottom_k(cols, per_row, splitmix(seed ^ r as u64))))
-        .collect()
+    taoke_evidence::context::sample_positions(rows, cols, block, role)
 }
 
 /// Mantissa bits of a float storage type (`None` for quantized and integer types).
