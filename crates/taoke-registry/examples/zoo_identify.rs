@@ -76,6 +76,10 @@ fn main() {
             (0, 0, 0, 0, 0);
         let mut false_acc = 0;
         let mut misses = Vec::new();
+        // Merges named from the weight samples: (queries that are merges or copies of one,
+        // of those named a merge with both parents among their ancestors or copies of them,
+        // other queries named a merge).
+        let (mut merge_queries, mut merge_right, mut merge_false) = (0, 0, 0);
         let t = Instant::now();
         for (q, qfp) in &fps {
             let reg: Vec<(String, Fingerprint)> = fps
@@ -102,6 +106,32 @@ fn main() {
                         m.direction.unwrap_or(""),
                         m.direction_reason.as_deref().unwrap_or("")
                     );
+                }
+            }
+            let anc = ancestors(q);
+            let merged = std::iter::once(q.as_str())
+                .chain(anc.iter().map(String::as_str))
+                .any(|id| {
+                    manifest.model(id).is_some_and(|m| {
+                        m.recipe
+                            .get("kind")
+                            .and_then(|k| k.as_str())
+                            .is_some_and(|k| k.starts_with("merge"))
+                    })
+                });
+            // Copies of the merge itself are no ancestors: only models upstream of a merge.
+            let upstream = |p: &str| {
+                anc.iter().any(|a| {
+                    a == p || matches!(rel(a, p), Relation::SameWeights | Relation::Identical)
+                })
+            };
+            merge_queries += usize::from(merged);
+            if let Some(mo) = &res.merge_of {
+                if merged && mo.parents.iter().all(|p| upstream(p)) {
+                    merge_right += 1;
+                } else {
+                    merge_false += 1;
+                    misses.push(format!("MERGE {q}: {:?}", mo.parents));
                 }
             }
             let related: Vec<&String> = reg
@@ -132,7 +162,6 @@ fn main() {
                 }
                 continue;
             }
-            let anc = ancestors(q);
             let expected_anc: Vec<&String> = related
                 .iter()
                 .copied()
@@ -163,7 +192,8 @@ fn main() {
         println!(
             "profile {profile}, registry {label}-minus-self: derived {derived}, ancestor first {first_right}; \
              no-relative queries {none_expected}, 'no known ancestor' {none_said}; roots with relatives: related first {first_related}; \
-             false ancestors {false_acc}; {:.2} s",
+             false ancestors {false_acc}; merge_of: {merge_right} of {merge_queries} merges (or copies) with their parents, \
+             {merge_false} other; {:.2} s",
             t.elapsed().as_secs_f64()
         );
         for m in misses {

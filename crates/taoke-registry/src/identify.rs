@@ -155,6 +155,67 @@ pub struct Identification {
     pub matches: Vec<Match>,
     /// Entries whose tokenizer has the same set of token strings.
     pub same_tokenizer: Vec<TokenizerMatch>,
+    /// When the query is a merge of two related entries (found on the weight samples of
+    /// `anchored-units/3` fingerprints, as `taoke compare --context` does on weights): which
+    /// ones and how. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge_of: Option<MergeOf>,
+}
+
+/// The query is a merge of two registry entries.
+#[derive(Debug, Clone, Serialize)]
+pub struct MergeOf {
+    /// `linear` (linear or spherical interpolation: a positive two-parent combination in every
+    /// sampled block matrix) or `sparse` (TIES/DARE-like: many weights bit-identical to each
+    /// parent, which share none with each other).
+    pub method: &'static str,
+    /// The two entries.
+    pub parents: [String; 2],
+    /// Linear: the parents' median coefficients; sparse: the share of the query's sampled
+    /// weights bit-identical to each.
+    pub weights: [f64; 2],
+    /// Linear: residual relative to the distance to the nearer parent; sparse: the share the
+    /// parents hold bit-identical to each other.
+    pub residual: f64,
+}
+
+/// The sampled weights of a fingerprint as merge context (`None` without samples).
+fn sample_set(fp: &Fingerprint) -> Option<taoke_evidence::context::SampleSet> {
+    let samples = fp.samples.as_ref()?;
+    let mats = samples
+        .matrices
+        .iter()
+        .filter_map(|m| {
+            let role = *crate::samples::ROLES
+                .iter()
+                .find(|r| r.as_str() == m.role)?;
+            Some((m.block, role, m.values.clone(), Some(i32::from(m.bits))))
+        })
+        .collect();
+    taoke_evidence::context::SampleSet::new(fp.info.blocks, mats)
+}
+
+/// Whether the query is a merge of two of the related entries, on the weight samples.
+fn merge_of(query: &Fingerprint, matches: &[Match], fps: &[Fingerprint]) -> Option<MergeOf> {
+    let q = sample_set(query)?;
+    let mut ctx = taoke_evidence::Context::new(Vec::new());
+    for (m, fp) in matches.iter().zip(fps) {
+        if rel(m) {
+            if let Some(set) = sample_set(fp) {
+                ctx.push_samples(m.name.clone(), set);
+            }
+        }
+    }
+    if ctx.len() < 2 {
+        return None;
+    }
+    let f = taoke_evidence::context::merge_finding_samples(&ctx, &q, "query")?;
+    Some(MergeOf {
+        method: f.method,
+        parents: f.parents,
+        weights: f.weights,
+        residual: f.residual,
+    })
 }
 
 /// Ranks entries by prescreen score; returns indices into `entries` of the top `k` with
@@ -252,6 +313,7 @@ pub fn identify(
         fps.push(fp);
     }
     direction(&mut matches, &fps, query)?;
+    let merge_of = merge_of(query, &matches, &fps);
     rank(&mut matches, &query.info);
     let known = matches.first().is_some_and(rel);
     let summary = match matches.first() {
@@ -269,6 +331,19 @@ pub fn identify(
             tested,
             opts.alpha
         ),
+    };
+    let summary = match &merge_of {
+        Some(mo) if known => format!(
+            "{summary}; the query is a {} merge of {} and {}",
+            if mo.method == "linear" {
+                "linear or spherical"
+            } else {
+                "sparse (TIES/DARE)"
+            },
+            mo.parents[0],
+            mo.parents[1]
+        ),
+        _ => summary,
     };
     let same_tokenizer = match query.info.tokenizer.as_ref() {
         Some(t) => entries
@@ -295,6 +370,7 @@ pub fn identify(
         alpha: opts.alpha,
         matches,
         same_tokenizer,
+        merge_of,
     })
 }
 

@@ -179,3 +179,48 @@ fn census_gives_the_ties_merge_its_three_parents() {
     merge_parents.sort_unstable();
     assert_eq!(merge_parents, ["base", "ft-a", "ft-b"]);
 }
+
+/// identify's `merge_of`: on the weight samples, the TIES merge is a sparse merge containing
+/// the base, a linear merge of the two fine-tunes is their linear merge, and neither the base
+/// nor a fine-tune is called a merge (a fine-tune is 2·linear − the other: no interpolation).
+#[test]
+fn identify_names_the_parents_of_a_merge() {
+    let mut fps = family();
+    let tensors = |seed: u64| {
+        let base = tiny_tensors(1, 0.0, 0);
+        let common = tiny_tensors(1, 0.04, 10);
+        plus(&common, &tiny_tensors(1, 0.08, seed), &base)
+    };
+    let (ft_a, ft_b) = (tensors(11), tensors(12));
+    let linear: Tensors = ft_a
+        .iter()
+        .zip(&ft_b)
+        .map(|((n, s, x), (_, _, y))| {
+            let v = x.iter().zip(y).map(|(p, q)| 0.5 * p + 0.5 * q).collect();
+            (n.clone(), s.clone(), v)
+        })
+        .collect();
+    fps.push((
+        "merge-linear".to_owned(),
+        tensors_fingerprint(&linear, "merge-linear"),
+    ));
+    let r = identify_among(&fps, "merge-ties");
+    let m = r.merge_of.expect("the TIES merge is a merge");
+    assert_eq!(m.method, "sparse");
+    assert!(m.parents.contains(&"base".to_owned()), "{m:?}");
+    assert!(
+        r.summary.contains("sparse (TIES/DARE) merge"),
+        "{}",
+        r.summary
+    );
+    let r = identify_among(&fps, "merge-linear");
+    let m = r.merge_of.expect("the linear merge is a merge");
+    assert_eq!(m.method, "linear");
+    let mut parents = m.parents.to_vec();
+    parents.sort();
+    assert_eq!(parents, ["ft-a", "ft-b"]);
+    assert!(m.weights.iter().all(|w| (0.45..0.55).contains(w)), "{m:?}");
+    for q in ["base", "ft-a", "ft-b"] {
+        assert!(identify_among(&fps, q).merge_of.is_none(), "{q}");
+    }
+}
