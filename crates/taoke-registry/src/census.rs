@@ -196,8 +196,14 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
                 spread,
             )
         };
+        // Merges found on the weight samples are never the root (a linear merge of two
+        // fine-tunes sits at the centre of its family).
+        let linear = linear_merges(models, g, &related, &close);
+        let sparse = sparse_merges(models, g, &related, &close);
+        let found_merge = |i: usize| linear.iter().chain(&sparse).any(|(m, _)| *m == i);
         let root = *g
             .iter()
+            .filter(|&&i| !found_merge(i))
             .max_by(|&&a, &&b| {
                 let (sa, sb) = (score(a), score(b));
                 // Spreads within the copy window are equal: the shorter name, then the first
@@ -223,9 +229,11 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
             .filter(|(m, _)| *m != root)
             .map(|(m, (x, y))| (m, vec![x, y]))
             .collect();
-        // Sparse merges found by exact equality of sampled weights take precedence: their
-        // parents are the models they share values with (TIES: the base and each fine-tune).
-        for (m, ps) in sparse_merges(models, g, &related, &close) {
+        // Linear merges found on the weight samples (a positive two-parent combination in
+        // every sampled matrix) replace the distance rule's guess for that model, and sparse
+        // merges found by exact equality take precedence over both: their parents are the
+        // models they share values with (TIES: the base and each fine-tune).
+        for (m, ps) in linear.into_iter().chain(sparse) {
             if m != root {
                 merge_of.insert(m, ps);
             }
@@ -367,6 +375,54 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
         families,
         edges,
     })
+}
+
+/// Linear or spherical merges in family `g`, on the weight samples (`taoke compare
+/// --context`'s rule, [`taoke_evidence::context`]): a model that is a positive combination of
+/// two related models in every sampled block matrix, up to a small residual. Copies of a merge
+/// are found with the same parents: the most original of each group is kept.
+fn linear_merges(
+    models: &[(String, Fingerprint)],
+    g: &[usize],
+    related: &(dyn Fn(usize, usize) -> bool + Sync),
+    close: &dyn Fn(usize, usize) -> f64,
+) -> Vec<(usize, Vec<usize>)> {
+    let sets: Vec<(usize, taoke_evidence::context::SampleSet)> = g
+        .iter()
+        .filter_map(|&i| crate::identify::sample_set(&models[i].1).map(|s| (i, s)))
+        .collect();
+    let found: Vec<(usize, Vec<usize>)> = sets
+        .par_iter()
+        .filter_map(|(m, q)| {
+            let mut ctx = taoke_evidence::Context::new(Vec::new());
+            for (y, set) in &sets {
+                if y != m && related(*m, *y) {
+                    ctx.push_samples(y.to_string(), set.clone());
+                }
+            }
+            let f = taoke_evidence::context::merge_finding_samples(&ctx, q, &m.to_string())?;
+            let parents: Vec<usize> = f.parents.iter().filter_map(|p| p.parse().ok()).collect();
+            (f.method == "linear" && parents.len() == 2).then_some((*m, parents))
+        })
+        .collect();
+    let key = |i: usize| {
+        let info = &models[i].1.info;
+        (
+            std::cmp::Reverse(precision_rank(info.dtype.as_deref())),
+            info.format == "gguf",
+            models[i].0.len(),
+            models[i].0.clone(),
+        )
+    };
+    found
+        .iter()
+        .filter(|(m, ps)| {
+            !found.iter().any(|(o, qs)| {
+                o != m && key(*o) < key(*m) && qs == ps && close(*o, *m) >= 1.0 - TIE_WINDOW
+            })
+        })
+        .cloned()
+        .collect()
 }
 
 /// Sparse merges in family `g` (exact equality of sampled weights, [`crate::samples`]): a model

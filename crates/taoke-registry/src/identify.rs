@@ -180,7 +180,7 @@ pub struct MergeOf {
 }
 
 /// The sampled weights of a fingerprint as merge context (`None` without samples).
-fn sample_set(fp: &Fingerprint) -> Option<taoke_evidence::context::SampleSet> {
+pub(crate) fn sample_set(fp: &Fingerprint) -> Option<taoke_evidence::context::SampleSet> {
     let samples = fp.samples.as_ref()?;
     let mats = samples
         .matrices

@@ -182,7 +182,8 @@ fn census_gives_the_ties_merge_its_three_parents() {
 
 /// identify's `merge_of`: on the weight samples, the TIES merge is a sparse merge containing
 /// the base, a linear merge of the two fine-tunes is their linear merge, and neither the base
-/// nor a fine-tune is called a merge (a fine-tune is 2·linear − the other: no interpolation).
+/// nor a fine-tune is called a merge (a fine-tune is 2·linear − the other: no interpolation);
+/// census gives the linear merge both fine-tunes as parents.
 #[test]
 fn identify_names_the_parents_of_a_merge() {
     let mut fps = family();
@@ -222,5 +223,22 @@ fn identify_names_the_parents_of_a_merge() {
     assert!(m.weights.iter().all(|w| (0.45..0.55).contains(w)), "{m:?}");
     for q in ["base", "ft-a", "ft-b"] {
         assert!(identify_among(&fps, q).merge_of.is_none(), "{q}");
+    }
+    // census attaches the linear merge to both fine-tunes, and the fine-tunes to the base.
+    let c = taoke_registry::census::census(&fps, 1e-6).unwrap();
+    let mut parents: Vec<&str> = c
+        .edges
+        .iter()
+        .filter(|e| e.child == "merge-linear")
+        .map(|e| {
+            assert_eq!(e.direction, "merge");
+            e.parent.as_str()
+        })
+        .collect();
+    parents.sort_unstable();
+    assert_eq!(parents, ["ft-a", "ft-b"]);
+    for ft in ["ft-a", "ft-b"] {
+        let e = c.edges.iter().find(|e| e.child == ft).unwrap();
+        assert_eq!(e.parent, "base", "{ft}");
     }
 }
