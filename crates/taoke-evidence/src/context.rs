@@ -23,12 +23,11 @@
 //! `taoke fingerprint` keeps since `anchored-units/3`, so registry entries serve as context
 //! without their weights ([`SampleSet`], [`merge_finding_samples`]).
 //!
-//! Weak: a model *trained after* a merge is no combination of anything, so a fine-tune of a
-//! merge is not named a merge against its own relatives (it shows as a fine-tune); a merge of
-//! three or more models (task arithmetic on a base) is not searched; and a model trained
-//! after the merge that a pair's other side descends from is not told apart from the merge's
-//! ancestors, so `merge` is named for every related partner of a merge that is not a copy of
-//! it (the zoo has no such model).
+//! Weak: a model *trained after* a merge is no combination of anything, so it is not itself
+//! named a merge; and a pair of a merge and such a descendant still gets `merge` (nothing
+//! tells a descendant from the merge's ancestors and relatives, whose paths do cross the merge
+//! step; the zoo has no such model). Merges of three or more models (task arithmetic on a
+//! base) are not searched.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -67,7 +66,8 @@ const SAME: f64 = 0.01;
 const COPY: f64 = 1e-3;
 
 /// Largest residual of a linear merge, relative to the model's distance to the nearer parent.
-/// An f32 merge leaves ~1e-6, a bf16 copy of it ~0.02, Q8_0 ~0.05; training ~0.7 or more.
+/// An f32 merge leaves ~1e-6, a bf16 copy of it ~0.02 (Q8_0 about 0.05, estimated); training
+/// ~0.7 or more.
 const RESIDUAL: f64 = 0.1;
 
 /// Least median share of bit-identical weights (changed matrices) for a sparse relation, as in
