@@ -151,6 +151,14 @@ pub struct CompareArgs {
     /// leaves no trace between two models alone.
     #[arg(long = "context", value_name = "MODEL")]
     pub context: Vec<String>,
+    /// Also look for merge parents among the registry's entries, on their weight samples
+    /// (fingerprints of `anchored-units/3`): the 32 entries closest to A and the 32 closest
+    /// to B by prescreen. A and B are fingerprinted for that (about a second at 7B).
+    #[arg(long)]
+    pub context_registry: bool,
+    /// The registry file (with `--context-registry`).
+    #[command(flatten)]
+    pub registry: crate::commands::registry::RegistryPath,
 }
 
 /// `taoke inspect`.

@@ -203,7 +203,8 @@ fn colour_follows_flag_and_no_color() {
 }
 
 /// `--context`: a linear merge of two noisy copies of stories260K is named a merge only when
-/// its parents are given as context; a context model that cannot be opened exits 2.
+/// its parents are given as context, as models or as registry entries (`--context-registry`);
+/// a context model that cannot be opened exits 2.
 #[test]
 fn compare_context_names_a_merge() {
     let bin = model_or_skip!(shared_model("stories260K/stories260K.bin"));
@@ -312,6 +313,41 @@ fn compare_context_names_a_merge() {
     ]);
     assert!(k.contains(&"merge".to_owned()), "{k:?}");
     assert!(e.contains(&"merge-fit".to_owned()), "{e:?}");
+    // The same parents as registry entries: their fingerprints' weight samples suffice.
+    let reg = dir.path().join("registry.sqlite");
+    for (p, name) in [(&p1, "tuned-one"), (&p2, "tuned-two")] {
+        let out = taoke(&["registry", "add", p, "--name", name, "--registry", s(&reg)]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = taoke(&[
+        "compare",
+        &pm,
+        &pb,
+        "--format",
+        "json",
+        "--context-registry",
+        "--registry",
+        s(&reg),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["kinds"].as_array().unwrap().iter().any(|k| k == "merge"));
+    let fit = v["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["test"] == "merge-fit")
+        .expect("merge-fit row");
+    let summary = fit["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("tuned-one") && summary.contains("tuned-two"),
+        "{summary}"
+    );
     let missing = dir.path().join("missing.safetensors");
     let out = taoke(&["compare", &pm, &pb, "--context", s(&missing)]);
     assert_eq!(out.status.code(), Some(2));

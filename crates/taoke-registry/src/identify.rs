@@ -179,8 +179,9 @@ pub struct MergeOf {
     pub residual: f64,
 }
 
-/// The sampled weights of a fingerprint as merge context (`None` without samples).
-pub(crate) fn sample_set(fp: &Fingerprint) -> Option<taoke_evidence::context::SampleSet> {
+/// The sampled weights of a fingerprint as merge context (`None` without samples), for
+/// [`taoke_evidence::Context::push_samples`].
+pub fn sample_set(fp: &Fingerprint) -> Option<taoke_evidence::context::SampleSet> {
     let samples = fp.samples.as_ref()?;
     let mats = samples
         .matrices

@@ -16,15 +16,20 @@ pub fn compare_paths(
     opts: &Options,
     out: &Output,
 ) -> anyhow::Result<taoke_evidence::Comparison> {
-    compare_paths_with(a, b, opts, &[], out)
+    compare_paths_with(a, b, opts, &[], None, out)
 }
 
-/// [`compare_paths`] with context models (merge parents are looked for among them).
+/// Most registry entries per side taken as context (by prescreen score).
+const REGISTRY_CONTEXT: usize = 32;
+
+/// [`compare_paths`] with context models (merge parents are looked for among them) and,
+/// optionally, the registry entries nearest to either side (on their weight samples).
 pub fn compare_paths_with(
     a: &str,
     b: &str,
     opts: &Options,
     context: &[String],
+    registry: Option<&taoke_registry::registry::Registry>,
     out: &Output,
 ) -> anyhow::Result<taoke_evidence::Comparison> {
     let sp = out.spinner(format!("opening {a}"));
@@ -36,7 +41,26 @@ pub fn compare_paths_with(
         sp.set(format!("opening {m}"));
         cks.push(taoke_model::open(m).with_context(|| format!("cannot open `{m}`"))?);
     }
-    let ctx = taoke_evidence::Context::new(context.iter().cloned().zip(cks.iter()).collect());
+    let mut ctx = taoke_evidence::Context::new(context.iter().cloned().zip(cks.iter()).collect());
+    if let Some(reg) = registry {
+        let entries = reg.entries()?;
+        let mut picked = std::collections::BTreeSet::new();
+        for (name, ck) in [(a, &ca), (b, &cb)] {
+            sp.set(format!("fingerprinting {name} for the registry context"));
+            let fp = taoke_registry::fingerprint(ck, name)
+                .with_context(|| format!("cannot fingerprint `{name}`"))?;
+            let screen = taoke_registry::Screen::of(&fp);
+            for (i, _) in taoke_registry::identify::prescreen(&screen, &entries, REGISTRY_CONTEXT) {
+                picked.insert(i);
+            }
+        }
+        for i in picked {
+            let fp = reg.load(entries[i].id)?;
+            if let Some(set) = taoke_registry::identify::sample_set(&fp) {
+                ctx.push_samples(entries[i].name.clone(), set);
+            }
+        }
+    }
     sp.set(format!("comparing {a} with {b}"));
     let c = taoke_evidence::compare_with(&ca, &cb, opts, &ctx)
         .with_context(|| format!("comparing `{a}` with `{b}`"))?;
@@ -55,13 +79,20 @@ pub fn run(args: CompareArgs, out: &Output) -> anyhow::Result<Status> {
         alpha,
         exhaustive,
         context,
+        context_registry,
+        registry,
     } = args;
+    let reg = if context_registry {
+        Some(registry.open()?)
+    } else {
+        None
+    };
     let opts = Options {
         alpha,
         exhaustive,
         ..Options::default()
     };
-    let c = compare_paths_with(&a, &b, &opts, &context, out)?;
+    let c = compare_paths_with(&a, &b, &opts, &context, reg.as_ref(), out)?;
     let verdict = c.verdict;
     let text = match format {
         ReportFormat::Json => json::render(&c)?,
