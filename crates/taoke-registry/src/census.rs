@@ -405,20 +405,38 @@ fn linear_merges(
             (f.method == "linear" && parents.len() == 2).then_some((*m, parents))
         })
         .collect();
-    let key = |i: usize| {
-        let info = &models[i].1.info;
-        (
-            std::cmp::Reverse(precision_rank(info.dtype.as_deref())),
-            info.format == "gguf",
-            models[i].0.len(),
-            models[i].0.clone(),
-        )
-    };
+    drop_merge_copies(models, found, |(o, qs), (m, ps)| {
+        qs == ps && close(*o, *m) >= 1.0 - TIE_WINDOW
+    })
+}
+
+/// Orders copies of one model: the most original first (full precision, not a GGUF, the
+/// shorter name, then the name).
+fn original_key(
+    models: &[(String, Fingerprint)],
+    i: usize,
+) -> (std::cmp::Reverse<u8>, bool, usize, String) {
+    let info = &models[i].1.info;
+    (
+        std::cmp::Reverse(precision_rank(info.dtype.as_deref())),
+        info.format == "gguf",
+        models[i].0.len(),
+        models[i].0.clone(),
+    )
+}
+
+/// Merges found with their parents, without those that are a copy (`copy(other, merge)`) of
+/// a more original merge found too.
+fn drop_merge_copies(
+    models: &[(String, Fingerprint)],
+    found: Vec<(usize, Vec<usize>)>,
+    copy: impl Fn(&(usize, Vec<usize>), &(usize, Vec<usize>)) -> bool,
+) -> Vec<(usize, Vec<usize>)> {
     found
         .iter()
-        .filter(|(m, ps)| {
-            !found.iter().any(|(o, qs)| {
-                o != m && key(*o) < key(*m) && qs == ps && close(*o, *m) >= 1.0 - TIE_WINDOW
+        .filter(|f| {
+            !found.iter().any(|o| {
+                o.0 != f.0 && original_key(models, o.0) < original_key(models, f.0) && copy(o, f)
             })
         })
         .cloned()
@@ -461,17 +479,7 @@ fn sparse_merges(
             if sharing.len() < 2 {
                 return None;
             }
-            let info = |i: usize| &models[i].1.info;
-            sharing.sort_by(|&a, &b| {
-                let key = |i: usize| {
-                    (
-                        std::cmp::Reverse(precision_rank(info(i).dtype.as_deref())),
-                        info(i).format == "gguf",
-                        models[i].0.len(),
-                    )
-                };
-                key(a).cmp(&key(b)).then(models[a].0.cmp(&models[b].0))
-            });
+            sharing.sort_by_key(|&i| original_key(models, i));
             let mut parents: Vec<usize> = Vec::new();
             for x in sharing {
                 let apart = parents.iter().all(|&p| {
@@ -486,27 +494,10 @@ fn sparse_merges(
         .collect();
     // A merge's copies (an f16 copy shares the same values) share with the same parents:
     // keep the most original of each group.
-    let key = |i: usize| {
-        let info = &models[i].1.info;
-        (
-            std::cmp::Reverse(precision_rank(info.dtype.as_deref())),
-            info.format == "gguf",
-            models[i].0.len(),
-            models[i].0.clone(),
-        )
-    };
-    found
-        .iter()
-        .filter(|(m, _)| {
-            !found.iter().any(|(o, _)| {
-                o != m
-                    && key(*o) < key(*m)
-                    && share(*o, *m).is_none_or(|s| s.unchanged >= crate::samples::UNMOVED)
-                    && close(*o, *m) >= 1.0 - TIE_WINDOW
-            })
-        })
-        .cloned()
-        .collect()
+    drop_merge_copies(models, found, |(o, _), (m, _)| {
+        share(*o, *m).is_none_or(|s| s.unchanged >= crate::samples::UNMOVED)
+            && close(*o, *m) >= 1.0 - TIE_WINDOW
+    })
 }
 
 /// Models of family `g` that lie between two trained relatives: `(merge, (x, y))` where

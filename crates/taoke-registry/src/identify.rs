@@ -157,26 +157,10 @@ pub struct Identification {
     pub same_tokenizer: Vec<TokenizerMatch>,
     /// When the query is a merge of two related entries (found on the weight samples of
     /// `anchored-units/3` fingerprints, as `taoke compare --context` does on weights): which
-    /// ones and how. Absent otherwise.
+    /// ones and how (`method` `linear` or `sparse`, `parents`, `weights`, `residual`). Absent
+    /// otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub merge_of: Option<MergeOf>,
-}
-
-/// The query is a merge of two registry entries.
-#[derive(Debug, Clone, Serialize)]
-pub struct MergeOf {
-    /// `linear` (linear or spherical interpolation: a positive two-parent combination in every
-    /// sampled block matrix) or `sparse` (TIES/DARE-like: many weights bit-identical to each
-    /// parent, which share none with each other).
-    pub method: &'static str,
-    /// The two entries.
-    pub parents: [String; 2],
-    /// Linear: the parents' median coefficients; sparse: the share of the query's sampled
-    /// weights bit-identical to each.
-    pub weights: [f64; 2],
-    /// Linear: residual relative to the distance to the nearer parent; sparse: the share the
-    /// parents hold bit-identical to each other.
-    pub residual: f64,
+    pub merge_of: Option<taoke_evidence::MergeFinding>,
 }
 
 /// The sampled weights of a fingerprint as merge context (`None` without samples), for
@@ -197,7 +181,11 @@ pub fn sample_set(fp: &Fingerprint) -> Option<taoke_evidence::context::SampleSet
 }
 
 /// Whether the query is a merge of two of the related entries, on the weight samples.
-fn merge_of(query: &Fingerprint, matches: &[Match], fps: &[Fingerprint]) -> Option<MergeOf> {
+fn merge_of(
+    query: &Fingerprint,
+    matches: &[Match],
+    fps: &[Fingerprint],
+) -> Option<taoke_evidence::MergeFinding> {
     let q = sample_set(query)?;
     let mut ctx = taoke_evidence::Context::new(Vec::new());
     for (m, fp) in matches.iter().zip(fps) {
@@ -210,13 +198,7 @@ fn merge_of(query: &Fingerprint, matches: &[Match], fps: &[Fingerprint]) -> Opti
     if ctx.len() < 2 {
         return None;
     }
-    let f = taoke_evidence::context::merge_finding_samples(&ctx, &q, "query")?;
-    Some(MergeOf {
-        method: f.method,
-        parents: f.parents,
-        weights: f.weights,
-        residual: f.residual,
-    })
+    taoke_evidence::context::merge_finding_samples(&ctx, &q, "query")
 }
 
 /// Ranks entries by prescreen score; returns indices into `entries` of the top `k` with
@@ -763,41 +745,39 @@ pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint
             continue;
         }
         let c_prec = precision_rank(m.dtype.as_deref());
-        let dt = |d: &Option<String>| d.clone().unwrap_or_else(|| "?".into());
+        // A lossy copy (lower precision, or a GGUF conversion of a non-GGUF model) comes
+        // after its original: `what` of the copy, then the copy's and the original's storage.
+        let lossy = |lower: bool, copy: (&str, &Option<String>), orig: (&str, &Option<String>)| {
+            let dt = |d: &Option<String>| d.clone().unwrap_or_else(|| "?".into());
+            let what = if lower {
+                "lower-precision copy"
+            } else {
+                "GGUF conversion"
+            };
+            (
+                what,
+                format!("{} {}", copy.0, dt(copy.1)),
+                format!("{} {}", orig.0, dt(orig.1)),
+            )
+        };
         if c_prec < q_prec || (m.format == "gguf" && q.format != "gguf") {
-            label[k] = Some((
-                PROBABLE_DESCENDANT,
-                format!(
-                    "a {} of the query ({} {} vs the query's {} {})",
-                    if c_prec < q_prec {
-                        "lower-precision copy"
-                    } else {
-                        "GGUF conversion"
-                    },
-                    m.format,
-                    dt(&m.dtype),
-                    q.format,
-                    dt(&q.dtype)
-                ),
-            ));
+            let (what, c, o) = lossy(
+                c_prec < q_prec,
+                (&m.format, &m.dtype),
+                (&q.format, &q.dtype),
+            );
+            let why = format!("a {what} of the query ({c} vs the query's {o})");
+            label[k] = Some((PROBABLE_DESCENDANT, why));
             continue;
         }
         if c_prec > q_prec || (q.format == "gguf" && m.format != "gguf") {
-            label[k] = Some((
-                PROBABLE_ANCESTOR,
-                format!(
-                    "the query is a {} of it ({} {} vs the entry's {} {})",
-                    if c_prec > q_prec {
-                        "lower-precision copy"
-                    } else {
-                        "GGUF conversion"
-                    },
-                    q.format,
-                    dt(&q.dtype),
-                    m.format,
-                    dt(&m.dtype)
-                ),
-            ));
+            let (what, c, o) = lossy(
+                c_prec > q_prec,
+                (&q.format, &q.dtype),
+                (&m.format, &m.dtype),
+            );
+            let why = format!("the query is a {what} of it ({c} vs the entry's {o})");
+            label[k] = Some((PROBABLE_ANCESTOR, why));
             continue;
         }
         if let (Some(qn), Some(cn)) = (q.naming.as_deref(), fps[k].info.naming.as_deref()) {

@@ -79,31 +79,15 @@ pub(crate) fn sample_block(view: &ModelView<'_>, block: u32) -> Result<Vec<Sampl
         let Some(i) = view.index(Some(block), role, Param::Weight) else {
             continue;
         };
-        let t = &view.ck.tensors[i];
-        let Some(bits) = mantissa_bits(t.dtype) else {
+        let Some(bits) = mantissa_bits(view.ck.tensors[i].dtype) else {
             continue;
         };
-        if t.shape.len() != 2 {
+        let Some((values, rows, cols)) =
+            taoke_evidence::context::read_matrix_samples(view, i, block, role)
+                .map_err(Error::evidence)?
+        else {
             continue;
-        }
-        let rows = view.canonical_rows(i);
-        let n = t.n_elements() as usize;
-        if rows == 0 || !n.is_multiple_of(rows) {
-            continue;
-        }
-        let cols = n / rows;
-        let pos = positions(rows, cols, block, role.as_str());
-        let which: Vec<usize> = pos.iter().map(|p| p.0).collect();
-        let m = view.matrix_rows(i, &which).map_err(Error::evidence)?;
-        if m.cols != cols {
-            continue;
-        }
-        let values: Vec<f32> = pos
-            .iter()
-            .enumerate()
-            .flat_map(|(k, (_, cs))| cs.iter().map(move |&c| (k, c)))
-            .map(|(k, c)| m.get(k, c))
-            .collect();
+        };
         out.push(SampledMatrix {
             block,
             role: role.as_str().to_owned(),

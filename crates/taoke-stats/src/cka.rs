@@ -54,14 +54,20 @@ struct HsicParts {
 fn hsic_parts(x: MatRef<'_, f64>) -> HsicParts {
     let (n, p) = (x.nrows(), x.ncols());
     let col_sum: Vec<f64> = (0..p).map(|j| (0..n).map(|i| x[(i, j)]).sum()).collect();
+    hsic_parts_with(n, &col_sum, |i, j| x[(i, j)])
+}
+
+/// [`HsicParts`] of an `n`-row matrix with column sums `col_sum`, whose entry `(i, j)` is
+/// `at(i, j)` (any layout and element type).
+fn hsic_parts_with(n: usize, col_sum: &[f64], at: impl Fn(usize, usize) -> f64) -> HsicParts {
     let mut diag = vec![0.0; n];
     let mut row_sum = vec![0.0; n];
     for i in 0..n {
         let (mut d, mut s) = (0.0, 0.0);
-        for j in 0..p {
-            let v = x[(i, j)];
+        for (j, &c) in col_sum.iter().enumerate() {
+            let v = at(i, j);
             d += v * v;
-            s += v * col_sum[j];
+            s += v * c;
         }
         diag[i] = d;
         row_sum[i] = s - d;
@@ -209,25 +215,7 @@ fn hsic_parts_f32(x: &[f32], n: usize, p: usize) -> HsicParts {
             *c += f64::from(v);
         }
     }
-    let mut diag = vec![0.0; n];
-    let mut row_sum = vec![0.0; n];
-    for i in 0..n {
-        let (mut d, mut s) = (0.0, 0.0);
-        for (&v, &c) in x[i * p..(i + 1) * p].iter().zip(&col_sum) {
-            let v = f64::from(v);
-            d += v * v;
-            s += v * c;
-        }
-        diag[i] = d;
-        row_sum[i] = s - d;
-    }
-    let total = row_sum.iter().sum();
-    HsicParts {
-        n: n as f64,
-        diag,
-        row_sum,
-        total,
-    }
+    hsic_parts_with(n, &col_sum, |i, j| f64::from(x[i * p + j]))
 }
 
 fn hsic_prepared(x: &CkaPrepared, y: &CkaPrepared) -> f64 {
