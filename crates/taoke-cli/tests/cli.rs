@@ -18,17 +18,22 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-#[test]
-fn compare_json_has_the_required_fields() {
-    let a = model_or_skip!(shared_model("stories260K/stories260K.bin"));
-    let b = model_or_skip!(shared_model("stories260K/stories260K.transpose.bin"));
-    let out = taoke(&["compare", s(&a), s(&b), "--format", "json"]);
+/// The command succeeded (its stderr is shown when not).
+fn expect_ok(out: &std::process::Output) {
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn compare_json_has_the_required_fields() {
+    let a = model_or_skip!(shared_model("stories260K/stories260K.bin"));
+    let b = model_or_skip!(shared_model("stories260K/stories260K.transpose.bin"));
+    let out = taoke(&["compare", s(&a), s(&b), "--format", "json"]);
+    expect_ok(&out);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     for k in [
         "schema_version",
@@ -110,12 +115,7 @@ fn inspect_json_fields_on_stories260k() {
     ] {
         let p = model_or_skip!(shared_model(file));
         let out = taoke(&["inspect", s(&p), "--format", "json"]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        expect_ok(&out);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         for k in [
             "schema_version",
@@ -274,12 +274,7 @@ fn compare_context_names_a_merge() {
     );
     let kinds = |args: &[&str]| -> (Vec<String>, Vec<String>) {
         let out = taoke(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        expect_ok(&out);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["verdict"], "related");
         let strs = |x: &serde_json::Value, f: &str| -> Vec<String> {
@@ -317,12 +312,7 @@ fn compare_context_names_a_merge() {
     let reg = dir.path().join("registry.sqlite");
     for (p, name) in [(&p1, "tuned-one"), (&p2, "tuned-two")] {
         let out = taoke(&["registry", "add", p, "--name", name, "--registry", s(&reg)]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        expect_ok(&out);
     }
     let out = taoke(&[
         "compare",

@@ -18,7 +18,7 @@ use std::process::Command;
 use taoke_dtype::Dtype;
 use taoke_evidence::{compare, Options};
 use taoke_model::{IoMode, OpenOptions};
-use taoke_test::{model_or_skip, shared_model, test_model};
+use taoke_test::{model_or_skip, shared_model, test_model, Noise};
 
 const CHILD_ENV: &str = "TAOKE_DETERMINISM_CHILD";
 
@@ -71,20 +71,6 @@ fn report_in_child(a: &Path, b: &Path, threads: usize, dir: &Path) -> String {
     let (head, json) = text.split_once('\n').expect("threads line");
     assert_eq!(head, format!("threads={threads}"), "the child's pool size");
     json.to_owned()
-}
-
-/// A deterministic pseudo-random stream (SplitMix64) of values in [-1, 1).
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
 }
 
 struct Tensor {

@@ -20,21 +20,7 @@ use taoke_evidence::{
     compare, compare_with, context::merge_finding, triage, view::ModelView, Context, Direction,
     Kind, Options, Verdict,
 };
-use taoke_test::{model_or_skip, shared_model};
-
-/// SplitMix64 values in [-1, 1).
-struct Noise(u64);
-
-impl Noise {
-    fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-}
+use taoke_test::{model_or_skip, shared_model, Noise};
 
 #[derive(Clone)]
 struct Tensor {

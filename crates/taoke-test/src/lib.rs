@@ -82,3 +82,20 @@ macro_rules! model_or_skip {
         }
     };
 }
+
+/// A deterministic pseudo-random stream (SplitMix64) of values in [-1, 1), for building test
+/// models whose changes are reproducible.
+pub struct Noise(pub u64);
+
+impl Noise {
+    /// The next value.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> f32 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
