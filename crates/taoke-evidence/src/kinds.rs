@@ -347,7 +347,8 @@ pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
             // added) is trained afterwards in practice (healing), and that training is a
             // fine-tune of the kept weights: it is named when the mapped blocks' products moved
             // by more than half the pair's copy tolerance (a bare cut that kept the weights
-            // shows no training; copies measured on the zoo stay at or below 0.36 of it: Q4_K
+            // shows no training; copies of `a1` on the zoo stay at or below 0.36 of it (medians
+            // of the `invariant-product` rows of `taoke compare --format json`): Q4_K
             // 0.30, Q8_0 0.23, bf16 0.28, f16 0.08, a noise wash 0.36, while healing alone
             // moves the products by 0.19, 0.93 of a Q4_K copy's tolerance). Next
             // to removed MLP units only the attention products are read (the MLP product
