@@ -177,6 +177,22 @@ pub struct MergeFinding {
     pub residual: f64,
 }
 
+impl MergeFinding {
+    /// In words: "a linear or spherical merge of X and Y" (or "a sparse (TIES/DARE) merge").
+    pub fn describe(&self) -> String {
+        format!(
+            "a {} merge of {} and {}",
+            if self.method == "linear" {
+                "linear or spherical"
+            } else {
+                "sparse (TIES/DARE)"
+            },
+            self.parents[0],
+            self.parents[1]
+        )
+    }
+}
+
 impl<'c> Context<'c> {
     /// A context of labelled checkpoints (labels are shown in reports).
     pub fn new(models: Vec<(String, &'c Checkpoint)>) -> Context<'c> {
@@ -666,15 +682,9 @@ pub fn apply(c: &mut crate::report::Comparison, a: &Checkpoint, b: &Checkpoint, 
             }
             let kinds: Vec<&str> = c.kinds.iter().map(|k| k.as_str()).collect();
             c.decisive.push_str(&format!(
-                "; how: {}; {side} is a {} merge of {} and {}",
+                "; how: {}; {side} is {}",
                 kinds.join(", "),
-                if f.method == "linear" {
-                    "linear or spherical"
-                } else {
-                    "sparse (TIES/DARE)"
-                },
-                f.parents[0],
-                f.parents[1]
+                f.describe()
             ));
         }
         if c.direction == Direction::Unknown && f.parents.contains(other) {

@@ -316,16 +316,7 @@ pub fn identify(
         ),
     };
     let summary = match &merge_of {
-        Some(mo) if known => format!(
-            "{summary}; the query is a {} merge of {} and {}",
-            if mo.method == "linear" {
-                "linear or spherical"
-            } else {
-                "sparse (TIES/DARE)"
-            },
-            mo.parents[0],
-            mo.parents[1]
-        ),
+        Some(mo) if known => format!("{summary}; the query is {}", mo.describe()),
         _ => summary,
     };
     let same_tokenizer = match query.info.tokenizer.as_ref() {

@@ -109,8 +109,13 @@ fn trace_kl(x: MatRef<'_, f64>, y: MatRef<'_, f64>) -> f64 {
 }
 
 fn hsic_from(x: MatRef<'_, f64>, y: MatRef<'_, f64>, px: &HsicParts, py: &HsicParts) -> f64 {
+    hsic_combine(trace_kl(x, y), px, py)
+}
+
+/// The unbiased HSIC from `tr(KL)` and the two sides' [`HsicParts`].
+fn hsic_combine(trace_kl: f64, px: &HsicParts, py: &HsicParts) -> f64 {
     let n = px.n;
-    let tr = trace_kl(x, y)
+    let tr = trace_kl
         - px.diag
             .iter()
             .zip(&py.diag)
@@ -219,16 +224,7 @@ fn hsic_parts_f32(x: &[f32], n: usize, p: usize) -> HsicParts {
 }
 
 fn hsic_prepared(x: &CkaPrepared, y: &CkaPrepared) -> f64 {
-    let (px, py) = (&x.parts, &y.parts);
-    let n = px.n;
-    let tr = trace_kl_f32(&x.x, &y.x, x.n, x.p, y.p)
-        - px.diag
-            .iter()
-            .zip(&py.diag)
-            .map(|(a, b)| a * b)
-            .sum::<f64>();
-    let kl: f64 = px.row_sum.iter().zip(&py.row_sum).map(|(a, b)| a * b).sum();
-    (tr + px.total * py.total / ((n - 1.0) * (n - 2.0)) - 2.0 / (n - 2.0) * kl) / (n * (n - 3.0))
+    hsic_combine(trace_kl_f32(&x.x, &y.x, x.n, x.p, y.p), &x.parts, &y.parts)
 }
 
 impl CkaPrepared {
