@@ -11,6 +11,8 @@ use serde::Serialize;
 use taoke_evidence::{Comparison, Options};
 use taoke_zoo::{Manifest, Relation};
 
+pub mod digest;
+
 /// One evaluated pair.
 #[derive(Debug, Clone, Serialize)]
 pub struct PairResult {
@@ -48,6 +50,9 @@ pub struct PairResult {
     pub error: Option<String>,
     /// `merge` was named only from the context (a `merge-fit` row): the pair alone did not.
     pub merge_from_context: bool,
+    /// [`digest::report_digest`] of the JSON report, with the models' paths relative to the
+    /// zoo (the byte-identity check of refactors).
+    pub report_sha256: Option<String>,
 }
 
 /// Options of [`evaluate`].
@@ -160,6 +165,11 @@ pub fn evaluate(
                 .find(|e| e.test == "spectral")
                 .map(|e| e.statistic)
         });
+        let rel = |id: &str| manifest.model(id).map_or(id.to_owned(), |m| m.path.clone());
+        let report_sha256 = res
+            .as_ref()
+            .ok()
+            .map(|c| digest::report_digest(c, &rel(&p.a), &rel(&p.b)));
         let (verdict, kinds, log10_p, exact_path, error) = match res {
             Ok(c) => (
                 c.verdict.as_str().to_owned(),
@@ -190,6 +200,7 @@ pub fn evaluate(
             seconds,
             error,
             merge_from_context,
+            report_sha256,
         });
         progress(k + 1, total);
     }

@@ -46,4 +46,26 @@ fn small_zoo_accuracy() {
     let (n, _, p) = s.ks_roots.expect("root pairs");
     assert!(n >= 5);
     assert!(p >= 0.01, "KS p = {p}");
+
+    // Every report byte-identical to the committed digests (issue 20: refactors of the
+    // evidence engine change no report). `TAOKE_BLESS=1` rewrites the file after a change
+    // that is meant to alter reports (say so in ACCURACY.md).
+    let digests = taoke_eval::digest::DigestFile {
+        inputs: taoke_eval::digest::tree_digest(&dir).expect("zoo readable"),
+        reports: results
+            .iter()
+            .filter_map(|r| Some((format!("{} {}", r.a, r.b), r.report_sha256.clone()?)))
+            .collect(),
+    };
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/small-zoo-reports.tsv");
+    match digests.check(&file) {
+        Ok(bad) => assert!(
+            bad.is_empty(),
+            "{} reports changed (first: {:?}); run with TAOKE_BLESS=1 only if the change is meant",
+            bad.len(),
+            &bad[..bad.len().min(5)]
+        ),
+        // A zoo trained elsewhere (other floating-point results) has other reports.
+        Err(e) => eprintln!("warning: {e}"),
+    }
 }
