@@ -1,6 +1,7 @@
 //! `taoke demo` end to end: builds (or reuses) the small zoo, writes one HTML report, prints its
 //! path on stdout; the report passes the Chromium check (one heatmap per pair with one cell per
 //! block pair, no console errors). Fails under `CI` when Chromium is missing.
+#![cfg(feature = "demo")]
 
 use std::process::Command;
 

@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
             truth
         );
         for e in &c.evidence {
-            if std::env::var("SHOW").is_ok_and(|s| s.split(',').any(|t| t == e.test)) {
+            if std::env::var("SHOW").is_ok_and(|s| s.split(',').any(|t| t == e.test.as_str())) {
                 println!(
                     "    {} {} {:.4} {}",
                     e.test, e.scope, e.statistic, e.summary

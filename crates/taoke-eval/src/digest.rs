@@ -103,7 +103,8 @@ impl DigestFile {
             return Ok(Vec::new());
         }
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let want = DigestFile::parse(&text).ok_or_else(|| format!("{}: malformed", path.display()))?;
+        let want =
+            DigestFile::parse(&text).ok_or_else(|| format!("{}: malformed", path.display()))?;
         if want.inputs != self.inputs {
             return Err(format!(
                 "the inputs differ from those {} was made on ({} here, {} there): report digests not comparable",

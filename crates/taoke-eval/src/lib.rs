@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use serde::Serialize;
-use taoke_evidence::{Comparison, Options};
+use taoke_evidence::{Comparison, Options, Scope, TestId};
 use taoke_zoo::{Manifest, Relation};
 
 pub mod digest;
@@ -127,14 +127,16 @@ pub fn evaluate(
         let t0 = Instant::now();
         let mut merge_pairwise = false;
         let res: Result<Comparison, String> = match (&opened[&p.a], &opened[&p.b]) {
-            (Ok(a), Ok(b)) => taoke_evidence::compare(a, b, &Options::default())
-                .map(|mut c| {
-                    // What `compare_with` does, split to see what the pair alone showed.
-                    merge_pairwise = c.kinds.contains(&taoke_evidence::Kind::Merge);
-                    taoke_evidence::context::apply(&mut c, a, b, &context);
-                    c
-                })
-                .map_err(|e| e.to_string()),
+            // The trace tells what the pair alone showed (before the context).
+            (Ok(a), Ok(b)) => {
+                taoke_evidence::compare_traced(a, b, &Options::default(), Some(&context))
+                    .map(|(c, trace)| {
+                        merge_pairwise =
+                            trace.pairwise_kinds.contains(&taoke_evidence::Kind::Merge);
+                        c
+                    })
+                    .map_err(|e| e.to_string())
+            }
             (Err(e), _) | (_, Err(e)) => Err(e.clone()),
         };
         let merge_from_context = !merge_pairwise
@@ -145,7 +147,7 @@ pub fn evaluate(
         let product_z = res.as_ref().ok().and_then(|c| {
             c.evidence
                 .iter()
-                .find(|e| e.test == "product-match")
+                .find(|e| e.test == TestId::ProductMatch)
                 .map(|e| e.statistic)
         });
         let block_cka: Vec<f64> = res.as_ref().map_or_else(
@@ -153,8 +155,8 @@ pub fn evaluate(
             |c| {
                 c.evidence
                     .iter()
-                    .filter(|e| e.test == "awm-cka")
-                    .filter(|e| e.scope.split_once(" ↔ ").is_some_and(|(x, y)| x == y))
+                    .filter(|e| e.test == TestId::AwmCka)
+                    .filter(|e| matches!(e.scope, Scope::BlockPair { a, b } if a == b))
                     .map(|e| e.statistic)
                     .collect()
             },
@@ -162,7 +164,7 @@ pub fn evaluate(
         let spectral = res.as_ref().ok().and_then(|c| {
             c.evidence
                 .iter()
-                .find(|e| e.test == "spectral")
+                .find(|e| e.test == TestId::Spectral)
                 .map(|e| e.statistic)
         });
         let rel = |id: &str| manifest.model(id).map_or(id.to_owned(), |m| m.path.clone());

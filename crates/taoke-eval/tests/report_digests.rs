@@ -16,8 +16,18 @@ fn pairs() -> Vec<(&'static str, Option<PathBuf>, &'static str, Option<PathBuf>)
     vec![
         ("all-MiniLM-L6-v2", minilm(), "minilm-int8.onnx", int8()),
         ("all-MiniLM-L6-v2", minilm(), "paraphrase-L3.onnx", l3()),
-        ("stories260K.bin", bin(), "stories260K-transposed.bin", shared_model("stories260K/stories260K.transpose.bin")),
-        ("stories260K.bin", bin(), "stories260K.gguf", shared_model("stories260K/tinyllamas-stories-260k-f32.gguf")),
+        (
+            "stories260K.bin",
+            bin(),
+            "stories260K-transposed.bin",
+            shared_model("stories260K/stories260K.transpose.bin"),
+        ),
+        (
+            "stories260K.bin",
+            bin(),
+            "stories260K.gguf",
+            shared_model("stories260K/tinyllamas-stories-260k-f32.gguf"),
+        ),
         ("SmolLM2-135M.gguf", smol(), "all-MiniLM-L6-v2", minilm()),
         ("SmolLM2-135M.gguf", smol(), "stories260K.bin", bin()),
     ]

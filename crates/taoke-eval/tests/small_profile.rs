@@ -57,7 +57,8 @@ fn small_zoo_accuracy() {
             .filter_map(|r| Some((format!("{} {}", r.a, r.b), r.report_sha256.clone()?)))
             .collect(),
     };
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/small-zoo-reports.tsv");
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/small-zoo-reports.tsv");
     match digests.check(&file) {
         Ok(bad) => assert!(
             bad.is_empty(),

@@ -20,7 +20,7 @@ fn main() {
         "qk order a {:?} b {:?}",
         va.anatomy.qk_row_order, vb.anatomy.qk_row_order
     );
-    for p in taoke_evidence::triage::pair_deltas(&va, &vb, 1 << 26) {
+    for p in taoke_evidence::triage::pair_deltas(&va, &vb, 1 << 26, taoke_evidence::LARGE) {
         println!(
             "{:<32} rel {:.3e} r {:.4} equal {} row_cos {:.3} spread {:.3} ones {:?}",
             p.name, p.delta.rel, p.delta.r, p.equal, p.row_cos, p.scale_spread, p.all_ones

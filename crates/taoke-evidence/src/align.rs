@@ -21,24 +21,52 @@ pub enum Transform {
     Rotation(Matrix),
 }
 
-impl Transform {
-    /// A short name for reports.
-    pub fn name(&self) -> &'static str {
+/// What kind of map a [`Transform`] is (a signed permutation that moves nothing is the
+/// identity).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransformKind {
+    /// B's coordinates are A's.
+    Identity,
+    /// Coordinates moved and possibly negated.
+    SignedPermutation,
+    /// A dense orthogonal map.
+    Rotation,
+}
+
+impl TransformKind {
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Transform::Identity => "identity",
+            TransformKind::Identity => "identity",
+            TransformKind::SignedPermutation => "signed-permutation",
+            TransformKind::Rotation => "rotation",
+        }
+    }
+}
+
+impl Transform {
+    /// What kind of map this is.
+    pub fn kind(&self) -> TransformKind {
+        match self {
+            Transform::Identity => TransformKind::Identity,
             Transform::SignedPermutation(m) => {
                 let identity = m
                     .iter()
                     .enumerate()
                     .all(|(j, x)| matches!(x, Some((i, s)) if *i == j && *s > 0.0));
                 if identity {
-                    "identity"
+                    TransformKind::Identity
                 } else {
-                    "signed-permutation"
+                    TransformKind::SignedPermutation
                 }
             }
-            Transform::Rotation(_) => "rotation",
+            Transform::Rotation(_) => TransformKind::Rotation,
         }
+    }
+
+    /// A short name for reports.
+    pub fn name(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     /// [`Transform::apply`] taking ownership: the identity on equal widths returns `x` itself.

@@ -158,6 +158,19 @@ pub fn cka(a: Option<&CkaPrepared>, b: Option<&CkaPrepared>) -> Option<f64> {
     }
 }
 
+/// Least block CKA that can make a block related. Significance alone is not enough: blocks
+/// trained independently on a shared embedding read the same residual basis, and CKA sees
+/// that (all-MiniLM-L6-v2 vs paraphrase-MiniLM-L3-v2, whose block weights are element-wise
+/// independent, give block CKAs of 0.15–0.58), while copied or fine-tuned blocks give ≥ 0.98
+/// on the zoo, permuted or not.
+pub(crate) const CKA_DERIVED: f64 = 0.8;
+
+/// The block CKA statistic: the mean of the available MLP and attention CKAs.
+pub(crate) fn block_cka_stat(c: &BlockCka) -> Option<f64> {
+    let v: Vec<f64> = [c.mlp, c.attn].into_iter().flatten().collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -162,11 +162,31 @@ impl std::fmt::Debug for Context<'_> {
     }
 }
 
+/// How a merge combined its parents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MergeMethod {
+    /// Linear or spherical interpolation: a positive combination of the parents.
+    Linear,
+    /// TIES/DARE-like: each weight from the base or one parent.
+    Sparse,
+}
+
+impl MergeMethod {
+    /// The wire name (`linear`, `sparse`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MergeMethod::Linear => "linear",
+            MergeMethod::Sparse => "sparse",
+        }
+    }
+}
+
 /// What [`merge_finding`] found: the model is a merge of `parents`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MergeFinding {
     /// `linear` (linear or spherical interpolation) or `sparse` (TIES/DARE-like).
-    pub method: &'static str,
+    pub method: MergeMethod,
     /// Labels of the two parents found (context labels).
     pub parents: [String; 2],
     /// Linear: the median coefficients of the parents; sparse: the median share of weights
@@ -182,7 +202,7 @@ impl MergeFinding {
     pub fn describe(&self) -> String {
         format!(
             "a {} merge of {} and {}",
-            if self.method == "linear" {
+            if self.method == MergeMethod::Linear {
                 "linear or spherical"
             } else {
                 "sparse (TIES/DARE)"
@@ -411,8 +431,8 @@ fn linear(ctx: &Context<'_>, keys: &[&Key], xx: &[f64], kept: &[Cand]) -> Option
             let den2 = p.d2.iter().sum::<f64>().min(q.d2.iter().sum::<f64>());
             let ratio = (res2 / den2.max(f64::MIN_POSITIVE)).sqrt();
             let (c1, c2) = (
-                crate::verdict::median(c1s.clone()),
-                crate::verdict::median(c2s.clone()),
+                taoke_stats::median(c1s.clone()),
+                taoke_stats::median(c2s.clone()),
             );
             // An interpolation: both parents weigh in and neither is extrapolated away from
             // (a spherical merge's coefficients sum a little above 1), in nine matrices of ten
@@ -432,7 +452,7 @@ fn linear(ctx: &Context<'_>, keys: &[&Key], xx: &[f64], kept: &[Cand]) -> Option
                 && best.as_ref().is_none_or(|b| ratio < b.residual)
             {
                 best = Some(MergeFinding {
-                    method: "linear",
+                    method: MergeMethod::Linear,
                     parents: [p.label.clone(), q.label.clone()],
                     weights: [c1, c2],
                     residual: ratio,
@@ -449,7 +469,7 @@ fn sparse(ctx: &Context<'_>, kept: &[Cand]) -> Option<MergeFinding> {
     let share = |u: &[f64]| -> Option<f64> {
         let moved: Vec<f64> = u.iter().copied().filter(|&v| v < 0.99).collect();
         let sparse = moved.iter().filter(|&&v| v >= SPARSE).count();
-        (sparse >= 3 && 4 * sparse >= moved.len()).then(|| crate::verdict::median(moved))
+        (sparse >= 3 && 4 * sparse >= moved.len()).then(|| taoke_stats::median(moved))
     };
     let partners: Vec<(&Cand, f64)> = kept
         .iter()
@@ -463,7 +483,7 @@ fn sparse(ctx: &Context<'_>, kept: &[Cand]) -> Option<MergeFinding> {
                 continue;
             };
             let between: Vec<f64> = pq.unchanged.iter().copied().filter(|&v| v < 0.99).collect();
-            let between_share = crate::verdict::median(between.clone());
+            let between_share = taoke_stats::median(between.clone());
             if between.is_empty() || share(&pq.unchanged).is_some() {
                 continue;
             }
@@ -473,7 +493,7 @@ fn sparse(ctx: &Context<'_>, kept: &[Cand]) -> Option<MergeFinding> {
                 .is_none_or(|b| score > b.weights[0].min(b.weights[1]))
             {
                 best = Some(MergeFinding {
-                    method: "sparse",
+                    method: MergeMethod::Sparse,
                     parents: [p.label.clone(), q.label.clone()],
                     weights: [sp, sq],
                     residual: between_share,
@@ -570,11 +590,9 @@ pub fn read_matrix_samples(
     Ok(Some((values, rows, cols)))
 }
 
-fn splitmix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+/// The first SplitMix64 output for seed `z`: a seeded hash of `z`.
+fn splitmix(z: u64) -> u64 {
+    taoke_stats::rng::SplitMix64::new(z).next_u64()
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -628,16 +646,22 @@ pub fn sample_positions(
         .collect()
 }
 
-/// Adds what the context shows to a comparison of `a` and `b`: for a related pair, `merge`
-/// among the kinds when either side is a merge (the merge step lies on the path between the
-/// two unless one is a copy of the other, which `related` excludes), a `merge-fit` evidence
-/// row per merged side, and the direction when the other side is one of the merge's parents.
-/// [`crate::compare_with`] is [`crate::compare`] followed by this.
-pub fn apply(c: &mut crate::report::Comparison, a: &Checkpoint, b: &Checkpoint, ctx: &Context<'_>) {
-    use crate::report::{Direction, Evidence, Kind, Verdict};
-    if c.verdict != Verdict::Related || ctx.is_empty() {
-        return;
-    }
+/// A merge found for one side of a pair ([`merge_findings`]).
+#[derive(Debug, Clone)]
+pub struct SideMerge {
+    /// Which side is the merge.
+    pub side: crate::report::Side,
+    /// What was found.
+    pub finding: MergeFinding,
+    /// The other side of the pair is one of the parents.
+    pub other_is_parent: bool,
+}
+
+/// The merges among the two sides of a pair: for A then B, whether it is a merge of two
+/// models of `ctx` or of a context model and the other side (labelled by its context label,
+/// else its reference).
+pub fn merge_findings(a: &Checkpoint, b: &Checkpoint, ctx: &Context<'_>) -> Vec<SideMerge> {
+    use crate::report::Side;
     let label = |ck: &Checkpoint| {
         ctx.label_of(ck)
             .map(str::to_owned)
@@ -646,53 +670,14 @@ pub fn apply(c: &mut crate::report::Comparison, a: &Checkpoint, b: &Checkpoint, 
     let (la, lb) = (label(a), label(b));
     let fa = merge_finding(ctx, a, &[(lb.clone(), b)]);
     let fb = merge_finding(ctx, b, &[(la.clone(), a)]);
-    for (side, f, other) in [("A", &fa, &lb), ("B", &fb, &la)] {
-        let Some(f) = f else { continue };
-        let summary = match f.method {
-            "linear" => format!(
-                "{side} = {:.2}·{} + {:.2}·{} in every block matrix up to a residual of {:.1e} \
-                 of its distance to the nearer one: a linear or spherical merge of the two",
-                f.weights[0], f.parents[0], f.weights[1], f.parents[1], f.residual
-            ),
-            _ => format!(
-                "{side} keeps {:.0} % of its changed block weights bit-identical to {} and \
-                 {:.0} % to {}, which share {:.0} % with each other: a sparse (TIES/DARE) merge \
-                 of the two",
-                100.0 * f.weights[0],
-                f.parents[0],
-                100.0 * f.weights[1],
-                f.parents[1],
-                100.0 * f.residual
-            ),
-        };
-        c.evidence.push(Evidence {
-            test: "merge-fit".into(),
-            scope: side.to_owned(),
-            statistic: f.residual,
-            p_value: None,
-            log10_p_value: None,
-            summary,
-        });
-        if !c.kinds.contains(&Kind::Merge) {
-            c.kinds.push(Kind::Merge);
-            c.kinds.sort();
-            // The decisive sentence ends with the kinds ("; how: …"): name the merge there.
-            if let Some(pos) = c.decisive.rfind("; how: ") {
-                c.decisive.truncate(pos);
-            }
-            let kinds: Vec<&str> = c.kinds.iter().map(|k| k.as_str()).collect();
-            c.decisive.push_str(&format!(
-                "; how: {}; {side} is {}",
-                kinds.join(", "),
-                f.describe()
-            ));
-        }
-        if c.direction == Direction::Unknown && f.parents.contains(other) {
-            c.direction = if side == "A" {
-                Direction::AFromB
-            } else {
-                Direction::BFromA
-            };
-        }
-    }
+    [(Side::A, fa, lb), (Side::B, fb, la)]
+        .into_iter()
+        .filter_map(|(side, f, other)| {
+            f.map(|finding| SideMerge {
+                side,
+                other_is_parent: finding.parents.contains(&other),
+                finding,
+            })
+        })
+        .collect()
 }

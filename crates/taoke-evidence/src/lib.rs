@@ -25,21 +25,34 @@
 #![deny(missing_docs)]
 
 pub mod align;
+mod anchor;
+mod blocks;
 pub mod calibration;
 pub mod cka;
 mod compare;
 pub mod context;
 mod kinds;
+mod layers;
+mod measure;
+mod options;
 pub mod products;
 pub mod report;
+mod roles;
 pub mod triage;
 pub mod units;
-pub mod verdict;
+mod verdict;
 pub mod view;
+mod words;
 
-pub use compare::{compare, compare_with, Options, LARGE};
-pub use context::{Context, MergeFinding};
-pub use report::{Comparison, ComponentVerdict, Direction, Evidence, Kind, Verdict};
+#[cfg(test)]
+mod rules;
+
+pub use compare::{compare, compare_traced, compare_with, Trace};
+pub use context::{Context, MergeFinding, MergeMethod, SideMerge};
+pub use options::{Options, DEFAULT_ALPHA, LARGE, MAX_ALPHA};
+pub use report::{
+    Comparison, ComponentVerdict, Direction, Evidence, Kind, Product, Scope, Side, TestId, Verdict,
+};
 
 /// Errors of a comparison.
 #[derive(Debug, thiserror::Error)]

@@ -15,7 +15,10 @@
 use taoke_anatomy::{Param, Role};
 use taoke_stats::Matrix;
 
+use taoke_stats::rng::SplitMix64;
+
 use crate::align::{matmul, Transform};
+use crate::report::Product;
 use crate::units::{attn_gain, ffn_gain, fold_gain};
 use crate::view::ModelView;
 use crate::Result;
@@ -37,7 +40,6 @@ pub struct ProductDelta {
 }
 
 /// The products, in report order.
-const PRODUCTS: [&str; 3] = ["attn-vo", "attn-qk", "mlp-down-up"];
 
 /// Singular values compared per product by the spectral signature.
 pub const SPECTRUM_K: usize = 16;
@@ -54,16 +56,9 @@ fn top_spectrum(left: &Matrix, right: &Matrix) -> Option<Vec<f64>> {
 }
 
 fn gaussian(rows: usize, cols: usize, seed: u64) -> Matrix {
-    let mut s = seed ^ 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        // splitmix64
-        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    let mut u = move || ((next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+    let mut rng = SplitMix64::new(seed ^ 0x9e37_79b9_7f4a_7c15);
+    // Open interval (0, 1): the half-step keeps ln(u) finite.
+    let mut u = move || ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
     Matrix::from_fn(rows, cols, |_, _| {
         // Box–Muller (one value per pair; simplicity over speed).
         let (a, b) = (u(), u());
@@ -95,40 +90,36 @@ fn w(v: &ModelView<'_>, block: u32, role: Role) -> Result<Option<Matrix>> {
 /// The sketches `P·Z` of one block's products, in the model's own coordinates: for each
 /// product, `(left, right)` factors such that `P = left · right`, `left: d × h`,
 /// `right: h × d`.
-fn factors(
-    v: &ModelView<'_>,
-    block: u32,
-    only: &str,
-) -> Result<Vec<(&'static str, Matrix, Matrix)>> {
-    let want = |name: &str| only == name;
+fn factors(v: &ModelView<'_>, block: u32, only: Product) -> Result<Vec<(Product, Matrix, Matrix)>> {
+    let want = |p: Product| only == p;
     let mut out = Vec::new();
     let ag = attn_gain(v, block);
     let fg = ffn_gain(v, block);
     let kv_heads = kv_heads(v);
-    if !want("attn-vo") {
+    if !want(Product::AttnVo) {
     } else if let (Some(o), Some(val)) = (w(v, block, Role::AttnO)?, w(v, block, Role::AttnV)?) {
         let val = fold_gain(val, ag.as_ref());
         if o.cols == val.rows {
-            out.push(("attn-vo", o, val));
+            out.push((Product::AttnVo, o, val));
         } else if let Some(vv) = kv_heads.and_then(|h| repeat_heads(&val, h, o.cols)) {
-            out.push(("attn-vo", o, vv));
+            out.push((Product::AttnVo, o, vv));
         }
     }
-    if !want("attn-qk") {
+    if !want(Product::AttnQk) {
     } else if let (Some(q), Some(k)) = (w(v, block, Role::AttnQ)?, w(v, block, Role::AttnK)?) {
         // Qᵀ K needs equal head widths; with grouped-query attention, repeat K's heads.
         let q = fold_gain(q, ag.as_ref());
         let k = fold_gain(k, ag.as_ref());
         if q.rows == k.rows {
-            out.push(("attn-qk", transpose(&q), k));
+            out.push((Product::AttnQk, transpose(&q), k));
         } else if let Some(kk) = kv_heads.and_then(|h| repeat_heads(&k, h, q.rows)) {
-            out.push(("attn-qk", transpose(&q), kk));
+            out.push((Product::AttnQk, transpose(&q), kk));
         }
     }
-    if !want("mlp-down-up") {
+    if !want(Product::MlpDownUp) {
     } else if let (Some(d), Some(u)) = (w(v, block, Role::MlpDown)?, w(v, block, Role::MlpUp)?) {
         if d.cols == u.rows {
-            out.push(("mlp-down-up", d, fold_gain(u, fg.as_ref())));
+            out.push((Product::MlpDownUp, d, fold_gain(u, fg.as_ref())));
         }
     }
     Ok(out)
@@ -174,7 +165,7 @@ pub fn compare_block(
     t: &Transform,
     d_a: usize,
     seed: u64,
-) -> Result<Vec<(&'static str, ProductDelta)>> {
+) -> Result<Vec<(Product, ProductDelta)>> {
     compare_block_with(a, block_a, b, block_b, t, d_a, seed, false)
 }
 
@@ -189,12 +180,12 @@ pub fn compare_block_with(
     d_a: usize,
     seed: u64,
     spectra: bool,
-) -> Result<Vec<(&'static str, ProductDelta)>> {
+) -> Result<Vec<(Product, ProductDelta)>> {
     let z = gaussian(d_a, SKETCH_COLS, seed);
     let mut out = Vec::new();
     // One product at a time, so only its two factors per side are in memory (a 13B block's
     // seven matrices would take 2.5 GB of f32 for both sides).
-    for product in PRODUCTS {
+    for product in Product::ALL {
         let fa = factors(a, block_a, product)?;
         let fb = factors(b, block_b, product)?;
         for (name, la, ra) in &fa {
@@ -330,7 +321,7 @@ fn stream_left_t(
 fn sketch_streamed(
     v: &ModelView<'_>,
     block: u32,
-    product: &str,
+    product: Product,
     t: &Transform,
     z: &Matrix,
     d_a: usize,
@@ -346,7 +337,7 @@ fn sketch_streamed(
         }
     };
     let s = match product {
-        "attn-vo" => {
+        Product::AttnVo => {
             let (Some(io), Some(iv)) = (idx(Role::AttnO), idx(Role::AttnV)) else {
                 return Ok(None);
             };
@@ -357,7 +348,7 @@ fn sketch_streamed(
             };
             stream_left(v, io, &y)?
         }
-        "attn-qk" => {
+        Product::AttnQk => {
             let (Some(iq), Some(ik)) = (idx(Role::AttnQ), idx(Role::AttnK)) else {
                 return Ok(None);
             };
@@ -368,7 +359,7 @@ fn sketch_streamed(
             };
             stream_left_t(v, iq, ag.as_ref(), &y)?
         }
-        "mlp-down-up" => {
+        Product::MlpDownUp => {
             let (Some(id), Some(iu)) = (idx(Role::MlpDown), idx(Role::MlpUp)) else {
                 return Ok(None);
             };
@@ -376,7 +367,6 @@ fn sketch_streamed(
             let y = stream_right(v, iu, fg.as_ref(), t, z, d_a)?;
             stream_left(v, id, &y)?
         }
-        _ => None,
     };
     // Mᵀ on the output side: rows of the sketch are the model's residual coordinates.
     Ok(s.map(|s| transpose(&t.apply(&transpose(&s), d_a))))
@@ -394,10 +384,10 @@ pub fn compare_block_streamed(
     t: &Transform,
     d_a: usize,
     seed: u64,
-) -> Result<Vec<(&'static str, ProductDelta)>> {
+) -> Result<Vec<(Product, ProductDelta)>> {
     let z = gaussian(d_a, SKETCH_COLS, seed);
     let mut out = Vec::new();
-    for product in PRODUCTS {
+    for product in Product::ALL {
         let Some(sa) = sketch_streamed(a, block_a, product, &Transform::Identity, &z, d_a)? else {
             continue;
         };

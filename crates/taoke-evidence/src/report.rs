@@ -159,13 +159,198 @@ pub struct ModelSide {
     pub vocab: Option<usize>,
 }
 
+/// The test an evidence row reports. Serialised as its wire name (`embedding-columns`, …).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum TestId {
+    /// Exact unit-matching test of the token embeddings' hidden dimensions.
+    EmbeddingColumns,
+    /// Exact unit-matching test of the MLP units of one block pair.
+    MlpUnits,
+    /// Experts' MLP units against a dense MLP (MoE up-cycling).
+    ExpertUnits,
+    /// Vocabulary-anchored CKA of one block pair (calibrated).
+    AwmCka,
+    /// One function-invariant product of one block pair (relative difference).
+    InvariantProduct,
+    /// The calibrated product-match test over the mapped blocks.
+    ProductMatch,
+    /// Spectral signatures of the products (supporting only).
+    Spectral,
+    /// Shared-token embeddings after the residual map.
+    EmbeddingAlignment,
+    /// Bit-identical tensors at the same role.
+    TensorEquality,
+    /// Share of bit-identical weights in moved matrices (TIES/DARE trace).
+    SparseUpdate,
+    /// Byte-identical weight files.
+    FileIdentity,
+    /// The tokenizer relation.
+    Tokenizer,
+    /// A side fits as a merge of two context models.
+    MergeFit,
+}
+
+impl TestId {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestId::EmbeddingColumns => "embedding-columns",
+            TestId::MlpUnits => "mlp-units",
+            TestId::ExpertUnits => "expert-units",
+            TestId::AwmCka => "awm-cka",
+            TestId::InvariantProduct => "invariant-product",
+            TestId::ProductMatch => "product-match",
+            TestId::Spectral => "spectral",
+            TestId::EmbeddingAlignment => "embedding-alignment",
+            TestId::TensorEquality => "tensor-equality",
+            TestId::SparseUpdate => "sparse-update",
+            TestId::FileIdentity => "file-identity",
+            TestId::Tokenizer => "tokenizer",
+            TestId::MergeFit => "merge-fit",
+        }
+    }
+}
+
+impl std::fmt::Display for TestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A function-invariant product of one block.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
+pub enum Product {
+    /// `W_o · W_v` (per KV head group).
+    #[serde(rename = "attn-vo")]
+    AttnVo,
+    /// `W_qᵀ · W_k`.
+    #[serde(rename = "attn-qk")]
+    AttnQk,
+    /// `W_down · W_up` (gates folded).
+    #[serde(rename = "mlp-down-up")]
+    MlpDownUp,
+}
+
+impl Product {
+    /// Every product, in report order.
+    pub const ALL: [Product; 3] = [Product::AttnVo, Product::AttnQk, Product::MlpDownUp];
+
+    /// The wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Product::AttnVo => "attn-vo",
+            Product::AttnQk => "attn-qk",
+            Product::MlpDownUp => "mlp-down-up",
+        }
+    }
+}
+
+/// Which side of a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Side {
+    /// Model A.
+    A,
+    /// Model B.
+    B,
+}
+
+impl Side {
+    /// `A` or `B`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::A => "A",
+            Side::B => "B",
+        }
+    }
+}
+
+/// What an evidence row covers. Serialised as text: `model`, `embeddings`, `blocks`,
+/// `vocabulary`, `blk.3 ↔ blk.4`, `blk.3 ↔ blk.4 experts`, `blk.3 ↔ blk.4 attn-vo`, `A`, `B`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// The whole model.
+    Model,
+    /// The token embeddings.
+    Embeddings,
+    /// The mapped blocks together.
+    Blocks,
+    /// The tokenizers.
+    Vocabulary,
+    /// Block `a` of A against block `b` of B.
+    BlockPair {
+        /// Block of A.
+        a: u32,
+        /// Block of B.
+        b: u32,
+    },
+    /// The experts of block `a` of A against block `b` of B.
+    Experts {
+        /// Block of A.
+        a: u32,
+        /// Block of B.
+        b: u32,
+    },
+    /// One product of block `a` of A against block `b` of B.
+    Product {
+        /// Block of A.
+        a: u32,
+        /// Block of B.
+        b: u32,
+        /// Which product.
+        product: Product,
+    },
+    /// One side of the pair.
+    Side(Side),
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Model => f.write_str("model"),
+            Scope::Embeddings => f.write_str("embeddings"),
+            Scope::Blocks => f.write_str("blocks"),
+            Scope::Vocabulary => f.write_str("vocabulary"),
+            Scope::BlockPair { a, b } => write!(f, "blk.{a} ↔ blk.{b}"),
+            Scope::Experts { a, b } => write!(f, "blk.{a} ↔ blk.{b} experts"),
+            Scope::Product { a, b, product } => {
+                write!(f, "blk.{a} ↔ blk.{b} {}", product.as_str())
+            }
+            Scope::Side(s) => f.write_str(s.as_str()),
+        }
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl schemars::JsonSchema for Scope {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Scope".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "What the row covers: `model`, `embeddings`, `blocks`, `vocabulary`, `blk.I ↔ blk.J`, `blk.I ↔ blk.J experts`, `blk.I ↔ blk.J PRODUCT`, `A` or `B`."
+        })
+    }
+}
+
 /// One piece of evidence.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Evidence {
     /// Test id (`embedding-columns`, `mlp-units`, `tensor-equality`, …).
-    pub test: String,
+    pub test: TestId,
     /// What it covers (`embeddings`, `blk.3 ↔ blk.3`, `model`).
-    pub scope: String,
+    pub scope: Scope,
     /// The test statistic.
     pub statistic: f64,
     /// p-value of independence (exact or calibrated), when the test gives one.
@@ -174,6 +359,27 @@ pub struct Evidence {
     pub log10_p_value: Option<f64>,
     /// One sentence.
     pub summary: String,
+}
+
+impl Evidence {
+    /// A row from a natural-log p-value (`None`: the test gives none).
+    pub fn new(
+        test: TestId,
+        scope: Scope,
+        statistic: f64,
+        ln_p: Option<f64>,
+        summary: String,
+    ) -> Evidence {
+        let (p_value, log10_p_value) = ln_p.map_or((None, None), p_pair);
+        Evidence {
+            test,
+            scope,
+            statistic,
+            p_value,
+            log10_p_value,
+            summary,
+        }
+    }
 }
 
 /// A verdict on one component.

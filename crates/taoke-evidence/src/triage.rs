@@ -280,14 +280,10 @@ fn mean_row_cosine(a: &taoke_stats::Matrix, b: &taoke_stats::Matrix) -> f64 {
 pub const SAMPLED_ROWS: usize = 256;
 
 /// Element-wise comparison of every canonical tensor present in both with the same shape
-/// (after orientation), in A's coordinates (no alignment applied).
-pub fn pair_deltas(a: &ModelView<'_>, b: &ModelView<'_>, max_elems: u64) -> Vec<PairDelta> {
-    pair_deltas_sampled(a, b, max_elems, crate::compare::LARGE)
-}
-
-/// [`pair_deltas`] with matrices of more than `sample_above` elements compared on
-/// [`SAMPLED_ROWS`] seeded rows.
-pub fn pair_deltas_sampled(
+/// (after orientation), in A's coordinates (no alignment applied); matrices of more than
+/// `sample_above` elements are compared on [`SAMPLED_ROWS`] seeded rows
+/// ([`crate::Options::large_above`] by default).
+pub fn pair_deltas(
     a: &ModelView<'_>,
     b: &ModelView<'_>,
     max_elems: u64,
@@ -317,6 +313,7 @@ pub fn mapped_block_deltas(
     b: &ModelView<'_>,
     links: &[(u32, u32)],
     max_elems: u64,
+    sample_above: u64,
 ) -> Vec<PairDelta> {
     let mut out = Vec::new();
     for &(i, j) in links {
@@ -324,7 +321,7 @@ pub fn mapped_block_deltas(
             let Some(&ib) = b.by_key.get(&(Some(j), k.1, k.2, k.3)) else {
                 continue;
             };
-            out.extend(pair_delta(a, ia, b, ib, max_elems, crate::compare::LARGE));
+            out.extend(pair_delta(a, ia, b, ib, max_elems, sample_above));
         }
     }
     out

@@ -21,85 +21,169 @@
 
 use std::collections::BTreeSet;
 
-use crate::compare::{Measurements, Options};
+use crate::cka::{block_cka_stat, CKA_DERIVED};
+use crate::context::SideMerge;
+use crate::measure::{BlockTest, Measurements};
+use crate::options::Options;
 use crate::report::*;
 use crate::triage::is_quantized;
+use crate::units::UnitTest;
 use crate::view::ModelView;
+use crate::words::{fmt_p, pct};
+use taoke_stats::median;
 
 const LN10: f64 = std::f64::consts::LN_10;
 
-/// Monotone layer map: each block of the deeper-or-equal side's partner chosen to maximize the
-/// total −ln p, with `j` non-decreasing in `i` (repeats and gaps allowed). Only links whose
-/// unit test has p < 1e-4 are returned.
-pub fn layer_map(tests: &[(u32, u32, crate::units::UnitTest)], la: u32, lb: u32) -> Vec<LayerLink> {
-    if la == 0 || lb == 0 || tests.is_empty() {
-        return Vec::new();
-    }
-    let (la, lb) = (la as usize, lb as usize);
-    let mut s = vec![0f64; la * lb];
-    for (i, j, t) in tests {
-        s[*i as usize * lb + *j as usize] = (-t.ln_p).max(0.0);
-    }
-    // dp[i][j]: best total for blocks 0..=i of A with block i mapped to j.
-    let mut dp = vec![f64::NEG_INFINITY; la * lb];
-    let mut from = vec![0usize; la * lb];
-    dp[..lb].copy_from_slice(&s[..lb]);
-    for i in 1..la {
-        let mut best = f64::NEG_INFINITY;
-        let mut arg = 0;
-        for j in 0..lb {
-            if dp[(i - 1) * lb + j] > best {
-                best = dp[(i - 1) * lb + j];
-                arg = j;
-            }
-            dp[i * lb + j] = best + s[i * lb + j];
-            from[i * lb + j] = arg;
-        }
-    }
-    let mut j = (0..lb)
-        .max_by(|&x, &y| dp[(la - 1) * lb + x].total_cmp(&dp[(la - 1) * lb + y]))
-        .unwrap_or(0);
-    let mut path = vec![0usize; la];
-    for i in (0..la).rev() {
-        path[i] = j;
-        if i > 0 {
-            j = from[i * lb + j];
-        }
-    }
-    let ln_thresh = (1e-4f64).ln();
-    path.iter()
-        .enumerate()
-        .filter_map(|(i, &j)| {
-            let t = tests
-                .iter()
-                .find(|(a, b, _)| *a as usize == i && *b as usize == j)?;
-            (t.2.ln_p < ln_thresh).then(|| LayerLink {
-                a: i as u32,
-                b: j as u32,
-                log10_p_value: t.2.ln_p / LN10,
-            })
-        })
-        .collect()
+/// An exact test counts as having power with at least this many units (a permutation of 32
+/// units can reach p = 1/32! ≈ 4e-36).
+const POWER_UNITS: usize = 32;
+
+/// Bonferroni (or the calibrated product test) joins Fisher's combination only this far below
+/// α, so independent pairs keep the exact tests' uniform p-values.
+const FAR_BELOW_ALPHA: f64 = 1e-3;
+
+/// Relative difference of products allowed to a copy, as a multiple of the pair's storage
+/// tolerance.
+const PRODUCTS_OVER_TOL: f64 = 2.0;
+
+/// Smallest copy tolerance: added noise at weight std / 700 stays well below 1e-2; light
+/// fine-tunes usually do not.
+const MIN_TOLERANCE: f64 = 5e-3;
+
+/// The verdict stage's result before the context is consulted ([`conclude`] finishes it).
+pub(crate) struct Judged {
+    pub verdict: Verdict,
+    pub kinds: BTreeSet<Kind>,
+    pub direction: Direction,
+    /// Combined natural-log p-value of independence.
+    pub combined: Option<f64>,
+    pub evidence: Vec<Evidence>,
+    pub components: Vec<ComponentVerdict>,
+    pub layer_map: Vec<LayerLink>,
+    /// Copy tolerance of the pair.
+    pub tol: f64,
 }
 
-fn ev(test: &str, scope: &str, statistic: f64, ln_p: Option<f64>, summary: String) -> Evidence {
-    let (p, l) = ln_p.map_or((None, None), crate::report::p_pair);
-    Evidence {
-        test: test.to_owned(),
-        scope: scope.to_owned(),
-        statistic,
-        p_value: p,
-        log10_p_value: l,
-        summary,
-    }
-}
-
-fn fmt_p(ln_p: f64) -> String {
-    let l = ln_p / LN10;
-    if l > -4.0 {
-        format!("{:.3}", ln_p.exp())
+/// Judges the pair from its measurements: p-value combination, block components, layer
+/// map, same-weights test, evidence rows, verdict, kinds and direction.
+pub(crate) fn judge(
+    a: &ModelView<'_>,
+    b: &ModelView<'_>,
+    m: &Measurements,
+    opts: &Options,
+) -> Judged {
+    let (la, lb) = m.blocks;
+    let mut evidence = exact_rows(m);
+    let exact = combine_exact(m, opts);
+    let (components, block_rows) = components(m, opts);
+    evidence.extend(block_rows);
+    let cka_tests = cka_tests(m);
+    let unit_map = crate::layers::layer_map(&m.block.tests, la, lb);
+    // Layer map from the exact unit tests; when units were permuted those see nothing, and the
+    // calibrated CKA (permutation-invariant) maps the blocks instead.
+    let (layer_map, map_tests) = if unit_map.len() < 2 && la != lb {
+        let cka_map = crate::layers::layer_map(&cka_tests, la, lb);
+        if cka_map.len() > unit_map.len() {
+            (cka_map, &cka_tests[..])
+        } else {
+            (unit_map, &m.block.tests[..])
+        }
     } else {
-        format!("1e{:.0}", l.floor())
+        (unit_map, &m.block.tests[..])
+    };
+    let tol = pair_tolerance(a, b);
+    let products = product_findings(m, tol);
+    evidence.extend(products.rows);
+    let combined = with_products(exact, products.ln_p, opts);
+    let significant = combined.is_some_and(|c| c < opts.ln_alpha());
+    let emb_ok = m.anchor.emb_delta.is_some_and(|d| d.rel <= tol);
+    let same_weights = la == lb
+        && products.ok
+        && (emb_ok || m.anchor.emb_delta.is_none())
+        && (significant || m.identical_files);
+    evidence.extend(pair_rows(a, b, m));
+    let verdict = verdict_of(m, combined, same_weights, significant, opts);
+    let kinds = crate::kinds::kinds(&crate::kinds::KindInputs {
+        a,
+        b,
+        m,
+        opts,
+        verdict,
+        components: &components,
+        layer_map: &layer_map,
+        map_tests,
+        cka_tests: &cka_tests,
+        tol,
+    });
+    let direction = direction(a, b, &kinds, la, lb);
+    Judged {
+        verdict,
+        kinds,
+        direction,
+        combined,
+        evidence,
+        components,
+        layer_map,
+        tol,
+    }
+}
+
+/// Finishes the comparison: merges found from the context (a `merge-fit` row per side, the
+/// `merge` kind, the direction towards a parent), then the decisive sentence from the final
+/// findings, the caveats and the report.
+pub(crate) fn conclude(
+    a: &ModelView<'_>,
+    b: &ModelView<'_>,
+    m: &Measurements,
+    opts: &Options,
+    mut j: Judged,
+    merges: &[SideMerge],
+) -> Comparison {
+    let mut named = None;
+    for sm in merges {
+        j.evidence.push(merge_row(sm));
+        if j.kinds.insert(Kind::Merge) {
+            named = Some(sm);
+        }
+        if j.direction == Direction::Unknown && sm.other_is_parent {
+            j.direction = match sm.side {
+                Side::A => Direction::AFromB,
+                Side::B => Direction::BFromA,
+            };
+        }
+    }
+    let mut decisive = crate::words::decisive(j.verdict, m, j.combined, opts, &j.kinds, j.tol);
+    if let Some(sm) = named {
+        decisive.push_str(&format!(
+            "; {} is {}",
+            sm.side.as_str(),
+            sm.finding.describe()
+        ));
+    }
+    let (la, lb) = m.blocks;
+    let (p_value, log10_p_value) = j.combined.map_or((None, None), p_pair);
+    Comparison {
+        schema_version: 1,
+        a: side(a),
+        b: side(b),
+        verdict: j.verdict,
+        kinds: j.kinds.into_iter().collect(),
+        direction: j.direction,
+        p_value,
+        log10_p_value,
+        alpha: opts.alpha,
+        decisive,
+        evidence: j.evidence,
+        components: j.components,
+        layer_map: j.layer_map,
+        block_matrix: block_matrix(&m.block.tests, la, lb),
+        tokenizer: m.tokenizer.as_ref().map(|t| TokenizerEvidence {
+            relation: t.relation.name().to_owned(),
+            jaccard: t.jaccard,
+            equal_id_fraction: t.equal_id_fraction,
+            summary: t.summary(),
+        }),
+        caveats: caveats(m, j.verdict),
     }
 }
 
@@ -119,57 +203,60 @@ fn side(v: &ModelView<'_>) -> ModelSide {
     }
 }
 
-/// Builds the comparison from the measurements.
-pub(crate) fn decide(
-    a: &ModelView<'_>,
-    b: &ModelView<'_>,
-    m: &Measurements,
-    opts: &Options,
-) -> Comparison {
-    let mut evidence = Vec::new();
-    let mut caveats = Vec::new();
-    let (la, lb) = m.blocks;
-
-    // --- exact tests and their combination
-    let mut diag: Vec<f64> = Vec::new();
-    let mut all: Vec<f64> = Vec::new();
-    if let Some(t) = &m.emb_test {
-        diag.push(t.ln_p);
-        all.push(t.ln_p);
-        evidence.push(ev(
-            "embedding-columns",
-            "embeddings",
+/// The rows of the exact tests that are not per block: the embedding test and the experts.
+fn exact_rows(m: &Measurements) -> Vec<Evidence> {
+    let mut rows = Vec::new();
+    if let Some(t) = &m.anchor.emb_test {
+        rows.push(Evidence::new(
+            TestId::EmbeddingColumns,
+            Scope::Embeddings,
             t.rho,
             Some(t.ln_p),
             format!(
                 "matching the {} hidden dimensions of the two token embeddings over {} shared tokens gives Spearman ρ = {:.3} against the identity ({} of units matched in place); p = {}",
                 t.n,
-                m.tokens_shared,
+                m.anchor.tokens_shared,
                 t.rho,
                 pct(t.identity_fraction),
                 fmt_p(t.ln_p)
             ),
         ));
     }
-    for (i, j, t) in &m.block_tests {
-        all.push(t.ln_p);
-        if la == lb && i == j {
-            diag.push(t.ln_p);
-        }
-    }
-    for (i, j, lnp, n) in &m.expert_tests {
-        all.push(*lnp);
-        evidence.push(ev(
-            "expert-units",
-            &format!("blk.{i} ↔ blk.{j} experts"),
-            *n as f64,
-            Some(*lnp),
+    for e in &m.block.experts {
+        rows.push(Evidence::new(
+            TestId::ExpertUnits,
+            Scope::Experts { a: e.a, b: e.b },
+            e.experts as f64,
+            Some(e.ln_p),
             format!(
-                "the MLP units of {n} experts match the dense MLP's units; combined p = {}",
-                fmt_p(*lnp)
+                "the MLP units of {} experts match the dense MLP's units; combined p = {}",
+                e.experts,
+                fmt_p(e.ln_p)
             ),
         ));
     }
+    rows
+}
+
+/// The combined natural-log p-value of the exact tests: Fisher on the embedding test and the
+/// diagonal block pairs (equal depths), Bonferroni over every test run; Bonferroni steps in
+/// only far below α (then the reported value is 2·min, still valid), so p-values of
+/// independent pairs stay uniform.
+fn combine_exact(m: &Measurements, opts: &Options) -> Option<f64> {
+    let (la, lb) = m.blocks;
+    let mut diag: Vec<f64> = Vec::new();
+    let mut all: Vec<f64> = Vec::new();
+    if let Some(t) = &m.anchor.emb_test {
+        diag.push(t.ln_p);
+        all.push(t.ln_p);
+    }
+    for t in &m.block.tests {
+        all.push(t.test.ln_p);
+        if la == lb && t.a == t.b {
+            diag.push(t.test.ln_p);
+        }
+    }
+    all.extend(m.block.experts.iter().map(|e| e.ln_p));
     let fisher = if la == lb && diag.len() >= 2 {
         taoke_stats::combine::fisher(&diag).ok().map(|x| x.1)
     } else if la == lb && diag.len() == 1 {
@@ -182,54 +269,90 @@ pub(crate) fn decide(
         .copied()
         .reduce(f64::min)
         .map(|x| (x + (all.len() as f64).ln()).min(0.0));
-    // Fisher on the diagonal is exact under the null; Bonferroni over every pair only steps in
-    // far below α (then the reported value is 2·min, still valid), so p-values of independent
-    // pairs stay uniform.
-    let far = opts.alpha.ln() + 1e-3f64.ln();
-    let combined = match (fisher, bonf) {
-        (Some(f), Some(b)) if b < far && b < f => Some((b + std::f64::consts::LN_2).min(0.0)),
+    match (fisher, bonf) {
+        (Some(f), Some(b)) if b < far(opts) && b < f => Some((b + std::f64::consts::LN_2).min(0.0)),
         (Some(f), _) => Some(f),
         (None, Some(b)) => Some(b),
         (None, None) => None,
-    };
-    // Per-block summary evidence (diagonal or best partner).
+    }
+}
+
+/// `ln` of the level far below α at which a second family of tests may join the combination.
+fn far(opts: &Options) -> f64 {
+    opts.ln_alpha() + FAR_BELOW_ALPHA.ln()
+}
+
+/// The calibrated product test joins the exact tests only far below α (Bonferroni over the
+/// two then), so independent-pair p-values keep the exact tests' distribution.
+fn with_products(exact: Option<f64>, product_ln_p: Option<f64>, opts: &Options) -> Option<f64> {
+    let far = far(opts);
+    match (exact, product_ln_p) {
+        (Some(c), Some(q)) if q < far && q < c => Some((q + std::f64::consts::LN_2).min(0.0)),
+        (None, Some(q)) if q < far => Some((q + std::f64::consts::LN_2).min(0.0)),
+        (c, _) => c,
+    }
+}
+
+fn component_verdict(ln_p: f64, opts: &Options) -> Verdict {
+    if ln_p < opts.ln_alpha() {
+        Verdict::Related
+    } else if ln_p >= opts.independent_above.ln() {
+        Verdict::Independent
+    } else {
+        Verdict::Inconclusive
+    }
+}
+
+fn component(a: String, b: String, ln_p: f64, opts: &Options) -> ComponentVerdict {
+    let (p_value, log10_p_value) = p_pair(ln_p);
+    ComponentVerdict {
+        a,
+        b,
+        verdict: component_verdict(ln_p, opts),
+        p_value,
+        log10_p_value,
+    }
+}
+
+/// Per-component verdicts (the embeddings, each block of A with its best partner) and the
+/// per-block evidence rows (`awm-cka`, `mlp-units`), in block order.
+fn components(m: &Measurements, opts: &Options) -> (Vec<ComponentVerdict>, Vec<Evidence>) {
     let mut components = Vec::new();
-    if let Some(t) = &m.emb_test {
-        let (p, l) = p_pair(t.ln_p);
-        components.push(ComponentVerdict {
-            a: "embeddings".into(),
-            b: "embeddings".into(),
-            verdict: component_verdict(t.ln_p, opts),
-            p_value: p,
-            log10_p_value: l,
-        });
+    let mut rows = Vec::new();
+    if let Some(t) = &m.anchor.emb_test {
+        components.push(component(
+            "embeddings".into(),
+            "embeddings".into(),
+            t.ln_p,
+            opts,
+        ));
     }
     let cka_null = crate::calibration::cka_null();
-    for i in 0..la {
+    for i in 0..m.blocks.0 {
         let best = m
-            .block_tests
+            .block
+            .tests
             .iter()
-            .filter(|(x, _, _)| *x == i)
-            .min_by(|x, y| x.2.ln_p.total_cmp(&y.2.ln_p));
+            .filter(|t| t.a == i)
+            .min_by(|x, y| x.test.ln_p.total_cmp(&y.test.ln_p));
         // The block's best CKA partner (calibrated, Bonferroni over the partners tried).
         let cka_best = m
-            .block_cka
+            .block
+            .cka
             .iter()
-            .filter(|(x, _, _)| *x == i)
-            .filter_map(|(_, j, c)| block_cka_stat(c).map(|s| (*j, s, *c)))
+            .filter(|c| c.a == i)
+            .filter_map(|c| block_cka_stat(&c.cka).map(|s| (c.b, s, c.cka)))
             .max_by(|x, y| x.1.total_cmp(&y.1));
-        let cka_tried = m.block_cka.iter().filter(|(x, _, _)| *x == i).count() as f64;
+        let cka_tried = m.block.cka.iter().filter(|c| c.a == i).count() as f64;
         let cka_lnp = cka_best.map(|(_, s, _)| {
             (crate::calibration::ln_normal_sf((s - cka_null.mean) / cka_null.std)
                 + cka_tried.max(1.0).ln())
             .min(0.0)
         });
-        // Below CKA_DERIVED the CKA is reported but cannot make the block related.
-        let cka_decides = cka_best.is_some_and(|(_, s, _)| s >= CKA_DERIVED);
         if let (Some((j, s, c)), Some(lnp)) = (cka_best, cka_lnp) {
-            evidence.push(ev(
-                "awm-cka",
-                &format!("blk.{i} ↔ blk.{j}"),
+            rows.push(Evidence::new(
+                TestId::AwmCka,
+                Scope::BlockPair { a: i, b: j },
                 s,
                 Some(lnp),
                 format!(
@@ -243,96 +366,98 @@ pub(crate) fn decide(
                 ),
             ));
         }
-        if let Some((_, j, t)) = best {
-            // A block's own p: the best partner, Bonferroni over the partners tried; the
-            // calibrated CKA (which survives unit permutations) can only strengthen it, and
-            // then Bonferroni over the two.
-            let tried = m.block_tests.iter().filter(|(x, _, _)| *x == i).count() as f64;
-            let unit_lnp = (t.ln_p + tried.ln()).min(0.0);
-            let (lnp, j) = match (cka_lnp, cka_best) {
-                (Some(c), Some((cj, _, _)))
-                    if cka_decides && c < unit_lnp && c < opts.alpha.ln() =>
-                {
-                    ((c + std::f64::consts::LN_2).min(0.0), cj)
-                }
-                _ => (unit_lnp, *j),
-            };
-            let (p, l) = p_pair(lnp);
-            components.push(ComponentVerdict {
-                a: format!("blk.{i}"),
-                b: format!("blk.{j}"),
-                verdict: component_verdict(lnp, opts),
-                p_value: p,
-                log10_p_value: l,
-            });
-            evidence.push(ev(
-                "mlp-units",
-                &format!("blk.{i} ↔ blk.{j}"),
+        let Some(best) = best else { continue };
+        // A block's own p: the best partner, Bonferroni over the partners tried; the
+        // calibrated CKA (which survives unit permutations) can only strengthen it, and then
+        // Bonferroni over the two. Below CKA_DERIVED the CKA is reported but cannot make the
+        // block related.
+        let t = &best.test;
+        let tried = m.block.tests.iter().filter(|x| x.a == i).count() as f64;
+        let unit_lnp = (t.ln_p + tried.ln()).min(0.0);
+        let cka_decides = cka_best.is_some_and(|(_, s, _)| s >= CKA_DERIVED);
+        let (lnp, j) = match (cka_lnp, cka_best) {
+            (Some(c), Some((cj, _, _))) if cka_decides && c < unit_lnp && c < opts.ln_alpha() => {
+                ((c + std::f64::consts::LN_2).min(0.0), cj)
+            }
+            _ => (unit_lnp, best.b),
+        };
+        components.push(component(format!("blk.{i}"), format!("blk.{j}"), lnp, opts));
+        rows.push(Evidence::new(
+            TestId::MlpUnits,
+            Scope::BlockPair { a: i, b: j },
+            t.rho,
+            Some(t.ln_p),
+            format!(
+                "{} MLP units matched with Spearman ρ = {:.3} ({} in place, mean cosine {:.3}); p = {}",
+                t.n,
                 t.rho,
-                Some(t.ln_p),
-                format!(
-                    "{} MLP units matched with Spearman ρ = {:.3} ({} in place, mean cosine {:.3}); p = {}",
-                    t.n,
-                    t.rho,
-                    pct(t.identity_fraction),
-                    t.mean_cos,
-                    fmt_p(t.ln_p)
-                ),
-            ));
-        }
+                pct(t.identity_fraction),
+                t.mean_cos,
+                fmt_p(t.ln_p)
+            ),
+        ));
     }
-    // Layer map from the exact unit tests; when units were permuted those see nothing, and the
-    // calibrated CKA (permutation-invariant) maps the blocks instead.
-    let cka_tests: Vec<(u32, u32, crate::units::UnitTest)> = m
-        .block_cka
+    (components, rows)
+}
+
+/// The calibrated block CKA as tests, for the layer map and the kinds: `ln p` from the null's
+/// normal tail at CKA ≥ [`CKA_DERIVED`], else 0.
+fn cka_tests(m: &Measurements) -> Vec<BlockTest> {
+    let cka_null = crate::calibration::cka_null();
+    m.block
+        .cka
         .iter()
-        .filter_map(|(i, j, c)| {
-            let s = block_cka_stat(c)?;
-            Some((
-                *i,
-                *j,
-                crate::units::UnitTest {
-                    ln_p: if s >= CKA_DERIVED {
-                        crate::calibration::ln_normal_sf((s - cka_null.mean) / cka_null.std)
-                    } else {
-                        0.0
-                    },
+        .filter_map(|c| {
+            let s = block_cka_stat(&c.cka)?;
+            let ln_p = if s >= CKA_DERIVED {
+                crate::calibration::ln_normal_sf((s - cka_null.mean) / cka_null.std)
+            } else {
+                0.0
+            };
+            Some(BlockTest {
+                a: c.a,
+                b: c.b,
+                test: UnitTest {
+                    ln_p,
                     rho: s,
                     n: 0,
                     identity_fraction: 0.0,
                     mean_cos: s,
                     pairs: Vec::new(),
                 },
-            ))
+            })
         })
-        .collect();
-    let unit_map = layer_map(&m.block_tests, la, lb);
-    let (layer_map, map_tests) = if unit_map.len() < 2 && la != lb {
-        let cka_map = layer_map(&cka_tests, la, lb);
-        if cka_map.len() > unit_map.len() {
-            (cka_map, &cka_tests)
-        } else {
-            (unit_map, &m.block_tests)
-        }
-    } else {
-        (unit_map, &m.block_tests)
-    };
+        .collect()
+}
 
-    // --- same-weights test
-    let tol = pair_tolerance(a, b);
-    let emb_ok = m.emb_delta.is_some_and(|d| d.rel <= tol);
+/// What the invariant products say: their rows, the calibrated product-match `ln p`, and
+/// whether every product agrees within the copy tolerance.
+struct ProductFindings {
+    rows: Vec<Evidence>,
+    ln_p: Option<f64>,
+    ok: bool,
+}
+
+fn product_findings(m: &Measurements, tol: f64) -> ProductFindings {
+    let mut rows = Vec::new();
     let mut prod_rel: Vec<f64> = Vec::new();
-    for (i, j, ps) in &m.products {
-        for (name, d) in ps {
+    for bp in &m.products {
+        for (p, d) in &bp.products {
             prod_rel.push(d.rel);
-            evidence.push(ev(
-                "invariant-product",
-                &format!("blk.{i} ↔ blk.{j} {name}"),
+            rows.push(Evidence::new(
+                TestId::InvariantProduct,
+                Scope::Product {
+                    a: bp.a,
+                    b: bp.b,
+                    product: *p,
+                },
                 d.rel,
                 None,
                 format!(
-                    "{name} products differ by {:.2e} relative (r = {:.5})",
-                    d.rel, d.r
+                    "{} products differ by {:.2e} relative (r = {:.5})",
+                    p.as_str(),
+                    d.rel,
+                    d.r
                 ),
             ));
         }
@@ -341,99 +466,99 @@ pub(crate) fn decide(
     // Calibrated product-match test: mean Fisher-z of the sketch correlations, against the
     // null measured on the zoo's independent pairs (a fitted normal tail, labelled as such).
     let zs: Vec<f64> = m
-        .products
-        .iter()
-        .flat_map(|(_, _, ps)| ps.iter().map(|(_, d)| d.r))
+        .product_deltas()
+        .map(|(_, d)| d.r)
         .filter(|r| r.is_finite())
         .map(|r| r.clamp(-0.999_999, 0.999_999).atanh())
         .collect();
-    let product_test = (!zs.is_empty()).then(|| {
+    let mut ln_p = None;
+    if !zs.is_empty() {
         let zbar = zs.iter().sum::<f64>() / zs.len() as f64;
         let null = crate::calibration::product_null();
-        let x = (zbar - null.mean) / null.std;
-        (zbar, crate::calibration::ln_normal_sf(x), null)
-    });
-    if let Some((zbar, lnp, null)) = &product_test {
-        evidence.push(ev(
-            "product-match",
-            "blocks",
-            *zbar,
-            Some(*lnp),
+        let lnp = crate::calibration::ln_normal_sf((zbar - null.mean) / null.std);
+        ln_p = Some(lnp);
+        rows.push(Evidence::new(
+            TestId::ProductMatch,
+            Scope::Blocks,
+            zbar,
+            Some(lnp),
             format!(
                 "attention and MLP products of matched blocks correlate with mean Fisher z = {zbar:.3} (r = {:.3}); independent pairs measured on the zoo give z = {:.3} ± {:.3} (n = {}); calibrated p = {} (normal tail fit)",
                 zbar.tanh(),
                 null.mean,
                 null.std,
                 null.n,
-                fmt_p(*lnp)
+                fmt_p(lnp)
             ),
         ));
     }
-    // Spectral signatures (GhostSpec-style): supporting evidence only, never decisive.
+    if let Some(row) = spectral_row(m) {
+        rows.push(row);
+    }
+    ProductFindings {
+        rows,
+        ln_p,
+        ok: !prod_rel.is_empty() && max_prod <= PRODUCTS_OVER_TOL * tol,
+    }
+}
+
+/// Spectral signatures (GhostSpec-style): supporting evidence only, never decisive.
+fn spectral_row(m: &Measurements) -> Option<Evidence> {
     let mses: Vec<f64> = m
-        .products
-        .iter()
-        .flat_map(|(_, _, ps)| ps.iter().filter_map(|(_, d)| d.spectral_mse))
+        .product_deltas()
+        .filter_map(|(_, d)| d.spectral_mse)
         .filter(|x| x.is_finite())
         .collect();
-    if !mses.is_empty() {
-        let mean = mses.iter().sum::<f64>() / mses.len() as f64;
-        let null = crate::calibration::spectral_null();
-        evidence.push(ev(
-            "spectral",
-            "blocks",
-            mean,
-            None,
-            format!(
-                "the top {} singular values of the attention and MLP products (invariant to rotations and permutations of the residual stream), max-normalised, differ by a mean squared {mean:.2e} over {} products of the mapped blocks; independent pairs on the zoo give {:.2e} ± {:.2e} (n = {}); supporting evidence only (spectra of unrelated models of one shape are alike too)",
-                crate::products::SPECTRUM_K,
-                mses.len(),
-                null.mean,
-                null.std,
-                null.n
-            ),
-        ));
+    if mses.is_empty() {
+        return None;
     }
-    let product_ln_p = product_test.as_ref().map(|t| t.1);
-    let products_ok = !prod_rel.is_empty() && max_prod <= 2.0 * tol;
-    // The calibrated product test joins the exact tests only far below α (Bonferroni over the
-    // two then), so independent-pair p-values keep the exact tests' distribution.
-    let combined = match (combined, product_ln_p) {
-        (Some(c), Some(q)) if q < far && q < c => Some((q + std::f64::consts::LN_2).min(0.0)),
-        (None, Some(q)) if q < far => Some((q + std::f64::consts::LN_2).min(0.0)),
-        (c, _) => c,
-    };
-    let significant = combined.is_some_and(|c| c < opts.alpha.ln());
-    let same_weights = la == lb
-        && products_ok
-        && (emb_ok || m.emb_delta.is_none())
-        && (significant || m.identical_files);
-    if let Some(d) = m.emb_delta {
-        evidence.push(ev(
-            "embedding-alignment",
-            "embeddings",
+    let mean = mses.iter().sum::<f64>() / mses.len() as f64;
+    let null = crate::calibration::spectral_null();
+    Some(Evidence::new(
+        TestId::Spectral,
+        Scope::Blocks,
+        mean,
+        None,
+        format!(
+            "the top {} singular values of the attention and MLP products (invariant to rotations and permutations of the residual stream), max-normalised, differ by a mean squared {mean:.2e} over {} products of the mapped blocks; independent pairs on the zoo give {:.2e} ± {:.2e} (n = {}); supporting evidence only (spectra of unrelated models of one shape are alike too)",
+            crate::products::SPECTRUM_K,
+            mses.len(),
+            null.mean,
+            null.std,
+            null.n
+        ),
+    ))
+}
+
+/// The rows of the pair as a whole: the embedding alignment, element-wise triage, sparse
+/// updates, file identity and the tokenizer relation.
+fn pair_rows(a: &ModelView<'_>, b: &ModelView<'_>, m: &Measurements) -> Vec<Evidence> {
+    let mut rows = Vec::new();
+    if let Some(d) = m.anchor.emb_delta {
+        let f = m.anchor.fit;
+        rows.push(Evidence::new(
+            TestId::EmbeddingAlignment,
+            Scope::Embeddings,
             d.rel,
             None,
             format!(
                 "after the {} map of B's hidden coordinates, the shared-token embeddings differ by {:.2e} relative (r = {:.5}); residuals of identity / signed permutation / rotation: {:.3} / {:.3} / {:.3}",
-                m.transform.name(),
+                m.anchor.transform.name(),
                 d.rel,
                 d.r,
-                m.fit.0,
-                m.fit.1,
-                m.fit.2
+                f.identity,
+                f.permutation,
+                f.rotation
             ),
         ));
     }
-
-    // --- element-wise triage evidence
     let n_pairs = m.pairs.len();
     let n_equal = m.pairs.iter().filter(|p| p.equal).count();
     if n_pairs > 0 {
         let med = median(m.pairs.iter().map(|p| p.delta.rel).collect());
-        evidence.push(ev(
-            "tensor-equality",
-            "model",
+        rows.push(Evidence::new(
+            TestId::TensorEquality,
+            Scope::Model,
             n_equal as f64 / n_pairs as f64,
             None,
             format!(
@@ -443,9 +568,9 @@ pub(crate) fn decide(
         ));
     }
     if let Some(s) = crate::kinds::sparse_update(a, b, m) {
-        evidence.push(ev(
-            "sparse-update",
-            "blocks",
+        rows.push(Evidence::new(
+            TestId::SparseUpdate,
+            Scope::Blocks,
             s.median_unchanged,
             None,
             format!(
@@ -458,9 +583,9 @@ pub(crate) fn decide(
         ));
     }
     if m.identical_files {
-        evidence.push(ev(
-            "file-identity",
-            "model",
+        rows.push(Evidence::new(
+            TestId::FileIdentity,
+            Scope::Model,
             1.0,
             None,
             format!(
@@ -470,51 +595,50 @@ pub(crate) fn decide(
         ));
     }
     if let Some(tc) = &m.tokenizer {
-        evidence.push(ev(
-            "tokenizer",
-            "vocabulary",
+        rows.push(Evidence::new(
+            TestId::Tokenizer,
+            Scope::Vocabulary,
             tc.jaccard,
             None,
             tc.summary(),
         ));
     }
+    rows
+}
 
-    // --- verdict
-    let verdict = if m.identical_files {
+/// The verdict: identical, same-weights, related (combined p < α), independent (p at or
+/// above `independent_above` with a test that had power), else inconclusive.
+fn verdict_of(
+    m: &Measurements,
+    combined: Option<f64>,
+    same_weights: bool,
+    significant: bool,
+    opts: &Options,
+) -> Verdict {
+    if m.identical_files {
         Verdict::Identical
     } else if same_weights {
         Verdict::SameWeights
     } else if significant {
         Verdict::Related
     } else {
-        let power = m.emb_test.as_ref().is_some_and(|t| t.n >= 32)
-            || m.block_tests.iter().any(|(_, _, t)| t.n >= 32);
+        let power = m
+            .anchor
+            .emb_test
+            .as_ref()
+            .is_some_and(|t| t.n >= POWER_UNITS)
+            || m.block.tests.iter().any(|t| t.test.n >= POWER_UNITS);
         match combined {
             Some(c) if power && c >= opts.independent_above.ln() => Verdict::Independent,
             _ => Verdict::Inconclusive,
         }
-    };
+    }
+}
 
-    // --- kinds
-    let kinds = crate::kinds::kinds(&crate::kinds::KindInputs {
-        a,
-        b,
-        m,
-        opts,
-        verdict,
-        components: &components,
-        layer_map: &layer_map,
-        map_tests,
-        cka_tests: &cka_tests,
-        tol,
-    });
-
-    // --- direction
-    let direction = direction(a, b, &kinds, la, lb);
-
-    // --- words
-    let decisive = decisive_words(verdict, m, combined, opts, &kinds, tol);
-    if m.tokens_assumed {
+/// What the verdict does not prove, and the assumptions made.
+fn caveats(m: &Measurements, verdict: Verdict) -> Vec<String> {
+    let mut caveats = Vec::new();
+    if m.anchor.tokens_assumed {
         caveats.push("no tokenizer on one side: token ids were assumed to correspond".into());
     }
     caveats.push(
@@ -523,73 +647,44 @@ pub(crate) fn decide(
     if verdict == Verdict::Related {
         caveats.push("related means a shared weight ancestor; it does not say who copied whom or whether reuse was licensed".into());
     }
-    let tokenizer = m.tokenizer.as_ref().map(|t| TokenizerEvidence {
-        relation: t.relation.name().to_owned(),
-        jaccard: t.jaccard,
-        equal_id_fraction: t.equal_id_fraction,
-        summary: t.summary(),
-    });
-    let (p_value, log10_p_value) = combined.map_or((None, None), p_pair);
-    Comparison {
-        schema_version: 1,
-        a: side(a),
-        b: side(b),
-        verdict,
-        kinds: kinds.into_iter().collect(),
-        direction,
-        p_value,
-        log10_p_value,
-        alpha: opts.alpha,
-        decisive,
-        evidence,
-        components,
-        layer_map,
-        block_matrix: {
-            let mut mtx = vec![vec![None; lb as usize]; la as usize];
-            for (i, j, t) in &m.block_tests {
-                mtx[*i as usize][*j as usize] = Some(t.ln_p / LN10);
-            }
-            mtx
-        },
-        tokenizer,
-        caveats,
+    caveats
+}
+
+fn block_matrix(tests: &[BlockTest], la: u32, lb: u32) -> Vec<Vec<Option<f64>>> {
+    let mut mtx = vec![vec![None; lb as usize]; la as usize];
+    for t in tests {
+        mtx[t.a as usize][t.b as usize] = Some(t.test.ln_p / LN10);
     }
+    mtx
 }
 
-fn pct(x: f64) -> String {
-    format!("{:.0} %", 100.0 * x)
-}
-
-pub(crate) fn median(mut v: Vec<f64>) -> f64 {
-    v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// Least block CKA that can make a block related. Significance alone is not enough: blocks
-/// trained independently on a shared embedding read the same residual basis, and CKA sees
-/// that (all-MiniLM-L6-v2 vs paraphrase-MiniLM-L3-v2, whose block weights are element-wise
-/// independent, give block CKAs of 0.15–0.58), while copied or fine-tuned blocks give ≥ 0.98
-/// on the zoo, permuted or not.
-pub(crate) const CKA_DERIVED: f64 = 0.8;
-
-/// The block CKA statistic: the mean of the available MLP and attention CKAs.
-fn block_cka_stat(c: &crate::cka::BlockCka) -> Option<f64> {
-    let v: Vec<f64> = [c.mlp, c.attn].into_iter().flatten().collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
-fn component_verdict(ln_p: f64, opts: &Options) -> Verdict {
-    if ln_p < opts.alpha.ln() {
-        Verdict::Related
-    } else if ln_p >= opts.independent_above.ln() {
-        Verdict::Independent
-    } else {
-        Verdict::Inconclusive
-    }
+/// The `merge-fit` row of a merge found from the context.
+fn merge_row(sm: &SideMerge) -> Evidence {
+    let (side, f) = (sm.side.as_str(), &sm.finding);
+    let summary = match f.method {
+        crate::context::MergeMethod::Linear => format!(
+            "{side} = {:.2}·{} + {:.2}·{} in every block matrix up to a residual of {:.1e} \
+             of its distance to the nearer one: a linear or spherical merge of the two",
+            f.weights[0], f.parents[0], f.weights[1], f.parents[1], f.residual
+        ),
+        crate::context::MergeMethod::Sparse => format!(
+            "{side} keeps {:.0} % of its changed block weights bit-identical to {} and \
+             {:.0} % to {}, which share {:.0} % with each other: a sparse (TIES/DARE) merge \
+             of the two",
+            100.0 * f.weights[0],
+            f.parents[0],
+            100.0 * f.weights[1],
+            f.parents[1],
+            100.0 * f.residual
+        ),
+    };
+    Evidence::new(
+        TestId::MergeFit,
+        Scope::Side(sm.side),
+        f.residual,
+        None,
+        summary,
+    )
 }
 
 /// Copy tolerance of the pair: the coarser dtype's expected relative error.
@@ -601,10 +696,12 @@ fn pair_tolerance(a: &ModelView<'_>, b: &ModelView<'_>) -> f64 {
             .map(|t| crate::triage::precision_tolerance(t.dtype))
             .fold(1e-6, f64::max)
     };
-    // Added noise at weight std / 700 stays well below 1e-2; light fine-tunes usually do not.
-    worst(a).max(worst(b)).max(5e-3)
+    worst(a).max(worst(b)).max(MIN_TOLERANCE)
 }
 
+/// Which way the derivation goes: quantization goes to the quantized side, depth changes to
+/// the pruned or up-scaled side, MoE up-cycling to the MoE side, vocabulary extension to the
+/// larger vocabulary.
 fn direction(
     a: &ModelView<'_>,
     b: &ModelView<'_>,
@@ -612,133 +709,33 @@ fn direction(
     la: u32,
     lb: u32,
 ) -> Direction {
-    let qb = b.ck.tensors.iter().any(|t| is_quantized(t.dtype));
-    if kinds.contains(&Kind::Quantized) {
-        return if qb {
+    let b_derived = |yes: bool| {
+        if yes {
             Direction::BFromA
         } else {
             Direction::AFromB
-        };
+        }
+    };
+    if kinds.contains(&Kind::Quantized) {
+        return b_derived(b.ck.tensors.iter().any(|t| is_quantized(t.dtype)));
     }
     if kinds.contains(&Kind::PrunedDepth) || kinds.contains(&Kind::DepthUpscaled) {
         // Up-scaled: the deeper one derives; pruned: the shallower one derives.
         let deeper_is_a = la > lb;
         let derived_is_a = kinds.contains(&Kind::DepthUpscaled) == deeper_is_a;
-        return if derived_is_a {
-            Direction::AFromB
-        } else {
-            Direction::BFromA
-        };
+        return b_derived(!derived_is_a);
     }
     if kinds.contains(&Kind::MoeUpcycled) {
-        let moe_b = b
-            .anatomy
-            .tensors
-            .iter()
-            .any(|t| t.canonical.expert.is_some());
-        return if moe_b {
-            Direction::BFromA
-        } else {
-            Direction::AFromB
-        };
+        return b_derived(
+            b.anatomy
+                .tensors
+                .iter()
+                .any(|t| t.canonical.expert.is_some()),
+        );
     }
     if kinds.contains(&Kind::VocabExtended) {
-        let (na, nb) = (
-            a.vocab.as_ref().map_or(0, |v| v.tokens.len()),
-            b.vocab.as_ref().map_or(0, |v| v.tokens.len()),
-        );
-        return if nb > na {
-            Direction::BFromA
-        } else {
-            Direction::AFromB
-        };
+        let n = |v: &ModelView<'_>| v.vocab.as_ref().map_or(0, |v| v.tokens.len());
+        return b_derived(n(b) > n(a));
     }
     Direction::Unknown
-}
-
-fn decisive_words(
-    verdict: Verdict,
-    m: &Measurements,
-    combined: Option<f64>,
-    opts: &Options,
-    kinds: &BTreeSet<Kind>,
-    tol: f64,
-) -> String {
-    let p = combined.map(fmt_p).unwrap_or_else(|| "n/a".into());
-    let best_block = m
-        .block_tests
-        .iter()
-        .min_by(|x, y| x.2.ln_p.total_cmp(&y.2.ln_p));
-    match verdict {
-        Verdict::Identical => "the same tensors with the same bytes (only the container may differ)".into(),
-        Verdict::SameWeights => format!(
-            "the weights are the same: after mapping hidden coordinates, {} attention and MLP products agree within {:.0e} relative error (what {} storage allows), and the chance that independently trained models would line up like this is p = {p}{}",
-            if m.products.len() as u32 >= m.blocks.0 {
-                "every block's".to_owned()
-            } else {
-                format!(
-                    "the {} compared blocks' (of {}; large models sample blocks)",
-                    m.products.len(),
-                    m.blocks.0
-                )
-            },
-            2.0 * tol,
-            if tol > 1e-2 { "quantized" } else { "this" },
-            kind_words(kinds)
-        ),
-        Verdict::Related => {
-            let what = if kinds.contains(&Kind::SharedComponents) {
-                "the token embeddings are shared (their hidden dimensions line up one-to-one), while no transformer block matches".to_owned()
-            } else if let Some((i, j, t)) =
-                best_block.filter(|b| b.2.ln_p < opts.alpha.ln())
-            {
-                format!(
-                    "the MLP units of block {i} of A line up with those of block {j} of B (Spearman ρ = {:.2} over {} units)",
-                    t.rho, t.n
-                )
-            } else if let Some(n) = Some(
-                m.block_cka
-                    .iter()
-                    .filter(|(_, _, c)| block_cka_stat(c).is_some_and(|s| s >= CKA_DERIVED))
-                    .count(),
-            )
-            .filter(|&n| n > 0)
-            {
-                let (la, _) = m.blocks;
-                format!(
-                    "the hidden dimensions of the token embeddings line up one-to-one, and {n} of {la} blocks read the residual stream like derived blocks (vocabulary-anchored CKA ≥ {CKA_DERIVED}) though their units are not in the same order"
-                )
-            } else if m.emb_test.as_ref().is_some_and(|t| t.ln_p < opts.alpha.ln()) {
-                "the hidden dimensions of the token embeddings line up one-to-one".to_owned()
-            } else {
-                "the hidden units line up".to_owned()
-            };
-            format!(
-                "{what}; if the two models had been initialised independently, a match this strong would happen with probability p = {p} (threshold {:.0e}){}",
-                opts.alpha,
-                kind_words(kinds)
-            )
-        }
-        Verdict::Independent => format!(
-            "no shared weights: hidden units of embeddings and blocks match no better than chance (combined p = {p})"
-        ),
-        Verdict::Inconclusive => format!(
-            "the evidence is not strong enough either way (combined p = {p}); taoke abstains"
-        ),
-    }
-}
-
-fn kind_words(kinds: &BTreeSet<Kind>) -> String {
-    if kinds.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; how: {}",
-            kinds
-                .iter()
-                .map(|k| k.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    }
 }

@@ -118,7 +118,7 @@ fn open(path: &Path) -> taoke_model::Checkpoint {
 fn unchanged(a: &Path, b: &Path) -> (f64, f64) {
     let (ca, cb) = (open(a), open(b));
     let (va, vb) = (ModelView::new(&ca), ModelView::new(&cb));
-    let pairs = triage::pair_deltas(&va, &vb, 1 << 26);
+    let pairs = triage::pair_deltas(&va, &vb, 1 << 26, taoke_evidence::LARGE);
     let mut us: Vec<f64> = pairs
         .iter()
         .filter(|p| p.block.is_some() && !p.role.is_norm() && !p.equal)
@@ -175,7 +175,10 @@ fn sparse_updates_are_merges_and_dense_ones_are_not() {
     assert_eq!(sparse.verdict, Verdict::Related);
     assert!(sparse.kinds.contains(&Kind::Merge), "{:?}", sparse.kinds);
     assert!(
-        sparse.evidence.iter().any(|e| e.test == "sparse-update"),
+        sparse
+            .evidence
+            .iter()
+            .any(|e| e.test == taoke_evidence::TestId::SparseUpdate),
         "the evidence names the sparse update"
     );
 }
@@ -307,7 +310,7 @@ fn merges_are_named_from_a_third_model() {
         ("ties", "sparse"),
     ] {
         let f = merge_finding(&ctx, ck(merge), &[]).unwrap_or_else(|| panic!("{merge}"));
-        assert_eq!(f.method, method, "{merge}: {f:?}");
+        assert_eq!(f.method.as_str(), method, "{merge}: {f:?}");
         if method == "linear" {
             let mut parents = f.parents.to_vec();
             parents.sort();
@@ -320,7 +323,12 @@ fn merges_are_named_from_a_third_model() {
         let c = compare_with(ck(merge), ck("base"), &opts, &ctx).expect("compare");
         assert_eq!(c.verdict, Verdict::Related, "{merge}");
         assert!(c.kinds.contains(&Kind::Merge), "{merge}: {:?}", c.kinds);
-        assert!(c.evidence.iter().any(|e| e.test == "merge-fit"), "{merge}");
+        assert!(
+            c.evidence
+                .iter()
+                .any(|e| e.test == taoke_evidence::TestId::MergeFit),
+            "{merge}"
+        );
         // The decisive sentence names the merge (from the context, or from the pair alone
         // for the TIES merge against its base).
         assert!(c.decisive.contains("merge"), "{}", c.decisive);

@@ -402,7 +402,8 @@ fn linear_merges(
             }
             let f = taoke_evidence::context::merge_finding_samples(&ctx, q, &m.to_string())?;
             let parents: Vec<usize> = f.parents.iter().filter_map(|p| p.parse().ok()).collect();
-            (f.method == "linear" && parents.len() == 2).then_some((*m, parents))
+            (f.method == taoke_evidence::MergeMethod::Linear && parents.len() == 2)
+                .then_some((*m, parents))
         })
         .collect();
     drop_merge_copies(models, found, |(o, qs), (m, ps)| {

@@ -207,7 +207,7 @@ fn identify_names_the_parents_of_a_merge() {
     ));
     let r = identify_among(&fps, "merge-ties");
     let m = r.merge_of.expect("the TIES merge is a merge");
-    assert_eq!(m.method, "sparse");
+    assert_eq!(m.method, taoke_evidence::MergeMethod::Sparse);
     assert!(m.parents.contains(&"base".to_owned()), "{m:?}");
     assert!(
         r.summary.contains("sparse (TIES/DARE) merge"),
@@ -216,7 +216,7 @@ fn identify_names_the_parents_of_a_merge() {
     );
     let r = identify_among(&fps, "merge-linear");
     let m = r.merge_of.expect("the linear merge is a merge");
-    assert_eq!(m.method, "linear");
+    assert_eq!(m.method, taoke_evidence::MergeMethod::Linear);
     let mut parents = m.parents.to_vec();
     parents.sort();
     assert_eq!(parents, ["ft-a", "ft-b"]);

@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 use taoke_evidence::report::{Direction, Kind};
-use taoke_evidence::Comparison;
+use taoke_evidence::{Comparison, Product, Scope, TestId};
 
 /// −log10 p at which heatmap colours saturate.
 pub const HEATMAP_CAP: f64 = 30.0;
@@ -132,7 +132,11 @@ pub struct DepthPoint {
 }
 
 /// Names of the invariant products, in [`DepthPoint::invariant`] order.
-pub const INVARIANT_PRODUCTS: [&str; 3] = ["attn-vo", "attn-qk", "mlp-down-up"];
+pub const INVARIANT_PRODUCTS: [&str; 3] = [
+    Product::ALL[0].as_str(),
+    Product::ALL[1].as_str(),
+    Product::ALL[2].as_str(),
+];
 
 impl Report {
     /// A report of one comparison.
@@ -237,17 +241,6 @@ fn tone(v: taoke_evidence::Verdict) -> &'static str {
     }
 }
 
-/// Parses `blk.3 ↔ blk.4 attn-vo` into (3, 4, product index).
-fn parse_invariant_scope(scope: &str) -> Option<(usize, usize, usize)> {
-    let mut parts = scope.split_whitespace();
-    let a = parts.next()?.strip_prefix("blk.")?.parse().ok()?;
-    let _arrow = parts.next()?;
-    let b = parts.next()?.strip_prefix("blk.")?.parse().ok()?;
-    let prod = parts.next()?;
-    let k = INVARIANT_PRODUCTS.iter().position(|p| *p == prod)?;
-    Some((a, b, k))
-}
-
 impl PairReport {
     /// Builds the derived views of `c`.
     pub fn new(id: impl Into<String>, label: impl Into<String>, c: Comparison) -> PairReport {
@@ -276,8 +269,8 @@ impl PairReport {
             .evidence
             .iter()
             .map(|e| EvidenceRow {
-                test: e.test.clone(),
-                scope: e.scope.clone(),
+                test: e.test.as_str().to_owned(),
+                scope: e.scope.to_string(),
                 statistic: num_text(e.statistic),
                 p_text: p_text(e.p_value, e.log10_p_value),
                 log10_p_text: e
@@ -344,9 +337,14 @@ impl PairReport {
                 }
             })
             .collect();
-        for e in c.evidence.iter().filter(|e| e.test == "invariant-product") {
-            if let Some((a, _b, k)) = parse_invariant_scope(&e.scope) {
-                if let Some(d) = depth.get_mut(a) {
+        for e in c
+            .evidence
+            .iter()
+            .filter(|e| e.test == TestId::InvariantProduct)
+        {
+            if let Scope::Product { a, product, .. } = e.scope {
+                let k = Product::ALL.iter().position(|p| *p == product).unwrap_or(0);
+                if let Some(d) = depth.get_mut(a as usize) {
                     if e.statistic.is_finite() {
                         d.invariant[k] = Some(e.statistic);
                     }

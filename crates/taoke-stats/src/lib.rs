@@ -43,9 +43,11 @@ mod matrix;
 pub mod rng;
 pub mod special;
 pub mod spectral;
+mod summary;
 
 pub use error::StatsError;
 pub use matrix::{Matrix, MatrixRef};
+pub use summary::median;
 
 /// Result alias of this crate.
 pub type Result<T, E = StatsError> = std::result::Result<T, E>;

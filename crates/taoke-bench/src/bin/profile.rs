@@ -69,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     );
 
     let t = Instant::now();
-    let pairs = taoke_evidence::triage::pair_deltas(&va, &vb, 1 << 26);
+    let pairs = taoke_evidence::triage::pair_deltas(&va, &vb, 1 << 26, taoke_evidence::LARGE);
     eprintln!(
         "triage::pair_deltas: {} tensor pairs, {:.2} s; {}",
         pairs.len(),

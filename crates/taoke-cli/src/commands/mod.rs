@@ -7,7 +7,23 @@ use crate::Status;
 pub mod audit;
 pub mod census;
 pub mod compare;
+#[cfg(feature = "demo")]
 pub mod demo;
+/// `taoke demo` needs the zoo (candle, to train its models): a build without the `demo`
+/// feature says so.
+#[cfg(not(feature = "demo"))]
+pub mod demo {
+    /// Fails: this build has no zoo.
+    pub fn run(
+        _: crate::args::DemoArgs,
+        _: &crate::output::Output,
+    ) -> anyhow::Result<crate::Status> {
+        anyhow::bail!(
+            "this taoke was built without the `demo` feature (the zoo of trained tiny models); \
+             reinstall with `cargo install --path crates/taoke-cli` (default features)"
+        )
+    }
+}
 pub mod fingerprint;
 pub mod identify;
 pub mod inspect;

@@ -2,14 +2,14 @@
 //! (4 blocks → 3), with every section filled in, and text that needs escaping.
 
 use taoke_evidence::report::{
-    Comparison, ComponentVerdict, Direction, Evidence, Kind, LayerLink, ModelSide,
-    TokenizerEvidence, Verdict,
+    Comparison, ComponentVerdict, Direction, Evidence, Kind, LayerLink, ModelSide, Product, Scope,
+    TestId, TokenizerEvidence, Verdict,
 };
 
-fn ev(test: &str, scope: &str, statistic: f64, log10_p: Option<f64>, summary: &str) -> Evidence {
+fn ev(test: TestId, scope: Scope, statistic: f64, log10_p: Option<f64>, summary: &str) -> Evidence {
     Evidence {
-        test: test.into(),
-        scope: scope.into(),
+        test,
+        scope,
         statistic,
         p_value: log10_p.map(|l| 10f64.powf(l)),
         log10_p_value: log10_p,
@@ -21,8 +21,8 @@ fn ev(test: &str, scope: &str, statistic: f64, log10_p: Option<f64>, summary: &s
 pub fn sample() -> Comparison {
     let diag = [-41.5, -38.25, f64::NAN, -52.0];
     let mut evidence = vec![ev(
-        "embedding-columns",
-        "embeddings",
+        TestId::EmbeddingColumns,
+        Scope::Embeddings,
         0.998,
         Some(-89.1),
         "matching the 64 hidden dimensions of the two token embeddings over 512 shared tokens gives Spearman ρ = 0.998; p = 1e-90",
@@ -30,19 +30,20 @@ pub fn sample() -> Comparison {
     let map = [(0u32, 0u32), (1, 1), (3, 2)];
     for (i, (a, b)) in map.iter().enumerate() {
         evidence.push(ev(
-            "mlp-units",
-            &format!("blk.{a} ↔ blk.{b}"),
+            TestId::MlpUnits,
+            Scope::BlockPair { a: *a, b: *b },
             0.91 - 0.05 * i as f64,
             Some(diag[*a as usize]),
             "256 MLP units matched with Spearman ρ = 0.91 (97 % in place, mean cosine 0.83)",
         ));
     }
     for (a, b) in map {
-        for (k, prod) in ["attn-vo", "attn-qk", "mlp-down-up"].iter().enumerate() {
+        for (k, product) in Product::ALL.into_iter().enumerate() {
             let v = 0.02 * (1.0 + a as f64) * (1.0 + k as f64);
+            let prod = product.as_str();
             evidence.push(ev(
-                "invariant-product",
-                &format!("blk.{a} ↔ blk.{b} {prod}"),
+                TestId::InvariantProduct,
+                Scope::Product { a, b, product },
                 v,
                 None,
                 &format!("{prod} products differ by {v:.2e} relative"),
@@ -50,8 +51,8 @@ pub fn sample() -> Comparison {
         }
     }
     evidence.push(ev(
-        "tensor-equality",
-        "model",
+        TestId::TensorEquality,
+        Scope::Model,
         0.0,
         None,
         "0 of 30 tensors at the same role and shape are bit-identical | <none> & \"quoted\"",

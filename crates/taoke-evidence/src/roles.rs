@@ -1,0 +1,142 @@
+//! Role recovery by content and transposed storage: the stage that makes both models'
+//! tensors comparable by canonical role before anything is measured.
+
+use taoke_anatomy::{ContentOptions, Role, TensorSource};
+use taoke_stats::rng::SplitMix64;
+
+use crate::view::{descs, ModelView};
+
+struct Source<'a, 'b>(&'a ModelView<'b>);
+
+impl TensorSource for Source<'_, '_> {
+    fn read_f32(&self, index: usize) -> std::result::Result<Vec<f32>, taoke_anatomy::SourceError> {
+        let t = &self.0.ck.tensors[index];
+        self.0.ck.read_f32(t).map_err(|e| Box::new(e) as _)
+    }
+}
+
+/// Assigns roles to B's anonymous tensors by content matching against A (and vice versa).
+pub(crate) fn recover_roles<'x>(a: &mut ModelView<'x>, b: &mut ModelView<'x>) -> usize {
+    let unknown = |v: &ModelView<'_>| -> Vec<usize> {
+        v.anatomy
+            .tensors
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.canonical.role == Role::Unknown && t.shape.len() == 2)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let mut n = 0;
+    for flip in [false, true] {
+        let (r, t) = if flip { (&*b, &*a) } else { (&*a, &*b) };
+        let targets = unknown(t);
+        if targets.is_empty() || unknown(r).len() >= targets.len() {
+            continue;
+        }
+        let matches = taoke_anatomy::match_by_content(
+            &descs(r.ck),
+            &Source(r),
+            &descs(t.ck),
+            &Source(t),
+            &targets,
+            &ContentOptions::default(),
+        );
+        if let Ok(m) = matches {
+            n += m.len();
+            let reference = r.anatomy.clone();
+            let t = if flip { &mut *a } else { &mut *b };
+            t.anatomy.apply_content_matches(&reference, &m);
+            t.reindex();
+        }
+    }
+    n
+}
+
+/// Block tensors with at least this many elements are checked for transposed bytes in block
+/// 0 only (a writer stores every block alike); smaller ones in every block.
+const BLOCK0_ONLY: u64 = 1 << 16;
+
+/// Finds tensors whose bytes hold the transpose of the declared shape (square or not), by
+/// comparing with the other model's tensor at the same role.
+pub(crate) fn detect_reinterpreted(a: &ModelView<'_>, b: &mut ModelView<'_>) {
+    let keys: Vec<_> = b.by_key.iter().map(|(k, &i)| (*k, i)).collect();
+    // Each tensor is decided on its own (read-only, in parallel); the findings are recorded
+    // afterwards, in key order.
+    use rayon::prelude::*;
+    let bv: &ModelView<'_> = b;
+    let found: Vec<usize> = keys
+        .par_iter()
+        .filter_map(|&(k, ib)| reinterpreted(a, bv, k, ib).then_some(ib))
+        .collect();
+    b.reinterpret.extend(found);
+    for &(k, ib) in &keys {
+        let t = &b.ck.tensors[ib];
+        if t.n_elements() < BLOCK0_ONLY || k.0.is_none_or(|blk| blk == 0) {
+            continue;
+        }
+        let first = b.by_key.get(&(Some(0), k.1, k.2, k.3)).copied();
+        if let Some(i0) = first {
+            if b.reinterpret.contains(&i0)
+                && b.ck.tensors[i0].shape == t.shape
+                && b.ck.tensors[i0].dtype == t.dtype
+            {
+                b.reinterpret.insert(ib);
+            }
+        }
+    }
+}
+
+/// Whether tensor `ib` of B holds the transpose of its declared shape, judged against A's
+/// tensor at the same key (see [`detect_reinterpreted`]).
+fn reinterpreted(a: &ModelView<'_>, b: &ModelView<'_>, k: crate::view::Key, ib: usize) -> bool {
+    let Some(&ia) = a.by_key.get(&k) else {
+        return false;
+    };
+    let (ta, tb) = (&a.ck.tensors[ia], &b.ck.tensors[ib]);
+    if ta.shape.len() != 2 || ta.n_elements() != tb.n_elements() || ta.n_elements() > 1 << 24 {
+        return false;
+    }
+    // A writer stores every block alike: large tensors are checked in block 0 only, and
+    // the finding is applied to the same role in the other blocks below.
+    if ta.n_elements() >= BLOCK0_ONLY && k.0.is_some_and(|blk| blk > 0) {
+        return false;
+    }
+    // Large tensors: a seeded row sample first; only when it does not already agree
+    // (a related pair stored alike) are the whole matrices read to try the transpose.
+    if ta.n_elements() > 1 << 22 && ta.shape == tb.shape {
+        let n = a.canonical_rows(ia);
+        if n == b.canonical_rows(ib) {
+            let rows = SplitMix64::new(0x7e1 ^ n as u64).sample_sorted(n, 64);
+            if let (Ok(x), Ok(y)) = (a.matrix_rows(ia, &rows), b.matrix_rows(ib, &rows)) {
+                if x.data.len() == y.data.len() && crate::products::delta(&x.data, &y.data).r > 0.5
+                {
+                    return false;
+                }
+            }
+        }
+        // The rows disagree (permuted units, or unrelated weights). Bytes holding the
+        // transpose of a declared shape come from formats that declare none (llama2.c
+        // files, whose shapes the reader infers); in a self-describing format such a
+        // tensor would not even run, so its large tensors are not re-read whole to try it.
+        let shapeless = |v: &ModelView<'_>| v.ck.format == taoke_model::Format::Llama2c;
+        if !shapeless(a) && !shapeless(b) {
+            return false;
+        }
+    }
+    let (Ok(ma), Ok(mb)) = (a.matrix(ia), b.matrix(ib)) else {
+        return false;
+    };
+    if (ma.rows, ma.cols) != (mb.rows, mb.cols) {
+        return false;
+    }
+    let direct = crate::products::delta(&ma.data, &mb.data).r;
+    if direct > 0.5 {
+        return false;
+    }
+    // Read again as if the bytes held the transpose (before any row reordering).
+    let r = match b.matrix_as(ib, true) {
+        Ok(alt) if alt.data.len() == ma.data.len() => crate::products::delta(&ma.data, &alt.data).r,
+        _ => f64::NAN,
+    };
+    r > 0.9 && r > direct + 0.3
+}
