@@ -93,7 +93,8 @@ fn reinterpreted(a: &ModelView<'_>, b: &ModelView<'_>, k: crate::view::Key, ib: 
         return false;
     };
     let (ta, tb) = (&a.ck.tensors[ia], &b.ck.tensors[ib]);
-    if ta.shape.len() != 2 || ta.n_elements() != tb.n_elements() || ta.n_elements() > 1 << 24 {
+    if ta.shape.len() != 2 || ta.n_elements() != tb.n_elements() || ta.n_elements() > TRANSPOSE_MAX
+    {
         return false;
     }
     // A writer stores every block alike: large tensors are checked in block 0 only, and
@@ -103,12 +104,13 @@ fn reinterpreted(a: &ModelView<'_>, b: &ModelView<'_>, k: crate::view::Key, ib: 
     }
     // Large tensors: a seeded row sample first; only when it does not already agree
     // (a related pair stored alike) are the whole matrices read to try the transpose.
-    if ta.n_elements() > 1 << 22 && ta.shape == tb.shape {
+    if ta.n_elements() > TRANSPOSE_SAMPLED && ta.shape == tb.shape {
         let n = a.canonical_rows(ia);
         if n == b.canonical_rows(ib) {
-            let rows = SplitMix64::new(0x7e1 ^ n as u64).sample_sorted(n, 64);
+            let rows = SplitMix64::new(0x7e1 ^ n as u64).sample_sorted(n, TRANSPOSE_SAMPLE_ROWS);
             if let (Ok(x), Ok(y)) = (a.matrix_rows(ia, &rows), b.matrix_rows(ib, &rows)) {
-                if x.data.len() == y.data.len() && crate::products::delta(&x.data, &y.data).r > 0.5
+                if x.data.len() == y.data.len()
+                    && crate::products::delta(&x.data, &y.data).r > STORED_ALIKE
                 {
                     return false;
                 }
@@ -130,7 +132,7 @@ fn reinterpreted(a: &ModelView<'_>, b: &ModelView<'_>, k: crate::view::Key, ib: 
         return false;
     }
     let direct = crate::products::delta(&ma.data, &mb.data).r;
-    if direct > 0.5 {
+    if direct > STORED_ALIKE {
         return false;
     }
     // Read again as if the bytes held the transpose (before any row reordering).
@@ -138,5 +140,5 @@ fn reinterpreted(a: &ModelView<'_>, b: &ModelView<'_>, k: crate::view::Key, ib: 
         Ok(alt) if alt.data.len() == ma.data.len() => crate::products::delta(&ma.data, &alt.data).r,
         _ => f64::NAN,
     };
-    r > 0.9 && r > direct + 0.3
+    r > TRANSPOSED_FITS && r > direct + TRANSPOSED_MARGIN
 }

@@ -560,7 +560,6 @@ fn dist(closeness: f64) -> f64 {
 ///
 /// Every match stays listed; only the order and the labels change.
 pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint) -> Result<()> {
-    use rayon::prelude::*;
     let related: Vec<usize> = (0..matches.len()).filter(|&k| rel(&matches[k])).collect();
     for &k in &related {
         matches[k].direction = Some(ANCESTOR_OR_RELATIVE);
@@ -568,318 +567,384 @@ pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint
     if related.is_empty() {
         return Ok(());
     }
-    let copy = |m: &Match| matches!(m.verdict, "identical" | "same-weights");
+    let d = Directions {
+        matches,
+        fps,
+        query,
+        related,
+    };
     // 0. Exact equality of sampled weights (sparse merges), among the related entries of the
     //    query's depth that are not copies of it; it takes precedence over distances.
-    let cands: Vec<usize> = related
+    let cands: Vec<usize> = d
+        .related
         .iter()
         .copied()
-        .filter(|&k| !copy(&matches[k]) && fps[k].info.blocks == query.info.blocks)
+        .filter(|&k| !is_copy(&d.matches[k]) && d.fps[k].info.blocks == d.query.info.blocks)
         .collect();
-    let mut label = sparse_direction(matches, fps, query, &cands);
+    let mut label = sparse_direction(d.matches, d.fps, d.query, &cands);
     let query_sparse_merge = label.iter().flatten().any(|l| l.0 == PROBABLE_ANCESTOR);
-    // 1. Merges, among the related entries that are not copies of the query, one
-    //    representative per group of copies of each other (equally close to the query and
-    //    called same-weights by the exact tests).
-    let floor = (20.0 * TIE_WINDOW).sqrt();
-    let mut by_close: Vec<usize> = related
-        .iter()
-        .copied()
-        .filter(|&k| !copy(&matches[k]))
-        .collect();
-    by_close.sort_by(|&a, &b| matches[b].closeness.total_cmp(&matches[a].closeness));
-    let mut ties: Vec<Vec<usize>> = Vec::new();
-    for &k in &by_close {
-        match ties.last_mut() {
-            Some(g) if matches[g[0]].closeness - matches[k].closeness <= TIE_WINDOW => g.push(k),
-            _ => ties.push(vec![k]),
-        }
-    }
-    let jobs: Vec<(usize, usize)> = ties
-        .iter()
-        .flat_map(|g| g[1..].iter().map(move |&k| (g[0], k)))
-        .collect();
-    let same: Vec<bool> = jobs
-        .par_iter()
-        .map(|&(r, k)| compare(&fps[r], &fps[k]).map(|c| c.copy_like))
-        .collect::<Result<_>>()?;
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for g in &ties {
-        let mut first = vec![g[0]];
-        for &k in &g[1..] {
-            let joined = jobs
-                .iter()
-                .position(|&j| j == (g[0], k))
-                .is_some_and(|p| same[p]);
-            if joined {
-                first.push(k);
-            } else {
-                groups.push(vec![k]);
-            }
-        }
-        groups.push(first);
-    }
-    groups.sort_by(|a, b| matches[b[0]].closeness.total_cmp(&matches[a[0]].closeness));
-    groups.truncate(MAX_MERGE_GROUPS);
-    let pairs: Vec<(usize, usize)> = (0..groups.len())
-        .flat_map(|a| (a + 1..groups.len()).map(move |b| (a, b)))
-        .collect();
-    let cc: Vec<(f64, f64)> = pairs
-        .par_iter()
-        .map(|&(a, b)| {
-            compare(&fps[groups[a][0]], &fps[groups[b][0]])
-                .map(|c| (c.closeness, c.log10_p.unwrap_or(0.0)))
-        })
-        .collect::<Result<_>>()?;
-    // Two representatives count only when the exact tests relate them (a distance between
-    // unrelated-looking copies, e.g. one rotated and one MLP-permuted, means nothing).
-    let pair_thr = (1e-6f64).log10() - (pairs.len().max(1) as f64).log10();
-    let dd = |a: usize, b: usize| -> f64 {
-        let (a, b) = (a.min(b), a.max(b));
-        pairs
-            .iter()
-            .position(|&p| p == (a, b))
-            .filter(|&k| cc[k].1 < pair_thr)
-            .map_or(f64::NAN, |k| dist(cc[k].0))
-    };
-    let dq = |g: usize| dist(matches[groups[g][0]].closeness);
-    let name = |g: usize| matches[groups[g][0]].name.clone();
-    // Distances add up like a weight space's only between models of the same depth (a pruned
-    // model's, or one whose blocks a container hides, do not).
-    let flat = |g: usize| fps[groups[g][0]].info.blocks == query.info.blocks;
-    // The query as a merge.
-    let mut best: Option<(f64, usize, usize)> = None;
-    for &(x, y) in &pairs {
-        let dxy = dd(x, y);
-        let (a, b) = (dq(x), dq(y));
-        if dxy.is_finite() && flat(x) && flat(y) && dxy >= floor && a >= 0.2 * dxy && b >= 0.2 * dxy
-        {
-            let r = (a + b) / dxy;
-            if r < 1.15 && best.is_none_or(|bb| r < bb.0) {
-                best = Some((r, x, y));
-            }
-        }
-    }
-    // Entries between the query and another entry: merges containing the query.
-    for c in 0..groups.len() {
-        let found = (0..groups.len())
-            .filter(|&e| e != c)
-            .filter_map(|e| {
-                let (dqe, dqc, dce) = (dq(e), dq(c), dd(c, e));
-                (dce.is_finite()
-                    && flat(c)
-                    && flat(e)
-                    && dqe >= floor
-                    && dqc >= 0.2 * dqe
-                    && dce >= 0.2 * dqe
-                    && (dqc + dce) / dqe < 1.15)
-                    .then(|| ((dqc + dce) / dqe, e))
-            })
-            .min_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some((r, e)) = found {
-            if best.is_some_and(|(_, x, y)| x == c || y == c) {
-                continue;
-            }
-            for &k in &groups[c] {
-                if label[k].is_some() {
-                    continue;
-                }
-                label[k] = Some((
-                    PROBABLE_DESCENDANT,
-                    format!(
-                        "lies between the query and {} (distances add up to {:.2} of theirs): a merge containing the query",
-                        name(e),
-                        r
-                    ),
-                ));
-            }
-        }
-    }
-    // (Not when the exact-equality evidence found the query to be a sparse merge: a TIES merge
-    // is not a weighted average, and its distances to other merges mean nothing.)
-    if let Some((r, x, y)) = best.filter(|_| !query_sparse_merge) {
-        for g in [x, y] {
-            for &k in &groups[g] {
-                if label[k].is_some() {
-                    continue;
-                }
-                label[k] = Some((
-                    PROBABLE_ANCESTOR,
-                    format!(
-                        "the query lies between {} and {} (distances add up to {:.2} of theirs): a merge of them",
-                        name(x),
-                        name(y),
-                        r
-                    ),
-                ));
-            }
-        }
-    }
-    // 2. Disguises on same-weights copies.
-    let q = &query.info;
-    let q_prec = precision_rank(q.dtype.as_deref());
-    let others_naming = |skip: usize| -> Vec<&str> {
-        related
-            .iter()
-            .filter(|&&k| k != skip)
-            .filter_map(|&k| fps[k].info.naming.as_deref())
-            .collect()
-    };
-    let coords_anchor: Option<usize> = related
-        .iter()
-        .copied()
-        .find(|&k| !copy(&matches[k]) && matches[k].aligned);
-    let mut undecided = Vec::new();
-    for &k in &related {
-        let m = &matches[k];
-        if label[k].is_some() || !copy(m) {
-            continue;
-        }
-        let c_prec = precision_rank(m.dtype.as_deref());
-        // A lossy copy (lower precision, or a GGUF conversion of a non-GGUF model) comes
-        // after its original: `what` of the copy, then the copy's and the original's storage.
-        let lossy = |lower: bool, copy: (&str, &Option<String>), orig: (&str, &Option<String>)| {
-            let dt = |d: &Option<String>| d.clone().unwrap_or_else(|| "?".into());
-            let what = if lower {
-                "lower-precision copy"
-            } else {
-                "GGUF conversion"
-            };
-            (
-                what,
-                format!("{} {}", copy.0, dt(copy.1)),
-                format!("{} {}", orig.0, dt(orig.1)),
-            )
-        };
-        if c_prec < q_prec || (m.format == "gguf" && q.format != "gguf") {
-            let (what, c, o) = lossy(
-                c_prec < q_prec,
-                (&m.format, &m.dtype),
-                (&q.format, &q.dtype),
-            );
-            let why = format!("a {what} of the query ({c} vs the query's {o})");
-            label[k] = Some((PROBABLE_DESCENDANT, why));
-            continue;
-        }
-        if c_prec > q_prec || (q.format == "gguf" && m.format != "gguf") {
-            let (what, c, o) = lossy(
-                c_prec > q_prec,
-                (&q.format, &q.dtype),
-                (&m.format, &m.dtype),
-            );
-            let why = format!("the query is a {what} of it ({c} vs the entry's {o})");
-            label[k] = Some((PROBABLE_ANCESTOR, why));
-            continue;
-        }
-        if let (Some(qn), Some(cn)) = (q.naming.as_deref(), fps[k].info.naming.as_deref()) {
-            if qn != cn {
-                let others = others_naming(k);
-                let q_shared = others.contains(&qn);
-                let c_shared = others.contains(&cn);
-                if q_shared && !c_shared {
-                    label[k] = Some((
-                        PROBABLE_DESCENDANT,
-                        format!("tensors renamed to the {cn} scheme; the query and its other relatives use {qn}"),
-                    ));
-                    continue;
-                }
-                if c_shared && !q_shared {
-                    label[k] = Some((
-                        PROBABLE_ANCESTOR,
-                        format!("the query's tensors were renamed to the {qn} scheme; this entry and the query's other relatives use {cn}"),
-                    ));
-                    continue;
-                }
-            }
-        }
-        if !m.aligned {
-            if let Some(e) = coords_anchor {
-                label[k] = Some((
-                    PROBABLE_DESCENDANT,
-                    format!(
-                        "same weights with its residual stream rotated or permuted, or its MLP units permuted; the query shares its coordinates and unit order with {}",
-                        matches[e].name
-                    ),
-                ));
-                continue;
-            }
-        }
-        if 1.0 - m.closeness >= 1e-7 {
-            undecided.push(k);
-        }
-    }
-    // 3. Outgroup test on the remaining copies.
-    undecided.sort_by(|&a, &b| matches[b].closeness.total_cmp(&matches[a].closeness));
-    undecided.truncate(MAX_OUTGROUP_COPIES);
-    let mut outgroups: Vec<usize> = related
-        .iter()
-        .copied()
-        .filter(|&k| {
-            // Of the query's depth: quadrature holds in a weight space, not across a pruning.
-            !copy(&matches[k])
-                && fps[k].info.blocks == query.info.blocks
-                && label[k].as_ref().is_none_or(|l| l.0 != PROBABLE_DESCENDANT)
-        })
-        .collect();
-    outgroups.sort_by(|&a, &b| matches[b].closeness.total_cmp(&matches[a].closeness));
-    outgroups.truncate(OUTGROUPS);
-    if !outgroups.is_empty() && !undecided.is_empty() {
-        let jobs: Vec<(usize, usize)> = undecided
-            .iter()
-            .flat_map(|&c| outgroups.iter().map(move |&e| (c, e)))
-            .collect();
-        let ratios: Vec<(usize, f64)> = jobs
-            .par_iter()
-            .map(|&(c, e)| {
-                compare(&fps[c], &fps[e]).map(|x| {
-                    let delta = 1.0 - matches[c].closeness;
-                    let r = ((1.0 - x.closeness) - (1.0 - matches[e].closeness)) / delta;
-                    (c, r)
-                })
-            })
-            .collect::<Result<_>>()?;
-        for &c in &undecided {
-            let mut rs: Vec<f64> = ratios
-                .iter()
-                .filter(|r| r.0 == c)
-                .map(|r| r.1)
-                .filter(|r| r.is_finite())
-                .collect();
-            if rs.is_empty() {
-                continue;
-            }
-            rs.sort_by(f64::total_cmp);
-            let med = rs[rs.len() / 2];
-            let names: Vec<&str> = outgroups
-                .iter()
-                .map(|&e| matches[e].name.as_str())
-                .collect();
-            if med > 0.5 {
-                label[c] = Some((
-                    PROBABLE_DESCENDANT,
-                    format!(
-                        "farther than the query from {} by their distance in quadrature (ratio {med:.2}): the query plus an independent change (noise, rounding)",
-                        names.join(", ")
-                    ),
-                ));
-            } else if med < -0.5 {
-                label[c] = Some((
-                    PROBABLE_ANCESTOR,
-                    format!(
-                        "closer than the query to {} by their distance in quadrature (ratio {med:.2}): the query is this entry plus an independent change (noise, rounding)",
-                        names.join(", ")
-                    ),
-                ));
-            }
-        }
-    }
+    d.merge_labels(&mut label, query_sparse_merge)?;
+    let undecided = d.disguise_labels(&mut label);
+    d.outgroup_labels(&mut label, undecided)?;
     for (k, l) in label.into_iter().enumerate() {
-        if let Some((d, why)) = l {
-            matches[k].direction = Some(d);
+        if let Some((dir, why)) = l {
+            matches[k].direction = Some(dir);
             matches[k].direction_reason = Some(why);
         }
     }
     Ok(())
+}
+
+/// A direction label and its reason, per match.
+type Label = Option<(&'static str, String)>;
+
+/// The query's related matches, read by the direction rules of [`direction`].
+struct Directions<'a> {
+    matches: &'a [Match],
+    fps: &'a [Fingerprint],
+    query: &'a Fingerprint,
+    related: Vec<usize>,
+}
+
+/// An identical or same-weights match.
+fn is_copy(m: &Match) -> bool {
+    matches!(m.verdict, "identical" | "same-weights")
+}
+
+impl Directions<'_> {
+    /// Rule 1, merges: one representative per group of copies of each other (equally close
+    /// to the query and called same-weights by the exact tests), the most related groups
+    /// first.
+    fn merge_groups(&self) -> Result<Vec<Vec<usize>>> {
+        use rayon::prelude::*;
+        let (matches, fps) = (self.matches, self.fps);
+        let mut by_close: Vec<usize> = self
+            .related
+            .iter()
+            .copied()
+            .filter(|&k| !is_copy(&matches[k]))
+            .collect();
+        by_close.sort_by(|&a, &b| matches[b].closeness.total_cmp(&matches[a].closeness));
+        let mut ties: Vec<Vec<usize>> = Vec::new();
+        for &k in &by_close {
+            match ties.last_mut() {
+                Some(g) if matches[g[0]].closeness - matches[k].closeness <= TIE_WINDOW => {
+                    g.push(k)
+                }
+                _ => ties.push(vec![k]),
+            }
+        }
+        let jobs: Vec<(usize, usize)> = ties
+            .iter()
+            .flat_map(|g| g[1..].iter().map(move |&k| (g[0], k)))
+            .collect();
+        let same: Vec<bool> = jobs
+            .par_iter()
+            .map(|&(r, k)| compare(&fps[r], &fps[k]).map(|c| c.copy_like))
+            .collect::<Result<_>>()?;
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for g in &ties {
+            let mut first = vec![g[0]];
+            for &k in &g[1..] {
+                let joined = jobs
+                    .iter()
+                    .position(|&j| j == (g[0], k))
+                    .is_some_and(|p| same[p]);
+                if joined {
+                    first.push(k);
+                } else {
+                    groups.push(vec![k]);
+                }
+            }
+            groups.push(first);
+        }
+        groups.sort_by(|a, b| matches[b[0]].closeness.total_cmp(&matches[a[0]].closeness));
+        groups.truncate(MAX_MERGE_GROUPS);
+        Ok(groups)
+    }
+
+    /// Rule 1, merges: an entry between the query and another entry is a merge containing the
+    /// query; the query between two entries is a merge of them.
+    fn merge_labels(&self, label: &mut [Label], query_sparse_merge: bool) -> Result<()> {
+        use rayon::prelude::*;
+        let (matches, fps, query) = (self.matches, self.fps, self.query);
+        let groups = self.merge_groups()?;
+        let floor = (20.0 * TIE_WINDOW).sqrt();
+        let pairs: Vec<(usize, usize)> = (0..groups.len())
+            .flat_map(|a| (a + 1..groups.len()).map(move |b| (a, b)))
+            .collect();
+        let cc: Vec<(f64, f64)> = pairs
+            .par_iter()
+            .map(|&(a, b)| {
+                compare(&fps[groups[a][0]], &fps[groups[b][0]])
+                    .map(|c| (c.closeness, c.log10_p.unwrap_or(0.0)))
+            })
+            .collect::<Result<_>>()?;
+        // Two representatives count only when the exact tests relate them (a distance between
+        // unrelated-looking copies, e.g. one rotated and one MLP-permuted, means nothing).
+        let pair_thr = (1e-6f64).log10() - (pairs.len().max(1) as f64).log10();
+        let dd = |a: usize, b: usize| -> f64 {
+            let (a, b) = (a.min(b), a.max(b));
+            pairs
+                .iter()
+                .position(|&p| p == (a, b))
+                .filter(|&k| cc[k].1 < pair_thr)
+                .map_or(f64::NAN, |k| dist(cc[k].0))
+        };
+        let dq = |g: usize| dist(matches[groups[g][0]].closeness);
+        let name = |g: usize| matches[groups[g][0]].name.clone();
+        // Distances add up like a weight space's only between models of the same depth (a pruned
+        // model's, or one whose blocks a container hides, do not).
+        let flat = |g: usize| fps[groups[g][0]].info.blocks == query.info.blocks;
+        // The query as a merge.
+        let mut best: Option<(f64, usize, usize)> = None;
+        for &(x, y) in &pairs {
+            let dxy = dd(x, y);
+            let (a, b) = (dq(x), dq(y));
+            if dxy.is_finite()
+                && flat(x)
+                && flat(y)
+                && dxy >= floor
+                && a >= 0.2 * dxy
+                && b >= 0.2 * dxy
+            {
+                let r = (a + b) / dxy;
+                if r < 1.15 && best.is_none_or(|bb| r < bb.0) {
+                    best = Some((r, x, y));
+                }
+            }
+        }
+        // Entries between the query and another entry: merges containing the query.
+        for c in 0..groups.len() {
+            let found = (0..groups.len())
+                .filter(|&e| e != c)
+                .filter_map(|e| {
+                    let (dqe, dqc, dce) = (dq(e), dq(c), dd(c, e));
+                    (dce.is_finite()
+                        && flat(c)
+                        && flat(e)
+                        && dqe >= floor
+                        && dqc >= 0.2 * dqe
+                        && dce >= 0.2 * dqe
+                        && (dqc + dce) / dqe < 1.15)
+                        .then(|| ((dqc + dce) / dqe, e))
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((r, e)) = found {
+                if best.is_some_and(|(_, x, y)| x == c || y == c) {
+                    continue;
+                }
+                for &k in &groups[c] {
+                    if label[k].is_some() {
+                        continue;
+                    }
+                    label[k] = Some((
+                        PROBABLE_DESCENDANT,
+                        format!(
+                            "lies between the query and {} (distances add up to {:.2} of theirs): a merge containing the query",
+                            name(e),
+                            r
+                        ),
+                    ));
+                }
+            }
+        }
+        // (Not when the exact-equality evidence found the query to be a sparse merge: a TIES merge
+        // is not a weighted average, and its distances to other merges mean nothing.)
+        if let Some((r, x, y)) = best.filter(|_| !query_sparse_merge) {
+            for g in [x, y] {
+                for &k in &groups[g] {
+                    if label[k].is_some() {
+                        continue;
+                    }
+                    label[k] = Some((
+                        PROBABLE_ANCESTOR,
+                        format!(
+                            "the query lies between {} and {} (distances add up to {:.2} of theirs): a merge of them",
+                            name(x),
+                            name(y),
+                            r
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Rule 2, disguises on same-weights copies; returns the copies left undecided.
+    fn disguise_labels(&self, label: &mut [Label]) -> Vec<usize> {
+        let (matches, fps, query, related) = (self.matches, self.fps, self.query, &self.related);
+        let copy = is_copy;
+        // 2. Disguises on same-weights copies.
+        let q = &query.info;
+        let q_prec = precision_rank(q.dtype.as_deref());
+        let others_naming = |skip: usize| -> Vec<&str> {
+            related
+                .iter()
+                .filter(|&&k| k != skip)
+                .filter_map(|&k| fps[k].info.naming.as_deref())
+                .collect()
+        };
+        let coords_anchor: Option<usize> = related
+            .iter()
+            .copied()
+            .find(|&k| !copy(&matches[k]) && matches[k].aligned);
+        let mut undecided = Vec::new();
+        for &k in &related {
+            let m = &matches[k];
+            if label[k].is_some() || !copy(m) {
+                continue;
+            }
+            let c_prec = precision_rank(m.dtype.as_deref());
+            // A lossy copy (lower precision, or a GGUF conversion of a non-GGUF model) comes
+            // after its original: `what` of the copy, then the copy's and the original's storage.
+            let lossy =
+                |lower: bool, copy: (&str, &Option<String>), orig: (&str, &Option<String>)| {
+                    let dt = |d: &Option<String>| d.clone().unwrap_or_else(|| "?".into());
+                    let what = if lower {
+                        "lower-precision copy"
+                    } else {
+                        "GGUF conversion"
+                    };
+                    (
+                        what,
+                        format!("{} {}", copy.0, dt(copy.1)),
+                        format!("{} {}", orig.0, dt(orig.1)),
+                    )
+                };
+            if c_prec < q_prec || (m.format == "gguf" && q.format != "gguf") {
+                let (what, c, o) = lossy(
+                    c_prec < q_prec,
+                    (&m.format, &m.dtype),
+                    (&q.format, &q.dtype),
+                );
+                let why = format!("a {what} of the query ({c} vs the query's {o})");
+                label[k] = Some((PROBABLE_DESCENDANT, why));
+                continue;
+            }
+            if c_prec > q_prec || (q.format == "gguf" && m.format != "gguf") {
+                let (what, c, o) = lossy(
+                    c_prec > q_prec,
+                    (&q.format, &q.dtype),
+                    (&m.format, &m.dtype),
+                );
+                let why = format!("the query is a {what} of it ({c} vs the entry's {o})");
+                label[k] = Some((PROBABLE_ANCESTOR, why));
+                continue;
+            }
+            if let (Some(qn), Some(cn)) = (q.naming.as_deref(), fps[k].info.naming.as_deref()) {
+                if qn != cn {
+                    let others = others_naming(k);
+                    let q_shared = others.contains(&qn);
+                    let c_shared = others.contains(&cn);
+                    if q_shared && !c_shared {
+                        label[k] = Some((
+                            PROBABLE_DESCENDANT,
+                            format!("tensors renamed to the {cn} scheme; the query and its other relatives use {qn}"),
+                        ));
+                        continue;
+                    }
+                    if c_shared && !q_shared {
+                        label[k] = Some((
+                            PROBABLE_ANCESTOR,
+                            format!("the query's tensors were renamed to the {qn} scheme; this entry and the query's other relatives use {cn}"),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            if !m.aligned {
+                if let Some(e) = coords_anchor {
+                    label[k] = Some((
+                        PROBABLE_DESCENDANT,
+                        format!(
+                            "same weights with its residual stream rotated or permuted, or its MLP units permuted; the query shares its coordinates and unit order with {}",
+                            matches[e].name
+                        ),
+                    ));
+                    continue;
+                }
+            }
+            if 1.0 - m.closeness >= 1e-7 {
+                undecided.push(k);
+            }
+        }
+        undecided
+    }
+
+    /// Rule 3, the outgroup test on the copies left undecided.
+    fn outgroup_labels(&self, label: &mut [Label], mut undecided: Vec<usize>) -> Result<()> {
+        use rayon::prelude::*;
+        let (matches, fps, query, related) = (self.matches, self.fps, self.query, &self.related);
+        let copy = is_copy;
+        // 3. Outgroup test on the remaining copies.
+        undecided.sort_by(|&a, &b| matches[b].closeness.total_cmp(&matches[a].closeness));
+        undecided.truncate(MAX_OUTGROUP_COPIES);
+        let mut outgroups: Vec<usize> = related
+            .iter()
+            .copied()
+            .filter(|&k| {
+                // Of the query's depth: quadrature holds in a weight space, not across a pruning.
+                !copy(&matches[k])
+                    && fps[k].info.blocks == query.info.blocks
+                    && label[k].as_ref().is_none_or(|l| l.0 != PROBABLE_DESCENDANT)
+            })
+            .collect();
+        outgroups.sort_by(|&a, &b| matches[b].closeness.total_cmp(&matches[a].closeness));
+        outgroups.truncate(OUTGROUPS);
+        if !outgroups.is_empty() && !undecided.is_empty() {
+            let jobs: Vec<(usize, usize)> = undecided
+                .iter()
+                .flat_map(|&c| outgroups.iter().map(move |&e| (c, e)))
+                .collect();
+            let ratios: Vec<(usize, f64)> = jobs
+                .par_iter()
+                .map(|&(c, e)| {
+                    compare(&fps[c], &fps[e]).map(|x| {
+                        let delta = 1.0 - matches[c].closeness;
+                        let r = ((1.0 - x.closeness) - (1.0 - matches[e].closeness)) / delta;
+                        (c, r)
+                    })
+                })
+                .collect::<Result<_>>()?;
+            for &c in &undecided {
+                let mut rs: Vec<f64> = ratios
+                    .iter()
+                    .filter(|r| r.0 == c)
+                    .map(|r| r.1)
+                    .filter(|r| r.is_finite())
+                    .collect();
+                if rs.is_empty() {
+                    continue;
+                }
+                rs.sort_by(f64::total_cmp);
+                let med = rs[rs.len() / 2];
+                let names: Vec<&str> = outgroups
+                    .iter()
+                    .map(|&e| matches[e].name.as_str())
+                    .collect();
+                if med > 0.5 {
+                    label[c] = Some((
+                        PROBABLE_DESCENDANT,
+                        format!(
+                            "farther than the query from {} by their distance in quadrature (ratio {med:.2}): the query plus an independent change (noise, rounding)",
+                            names.join(", ")
+                        ),
+                    ));
+                } else if med < -0.5 {
+                    label[c] = Some((
+                        PROBABLE_ANCESTOR,
+                        format!(
+                            "closer than the query to {} by their distance in quadrature (ratio {med:.2}): the query is this entry plus an independent change (noise, rounding)",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// An in-memory entry list from fingerprints (for tests, census and evaluation).
