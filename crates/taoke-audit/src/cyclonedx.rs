@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{Audit, InheritedLicence, LineageMethod};
 use crate::compute::sci;
+use crate::identity::Identity;
 use crate::Error;
 
 /// Read buffer of the hashing loop.
@@ -67,6 +68,27 @@ pub fn hash_checkpoint(ck: &taoke_model::Checkpoint) -> Result<Vec<FileHash>, Er
     ck.files.iter().map(|f| sha256_file(&f.path)).collect()
 }
 
+/// The weight files of a checkpoint with the digests of its identity (hashing those not
+/// known yet), so the files are read once for the identity and the BOM.
+pub fn file_hashes(
+    identity: &Identity,
+    ck: &taoke_model::Checkpoint,
+) -> Result<Vec<FileHash>, Error> {
+    ck.files
+        .iter()
+        .zip(&identity.files)
+        .map(|(f, d)| match &d.sha256 {
+            Some(sha) => Ok(FileHash {
+                path: f.path.clone(),
+                name: d.name.clone(),
+                bytes: d.bytes,
+                sha256: sha.clone(),
+            }),
+            None => sha256_file(&f.path),
+        })
+        .collect()
+}
+
 /// Options of [`bom`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BomOptions {
@@ -90,6 +112,35 @@ fn licence_json(l: &InheritedLicence, ack: &str) -> Value {
     lic.insert("acknowledgement".into(), json!(ack));
     lic.insert("url".into(), json!(l.url));
     json!({ "license": Value::Object(lic) })
+}
+
+/// The portable identity of an ancestor: its revision as `version`, its digest as `hashes`
+/// (one file) and every file as a `taoke:file` property.
+fn identity_fields(c: &mut Map<String, Value>, props: &mut Vec<Value>, id: &Identity) {
+    if let Some(rev) = &id.revision {
+        c.insert("version".into(), json!(rev));
+    }
+    if let [f] = id.files.as_slice() {
+        if let Some(sha) = &f.sha256 {
+            c.insert(
+                "hashes".into(),
+                json!([{ "alg": "SHA-256", "content": sha }]),
+            );
+        }
+    }
+    props.push(prop("identity", &id.name));
+    if let Some(repo) = &id.repo {
+        props.push(prop("identity.repo", repo));
+    }
+    for f in &id.files {
+        props.push(prop(
+            "identity.file",
+            match &f.sha256 {
+                Some(s) => format!("{} sha256:{s} ({} bytes)", f.name, f.bytes),
+                None => format!("{} ({} bytes)", f.name, f.bytes),
+            },
+        ));
+    }
 }
 
 /// A v4-style UUID from a digest (deterministic for the same inputs).
@@ -117,7 +168,7 @@ pub fn bom(audit: &Audit, files: &[FileHash], opts: &BomOptions) -> Value {
         .released_name
         .as_ref()
         .map(|(n, _)| n.clone())
-        .unwrap_or_else(|| m.reference.clone());
+        .unwrap_or_else(|| m.identity.name.clone());
 
     // Licences: declared by the model, then concluded from ancestors (deduplicated by id).
     let mut licences = Vec::new();
@@ -221,6 +272,9 @@ pub fn bom(audit: &Audit, files: &[FileHash], opts: &BomOptions) -> Value {
                 .and_then(|k| k.checkpoint_name.clone())
                 .unwrap_or_else(|| an.reference.clone());
             c.insert("name".into(), json!(display));
+            if let Some(id) = &an.identity {
+                identity_fields(&mut c, &mut props, id);
+            }
             if let Some(k) = &an.kb {
                 c.insert("publisher".into(), json!(k.publisher));
                 c.insert(
@@ -238,11 +292,13 @@ pub fn bom(audit: &Audit, files: &[FileHash], opts: &BomOptions) -> Value {
                     json!([{ "type": "documentation", "url": k.source, "comment": "knowledge-base source" }]),
                 );
             }
-            let lic: Vec<Value> = an
-                .licences
+            let mut lic: Vec<Value> = an
+                .declared_licences
                 .iter()
-                .map(|l| licence_json(l, "concluded"))
+                .filter(|d| !d.origin.ends_with("license_link"))
+                .map(|d| json!({ "license": { "name": d.value, "acknowledgement": "declared" } }))
                 .collect();
+            lic.extend(an.licences.iter().map(|l| licence_json(l, "concluded")));
             if !lic.is_empty() {
                 c.insert("licenses".into(), Value::Array(lic));
             }
@@ -251,7 +307,19 @@ pub fn bom(audit: &Audit, files: &[FileHash], opts: &BomOptions) -> Value {
         })
         .collect();
 
-    let mut model_props = vec![prop("audit.as_of", audit.as_of)];
+    let mut model_props = vec![
+        prop("identity", &m.identity.name),
+        prop("audit.as_of", audit.as_of),
+    ];
+    for d in &audit.declared_licences {
+        model_props.push(prop(
+            &format!("licence.declared.{}", d.origin.replace(' ', "_")),
+            match &d.kb_licence {
+                Some(id) => format!("{} (knowledge base: {id})", d.value),
+                None => format!("{} (not in the knowledge base)", d.value),
+            },
+        ));
+    }
     if let Some(x) = audit.compute.cumulative_flop {
         model_props.push(prop("training_compute.estimate_flop", sci(x)));
     }

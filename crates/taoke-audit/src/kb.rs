@@ -238,6 +238,10 @@ pub struct CheckpointEntry {
     /// Takes images or audio as well as text.
     #[serde(default)]
     pub multimodal: bool,
+    /// Hugging Face `architectures` values of this checkpoint when they differ from its
+    /// family's (a distillation into another family's architecture).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub architectures: Vec<String>,
     /// Total parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<Fact<f64>>,
@@ -532,6 +536,23 @@ const EMBEDDED_LICENCES: &str = include_str!("../../../kb/licences.toml");
 const EMBEDDED_FAMILIES: &str = include_str!("../../../kb/families.toml");
 const EMBEDDED_RULES: &str = include_str!("../../../kb/rules.toml");
 
+/// Edit distance (Levenshtein, case ignored) within which an id counts as a near match of an
+/// unknown one: two edits catch a dropped or doubled character and one swapped pair
+/// (`llama-3.1-8` for `llama-3.1-8b`, `lama-3.1-8b`, `llama-31-8b`).
+pub const NEAR_ID_DISTANCE: usize = 2;
+
+/// Most near matches listed for an unknown id.
+pub const MAX_NEAR_IDS: usize = 8;
+
+/// What a knowledge-base tag names.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tagged<'a> {
+    /// A checkpoint, with its family.
+    Checkpoint(&'a Family, &'a CheckpointEntry),
+    /// A family only.
+    Family(&'a Family),
+}
+
 /// The loaded knowledge base.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Kb {
@@ -655,6 +676,51 @@ impl Kb {
             }
         }
         None
+    }
+
+    /// Resolves a knowledge-base tag (a checkpoint or family id, exactly as `taoke kb list`
+    /// prints it) or refuses it with the nearest ids ([`Error::UnknownKbId`]).
+    pub fn resolve_tag(&self, id: &str) -> Result<Tagged<'_>, Error> {
+        if let Some((f, c)) = self.checkpoint(id) {
+            return Ok(Tagged::Checkpoint(f, c));
+        }
+        if let Some(f) = self.family(id) {
+            return Ok(Tagged::Family(f));
+        }
+        Err(Error::UnknownKbId {
+            id: id.to_owned(),
+            near: self.near_ids(id),
+        })
+    }
+
+    /// Every checkpoint and family id, checkpoints first, in file order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        let checkpoints = self
+            .families
+            .iter()
+            .flat_map(|f| f.checkpoints.iter().map(|c| c.id.as_str()));
+        checkpoints.chain(self.families.iter().map(|f| f.id.as_str()))
+    }
+
+    /// The ids nearest to `id` (case ignored): at most [`MAX_NEAR_IDS`], within
+    /// [`NEAR_ID_DISTANCE`] edits or holding `id` as a part, nearest first.
+    pub fn near_ids(&self, id: &str) -> Vec<String> {
+        let want = id.trim().to_lowercase();
+        let mut scored: Vec<(usize, &str)> = self
+            .ids()
+            .filter_map(|k| {
+                let d = strsim::levenshtein(&want, &k.to_lowercase());
+                let part = want.len() >= 3 && k.to_lowercase().contains(&want);
+                (d <= NEAR_ID_DISTANCE || part).then_some((d, k))
+            })
+            .collect();
+        scored.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)));
+        scored.dedup_by(|a, b| a.1 == b.1);
+        scored
+            .into_iter()
+            .take(MAX_NEAR_IDS)
+            .map(|(_, k)| k.to_owned())
+            .collect()
     }
 
     /// A rule by id.

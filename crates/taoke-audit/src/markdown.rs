@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 
-use crate::audit::{Audit, CheckStatus, LineageMethod, RuleStatusReport};
+use crate::audit::{Audit, CheckStatus, DeclaredReport, LineageMethod, RuleStatusReport};
 use crate::compute::{sci, Estimate, ParameterBasis};
+use crate::identity::Identity;
 use crate::kb::Tristate;
 
 /// Escapes a table cell.
@@ -111,6 +112,23 @@ fn rule_rows(s: &mut String, rules: &[RuleStatusReport]) {
     }
 }
 
+/// One line per declared licence, beside the knowledge-base licence it names.
+fn declared_lines(s: &mut String, what: &str, declared: &[DeclaredReport]) {
+    if declared.is_empty() {
+        let _ = writeln!(
+            s,
+            "- {what}: none (README.md front matter, config.json, GGUF general.license, ONNX metadata)"
+        );
+    }
+    for d in declared {
+        let kb = match (&d.kb_licence, &d.kb_licence_name) {
+            (Some(id), Some(n)) => format!("knowledge base: {n} (`{id}`)"),
+            _ => "not in the knowledge base".to_owned(),
+        };
+        let _ = writeln!(s, "- {what}: `{}` ({}) — {kb}", cell(&d.value), d.origin);
+    }
+}
+
 /// Renders the audit as Markdown.
 pub fn render(a: &Audit) -> String {
     let mut s = String::new();
@@ -118,11 +136,11 @@ pub fn render(a: &Audit) -> String {
         .released_name
         .as_ref()
         .map(|(n, _)| n.clone())
-        .unwrap_or_else(|| a.model.reference.clone());
+        .unwrap_or_else(|| a.model.identity.name.clone());
     let _ = writeln!(s, "# Lineage audit: {title}\n");
     let _ = writeln!(s, "> {}\n", a.disclaimer);
     let m = &a.model;
-    let _ = writeln!(s, "- model: `{}` ({})", m.path.display(), m.format);
+    let _ = writeln!(s, "- model: `{}` ({})", m.identity.display(), m.format);
     let _ = writeln!(
         s,
         "- architecture: {}{}",
@@ -140,6 +158,7 @@ pub fn render(a: &Audit) -> String {
     if let Some((n, o)) = &a.released_name {
         let _ = writeln!(s, "- released name checked: \"{n}\" (from {o})");
     }
+    declared_lines(&mut s, "declared licence", &a.declared_licences);
     let _ = writeln!(s, "- rule statuses as of: {}", a.as_of);
     let _ = writeln!(s, "- knowledge base: {}\n", a.kb);
 
@@ -190,7 +209,13 @@ pub fn render(a: &Audit) -> String {
                     format!("{} ({})", k.publisher, k.country),
                     format!("{} ({})", link(&k.source), k.confidence.as_str()),
                 ),
-                None => (an.reference.clone(), "unknown".into(), "-".into()),
+                None => (
+                    an.identity
+                        .as_ref()
+                        .map_or_else(|| an.reference.clone(), Identity::display),
+                    "unknown".into(),
+                    "-".into(),
+                ),
             };
             let lin = match an.lineage.method {
                 LineageMethod::WeightComparison => {
@@ -220,12 +245,19 @@ pub fn render(a: &Audit) -> String {
         }
         let _ = writeln!(s);
         for an in &a.ancestors {
+            if an.identity.is_some() {
+                let what = format!("declared by `{}`", cell(&an.reference));
+                declared_lines(&mut s, &what, &an.declared_licences);
+            }
             for n in &an.notes {
                 let _ = writeln!(s, "- note ({}): {}", cell(&an.reference), n);
             }
         }
     }
-    if a.ancestors.iter().any(|an| !an.notes.is_empty()) {
+    if a.ancestors
+        .iter()
+        .any(|an| !an.notes.is_empty() || an.identity.is_some())
+    {
         let _ = writeln!(s);
     }
     if !a.rejected.is_empty() {
