@@ -737,21 +737,25 @@ impl Kb {
     /// every rule has a dated status history in chronological order.
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        let url = |p: &mut Vec<String>, what: &str, s: &str| {
-            if !(s.starts_with("https://") || s.starts_with("http://")) {
-                p.push(format!("{what}: source `{s}` is not an http(s) URL"));
-            }
-        };
+        self.licence_problems(&mut p);
+        self.family_problems(&mut p);
+        self.base_problems(&mut p);
+        self.rule_problems(&mut p);
+        p
+    }
+
+    /// Licences: unique ids, URLs, SPDX ids, superseding licences, duty fields.
+    fn licence_problems(&self, p: &mut Vec<String>) {
         let mut ids = BTreeSet::new();
         for l in &self.licences {
             let w = format!("licence `{}`", l.id);
             if !ids.insert(l.id.as_str()) {
                 p.push(format!("{w}: duplicate id"));
             }
-            url(&mut p, &w, &l.source);
-            url(&mut p, &format!("{w} url"), &l.url);
+            check_url(p, &w, &l.source);
+            check_url(p, &format!("{w} url"), &l.url);
             if let Some(t) = &l.hf_tag {
-                url(&mut p, &format!("{w} hf_tag"), &t.source);
+                check_url(p, &format!("{w} hf_tag"), &t.source);
             }
             let spdx_ok = l
                 .spdx
@@ -774,10 +778,14 @@ impl Kb {
             }
             for (i, d) in l.duties.iter().enumerate() {
                 let dw = format!("{w} duty {} ({})", i + 1, d.kind.as_str());
-                url(&mut p, &dw, &d.source);
-                duty_problems(&mut p, &dw, d);
+                check_url(p, &dw, &d.source);
+                duty_problems(p, &dw, d);
             }
         }
+    }
+
+    /// Families and checkpoints: unique ids, URLs, countries, licences, quantities.
+    fn family_problems(&self, p: &mut Vec<String>) {
         let mut fam_ids = BTreeSet::new();
         let mut ck_ids = BTreeSet::new();
         for f in &self.families {
@@ -785,7 +793,7 @@ impl Kb {
             if !fam_ids.insert(f.id.as_str()) {
                 p.push(format!("{w}: duplicate id"));
             }
-            url(&mut p, &w, &f.source);
+            check_url(p, &w, &f.source);
             if f.country.len() != 2 || !f.country.bytes().all(|b| b.is_ascii_uppercase()) {
                 p.push(format!(
                     "{w}: country `{}` is not an ISO 3166 alpha-2 code",
@@ -797,7 +805,7 @@ impl Kb {
                 if !ck_ids.insert(c.id.as_str()) {
                     p.push(format!("{cw}: duplicate id"));
                 }
-                url(&mut p, &cw, &c.source);
+                check_url(p, &cw, &c.source);
                 if c.licences.is_empty() {
                     p.push(format!("{cw}: no licence"));
                 }
@@ -813,7 +821,7 @@ impl Kb {
                     ("reported_training_flop", &c.reported_training_flop),
                 ] {
                     if let Some(x) = fact {
-                        url(&mut p, &format!("{cw} {name}"), &x.source);
+                        check_url(p, &format!("{cw} {name}"), &x.source);
                         if !(x.value.is_finite() && x.value > 0.0) {
                             p.push(format!("{cw}: {name} {} is not a positive number", x.value));
                         }
@@ -826,6 +834,10 @@ impl Kb {
                 }
             }
         }
+    }
+
+    /// Bases: every base is a checkpoint, and no chain of bases is a cycle.
+    fn base_problems(&self, p: &mut Vec<String>) {
         for f in &self.families {
             for c in &f.checkpoints {
                 let mut seen = BTreeSet::new();
@@ -851,15 +863,19 @@ impl Kb {
                 }
             }
         }
+    }
+
+    /// Rules: unique ids, URLs, thresholds, fractions, dated status histories.
+    fn rule_problems(&self, p: &mut Vec<String>) {
         let mut rule_ids = BTreeSet::new();
         for r in &self.rules {
             let w = format!("rule `{}`", r.id);
             if !rule_ids.insert(r.id.as_str()) {
                 p.push(format!("{w}: duplicate id"));
             }
-            url(&mut p, &w, &r.source);
+            check_url(p, &w, &r.source);
             for s in &r.sources {
-                url(&mut p, &w, s);
+                check_url(p, &w, s);
             }
             let compute = matches!(r.metric, Metric::TrainingFlop | Metric::TrainingOperations);
             match (r.threshold, r.comparator, compute) {
@@ -878,7 +894,7 @@ impl Kb {
                 p.push(format!("{w}: no status history"));
             }
             for (i, s) in r.status.iter().enumerate() {
-                url(&mut p, &format!("{w} status {}", i + 1), &s.source);
+                check_url(p, &format!("{w} status {}", i + 1), &s.source);
                 if i > 0 && s.date < r.status[i - 1].date {
                     p.push(format!(
                         "{w}: status {} ({}) is dated before status {} ({})",
@@ -890,7 +906,13 @@ impl Kb {
                 }
             }
         }
-        p
+    }
+}
+
+/// A problem when `s` is not an http(s) URL.
+fn check_url(p: &mut Vec<String>, what: &str, s: &str) {
+    if !(s.starts_with("https://") || s.starts_with("http://")) {
+        p.push(format!("{what}: source `{s}` is not an http(s) URL"));
     }
 }
 
