@@ -4,7 +4,7 @@
 //! fetched real model all-MiniLM-L6-v2 and its int8 ONNX export (`scripts/fetch-test-models`;
 //! the tests skip when they are missing, outside CI).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use taoke_audit::lineage::{verify, Candidate};
 use taoke_audit::{audit, AuditOptions, Date, Error, Kb, ModelFacts};
@@ -33,7 +33,7 @@ fn cand(model: &Path, id: &str) -> Candidate {
     format!("{}={id}", model.display()).parse().unwrap()
 }
 
-fn open(p: &PathBuf) -> taoke_model::Checkpoint {
+fn open(p: &Path) -> taoke_model::Checkpoint {
     taoke_model::open(s(p)).unwrap()
 }
 
