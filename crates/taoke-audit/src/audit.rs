@@ -6,16 +6,23 @@ use serde::Serialize;
 
 use crate::compute::{self, Estimate, Input, ParameterBasis, ThresholdResult};
 use crate::date::Date;
+use crate::identity::Identity;
 use crate::kb::{
-    CheckpointEntry, Confidence, Duty, DutyKind, Family, Kb, Licence, Topic, Tristate,
+    CheckpointEntry, Confidence, Duty, DutyKind, Family, Kb, Licence, Tagged, Topic, Tristate,
 };
-use crate::model::ModelFacts;
+use crate::model::{DeclaredLicence, ModelFacts};
 
 /// Printed with every audit.
 pub const DISCLAIMER: &str = "This audit is not legal advice. It lists what the knowledge base \
 records about the licences and rules attached to the model's verified ancestors, with sources, \
 confidences and dates, and the results of mechanical checks; compute figures are 6·N·D \
 estimates. Check the sources and ask a lawyer before acting on it.";
+
+/// The audit JSON's `schema_version`. 2: models and ancestors are named by their portable
+/// identity (`model.identity`, `ancestors[].identity`; `model.reference` and `model.path`
+/// are gone, they could hold local paths); declared licences sit beside the knowledge base's
+/// (`declared_licences`, `ancestors[].declared_licences`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How an ancestor was established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,12 +67,20 @@ impl Lineage {
 /// A candidate base with its lineage evidence: what `--base` (and later `identify`) supplies.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AncestorInput {
-    /// The candidate as given (path, repository id).
+    /// The candidate as given (path, repository id); not in the reports (it may be a local
+    /// path).
+    #[serde(skip)]
     pub reference: String,
+    /// Its portable identity, the name the reports use.
+    pub identity: Identity,
     /// Knowledge-base checkpoint or family id it is, if known.
     pub kb_id: Option<String>,
     /// How `kb_id` was found (`--base tag`, `name match: general.name`, …).
     pub kb_id_origin: Option<String>,
+    /// Licences the candidate itself declares.
+    pub declared_licences: Vec<DeclaredLicence>,
+    /// Remarks (the tag check, a name match not used).
+    pub notes: Vec<String>,
     /// The evidence.
     pub lineage: Lineage,
 }
@@ -169,13 +184,31 @@ pub struct KbRecord {
     pub confidence: Confidence,
 }
 
+/// A licence a model declares, beside the knowledge-base licence it names (if any).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeclaredReport {
+    /// The declared value.
+    pub value: String,
+    /// Where it is declared.
+    pub origin: String,
+    /// The knowledge-base licence it names; `None`: not in the knowledge base.
+    pub kb_licence: Option<String>,
+    /// That licence's name.
+    pub kb_licence_name: Option<String>,
+}
+
 /// One ancestor in the report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AncestorReport {
     /// Position in the chain (1 = nearest).
     pub depth: usize,
-    /// The candidate as given, or the KB id for bases found through the KB.
+    /// The candidate's portable name ([`Identity::name`]), or the KB id for bases found
+    /// through the KB.
     pub reference: String,
+    /// The candidate's portable identity (none for bases found through the KB).
+    pub identity: Option<Identity>,
+    /// Licences the candidate declares, with the knowledge-base licence each names.
+    pub declared_licences: Vec<DeclaredReport>,
     /// Knowledge-base record, when known.
     pub kb: Option<KbRecord>,
     /// How the ancestor was found.
@@ -254,7 +287,7 @@ pub struct RuleStatusReport {
 /// The audit report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Audit {
-    /// Always 1.
+    /// [`SCHEMA_VERSION`].
     pub schema_version: u32,
     /// Rule statuses are read at this date.
     pub as_of: Date,
@@ -266,6 +299,8 @@ pub struct Audit {
     pub model: ModelFacts,
     /// Name checked against naming duties, and where it came from.
     pub released_name: Option<(String, String)>,
+    /// Licences the model declares, with the knowledge-base licence each names.
+    pub declared_licences: Vec<DeclaredReport>,
     /// Ancestors, nearest first (weight-verified ones, then bases declared in the KB).
     pub ancestors: Vec<AncestorReport>,
     /// Candidates that are not ancestors.
@@ -457,6 +492,27 @@ fn declares(value: &str, licence: &Licence) -> bool {
         || value.trim() == licence.url
 }
 
+/// The knowledge-base licence a declared value names, if any.
+pub fn kb_licence_declared_as<'a>(kb: &'a Kb, value: &str) -> Option<&'a Licence> {
+    kb.licences.iter().find(|l| declares(value, l))
+}
+
+/// Declared licences beside the knowledge-base licences they name.
+pub fn declared_reports(kb: &Kb, declared: &[DeclaredLicence]) -> Vec<DeclaredReport> {
+    declared
+        .iter()
+        .map(|d| {
+            let l = kb_licence_declared_as(kb, &d.value);
+            DeclaredReport {
+                value: d.value.clone(),
+                origin: d.origin.clone(),
+                kb_licence: l.map(|l| l.id.clone()),
+                kb_licence_name: l.map(|l| l.name.clone()),
+            }
+        })
+        .collect()
+}
+
 fn check_declared(licence: &Licence, model: &ModelFacts) -> DutyCheck {
     let inherits_terms = licence
         .duties
@@ -584,92 +640,120 @@ fn rule_status(r: &crate::kb::Rule, as_of: Date, applies: String) -> RuleStatusR
 // ------------------------------------------------------------------------------------------
 // The audit
 
-/// Runs the audit of `model` given candidate ancestors with their lineage evidence.
-///
-/// Candidates whose verdict is not an ancestor verdict go to [`Audit::rejected`] and bring no
-/// duty. For each ancestor with a knowledge-base checkpoint, the bases the KB declares for it
-/// are appended to the chain (method `knowledge-base`) and bring their licences too.
-pub fn audit(
+/// The ancestors and rejected candidates the audit is building.
+struct Chain {
+    ancestors: Vec<AncestorReport>,
+    rejected: Vec<Rejected>,
+    /// Knowledge-base checkpoints already in the chain.
+    seen: Vec<String>,
+    /// Bases the knowledge base declares, still to add: (base id, the checkpoint's name).
+    declared: Vec<(String, String)>,
+}
+
+/// The name checked against naming duties: `--name`, else the model's own.
+fn released_name(model: &ModelFacts, opts: &AuditOptions) -> Option<(String, String)> {
+    opts.released_name
+        .as_ref()
+        .map(|n| (n.clone(), "--name".to_owned()))
+        .or_else(|| model.self_name.clone())
+}
+
+/// The knowledge-base record and inherited licences of a weight-verified ancestor, with notes.
+fn kb_side(
+    kb: &Kb,
+    c: &AncestorInput,
+    model: &ModelFacts,
+    name: Option<&str>,
+    chain: &mut Chain,
+    notes: &mut Vec<String>,
+) -> (Option<KbRecord>, Vec<InheritedLicence>) {
+    let Some(id) = c.kb_id.as_deref() else {
+        notes.push("not in the knowledge base: tag the base with its KB id (--base PATH=ID) to inherit its licence and rules".to_owned());
+        return (None, Vec::new());
+    };
+    match kb.resolve_tag(id) {
+        Ok(Tagged::Checkpoint(f, ck)) => {
+            chain.seen.push(ck.id.clone());
+            if let Some(b) = &ck.base {
+                chain.declared.push((b.clone(), ck.name.clone()));
+            }
+            (
+                Some(record(f, Some(ck))),
+                inherited(kb, &ck.licences, model, name),
+            )
+        }
+        Ok(Tagged::Family(f)) => {
+            notes.push(format!("matched family `{}` only: licences differ between its checkpoints, so none is inherited; tag a checkpoint id", f.id));
+            (Some(record(f, None)), Vec::new())
+        }
+        Err(e) => {
+            notes.push(e.to_string());
+            (None, Vec::new())
+        }
+    }
+}
+
+/// Candidates verified by weights: ancestors (with their KB records and licences) and the
+/// rejected ones.
+fn weight_ancestors(
     kb: &Kb,
     model: &ModelFacts,
     candidates: &[AncestorInput],
-    opts: &AuditOptions,
-) -> Audit {
-    let released_name = opts
-        .released_name
-        .as_ref()
-        .map(|n| (n.clone(), "--name".to_owned()))
-        .or_else(|| model.self_name.clone());
-    let name = released_name.as_ref().map(|(n, _)| n.as_str());
-    let mut ancestors: Vec<AncestorReport> = Vec::new();
-    let mut rejected = Vec::new();
-    let mut seen_ckpts: Vec<String> = Vec::new();
-    let mut declared_queue: Vec<(String, String)> = Vec::new(); // (base id, via)
+    name: Option<&str>,
+) -> Chain {
+    let mut chain = Chain {
+        ancestors: Vec::new(),
+        rejected: Vec::new(),
+        seen: Vec::new(),
+        declared: Vec::new(),
+    };
     for c in candidates {
         if !c.lineage.is_ancestor() {
-            rejected.push(Rejected {
-                reference: c.reference.clone(),
+            chain.rejected.push(Rejected {
+                reference: c.identity.name.clone(),
                 verdict: c.lineage.verdict.clone(),
                 summary: c.lineage.summary.clone(),
             });
             continue;
         }
         let mut notes = Vec::new();
-        let (kbrec, licences) = match c.kb_id.as_deref() {
-            None => {
-                notes.push("not in the knowledge base: tag the base with its KB id (--base PATH=ID) to inherit its licence and rules".to_owned());
-                (None, Vec::new())
-            }
-            Some(id) => match (kb.checkpoint(id), kb.family(id)) {
-                (Some((f, ck)), _) => {
-                    seen_ckpts.push(ck.id.clone());
-                    if let Some(b) = &ck.base {
-                        declared_queue.push((b.clone(), ck.name.clone()));
-                    }
-                    (
-                        Some(record(f, Some(ck))),
-                        inherited(kb, &ck.licences, model, name),
-                    )
-                }
-                (None, Some(f)) => {
-                    notes.push(format!("matched family `{}` only: licences differ between its checkpoints, so none is inherited; tag a checkpoint id", f.id));
-                    (Some(record(f, None)), Vec::new())
-                }
-                (None, None) => {
-                    notes.push(format!(
-                        "`{id}` is not a checkpoint or family id of the knowledge base"
-                    ));
-                    (None, Vec::new())
-                }
-            },
-        };
+        let (kbrec, licences) = kb_side(kb, c, model, name, &mut chain, &mut notes);
         if let Some(o) = &c.kb_id_origin {
             notes.push(format!("knowledge-base id from {o}"));
         }
-        ancestors.push(AncestorReport {
+        notes.extend(c.notes.iter().cloned());
+        chain.ancestors.push(AncestorReport {
             depth: 0,
-            reference: c.reference.clone(),
+            reference: c.identity.name.clone(),
+            identity: Some(c.identity.clone()),
+            declared_licences: declared_reports(kb, &c.declared_licences),
             kb: kbrec,
             lineage: c.lineage.clone(),
             licences,
             notes,
         });
     }
-    // Bases declared by the knowledge base, transitively.
-    while let Some((id, via)) = declared_queue.pop() {
-        if seen_ckpts.contains(&id) {
+    chain
+}
+
+/// Appends the bases the knowledge base declares, transitively, then numbers the chain.
+fn declared_ancestors(kb: &Kb, model: &ModelFacts, name: Option<&str>, chain: &mut Chain) {
+    while let Some((id, via)) = chain.declared.pop() {
+        if chain.seen.contains(&id) {
             continue;
         }
         let Some((f, ck)) = kb.checkpoint(&id) else {
             continue;
         };
-        seen_ckpts.push(ck.id.clone());
+        chain.seen.push(ck.id.clone());
         if let Some(b) = &ck.base {
-            declared_queue.push((b.clone(), ck.name.clone()));
+            chain.declared.push((b.clone(), ck.name.clone()));
         }
-        ancestors.push(AncestorReport {
+        chain.ancestors.push(AncestorReport {
             depth: 0,
             reference: ck.id.clone(),
+            identity: None,
+            declared_licences: Vec::new(),
             kb: Some(record(f, Some(ck))),
             lineage: Lineage {
                 method: LineageMethod::KnowledgeBase,
@@ -684,11 +768,48 @@ pub fn audit(
             notes: Vec::new(),
         });
     }
-    for (i, a) in ancestors.iter_mut().enumerate() {
+    for (i, a) in chain.ancestors.iter_mut().enumerate() {
         a.depth = i + 1;
     }
+}
 
-    // Compute.
+/// 6·N·D of the audited model's own training (`--training-tokens`).
+fn modification_estimate(model: &ModelFacts, tokens: f64, has_ancestors: bool) -> Estimate {
+    let (n, basis) = match model.active_parameters {
+        Some(a) => (a, ParameterBasis::Active),
+        None => (model.parameters, ParameterBasis::Total),
+    };
+    Estimate {
+        subject: if has_ancestors {
+            "the modification (training beyond the ancestor)".to_owned()
+        } else {
+            "the model's training".to_owned()
+        },
+        parameters: Input {
+            value: n as f64,
+            source: "tensor shapes of the audited model".into(),
+            confidence: None,
+        },
+        parameter_basis: basis,
+        tokens: Input {
+            value: tokens,
+            source: "--training-tokens".into(),
+            confidence: None,
+        },
+        flop: compute::six_nd(n as f64, tokens),
+        reported_flop: None,
+        formula: "6·N·D",
+    }
+}
+
+/// The training-compute section: the nearest ancestor's estimate, the modification's, their
+/// sum against every threshold rule.
+fn compute_report(
+    kb: &Kb,
+    model: &ModelFacts,
+    ancestors: &[AncestorReport],
+    opts: &AuditOptions,
+) -> ComputeReport {
     let mut notes = Vec::new();
     let ancestor_est = ancestors
         .iter()
@@ -700,33 +821,9 @@ pub fn audit(
             "no ancestor with public parameter and token counts in the knowledge base".to_owned(),
         );
     }
-    let modification = opts.training_tokens.map(|d| {
-        let (n, basis) = match model.active_parameters {
-            Some(a) => (a, ParameterBasis::Active),
-            None => (model.parameters, ParameterBasis::Total),
-        };
-        Estimate {
-            subject: if ancestors.is_empty() {
-                "the model's training".to_owned()
-            } else {
-                "the modification (training beyond the ancestor)".to_owned()
-            },
-            parameters: Input {
-                value: n as f64,
-                source: "tensor shapes of the audited model".into(),
-                confidence: None,
-            },
-            parameter_basis: basis,
-            tokens: Input {
-                value: d,
-                source: "--training-tokens".into(),
-                confidence: None,
-            },
-            flop: compute::six_nd(n as f64, d),
-            reported_flop: None,
-            formula: "6·N·D",
-        }
-    });
+    let modification = opts
+        .training_tokens
+        .map(|d| modification_estimate(model, d, !ancestors.is_empty()));
     if modification.is_none() {
         notes.push("the audited model's own training tokens are unknown (pass --training-tokens); its training is not counted".to_owned());
     }
@@ -739,31 +836,26 @@ pub fn audit(
         _ => None,
     };
     let thresholds = cumulative.map_or_else(Vec::new, |c| compute::thresholds(kb, c, opts.as_of));
-    if ancestor_est
-        .as_ref()
-        .is_some_and(|e| e.parameter_basis == ParameterBasis::Active)
-        || modification
-            .as_ref()
+    let active = |e: &Option<Estimate>| {
+        e.as_ref()
             .is_some_and(|e| e.parameter_basis == ParameterBasis::Active)
-    {
+    };
+    if active(&ancestor_est) || active(&modification) {
         notes.push("mixture of experts: N counts parameters active per token; the regulatory treatment of MoE compute is not settled".to_owned());
     }
+    ComputeReport {
+        ancestor: ancestor_est,
+        modification,
+        cumulative_flop: cumulative,
+        modification_fraction,
+        thresholds,
+        notes,
+    }
+}
 
-    // Export rules and filing rules.
-    let ancestor_desc: Vec<String> = ancestors
-        .iter()
-        .filter_map(|a| a.kb.as_ref())
-        .map(|k| {
-            format!(
-                "{} ({}, {})",
-                k.checkpoint_name.as_deref().unwrap_or(&k.family_name),
-                k.publisher,
-                k.country
-            )
-        })
-        .collect();
-    let export_rules = kb
-        .rules
+/// Export-control rules at the date, with what each means for the compute estimate.
+fn export_rules(kb: &Kb, cumulative: Option<f64>, as_of: Date) -> Vec<RuleStatusReport> {
+    kb.rules
         .iter()
         .filter(|r| r.topic == Topic::ExportControl)
         .map(|r| {
@@ -784,11 +876,26 @@ pub fn audit(
                 (Some(_), Some(_), None) => s.push_str("Training compute unknown."),
                 _ => s.push_str("No compute threshold: capability-based."),
             }
-            rule_status(r, opts.as_of, s.trim().to_owned())
+            rule_status(r, as_of, s.trim().to_owned())
+        })
+        .collect()
+}
+
+/// Base-model filing rules at the date, with the chain a filing would name.
+fn filing_rules(kb: &Kb, ancestors: &[AncestorReport], as_of: Date) -> Vec<RuleStatusReport> {
+    let ancestor_desc: Vec<String> = ancestors
+        .iter()
+        .filter_map(|a| a.kb.as_ref())
+        .map(|k| {
+            format!(
+                "{} ({}, {})",
+                k.checkpoint_name.as_deref().unwrap_or(&k.family_name),
+                k.publisher,
+                k.country
+            )
         })
         .collect();
-    let filing_rules = kb
-        .rules
+    kb.rules
         .iter()
         .filter(|r| r.topic == Topic::BaseModelFiling)
         .map(|r| {
@@ -800,27 +907,42 @@ pub fn audit(
                     ancestor_desc.join(" ← ")
                 )
             };
-            rule_status(r, opts.as_of, s)
+            rule_status(r, as_of, s)
         })
-        .collect();
+        .collect()
+}
 
+/// Runs the audit of `model` given candidate ancestors with their lineage evidence.
+///
+/// Candidates whose verdict is not an ancestor verdict go to [`Audit::rejected`] and bring no
+/// duty. For each ancestor with a knowledge-base checkpoint, the bases the KB declares for it
+/// are appended to the chain (method `knowledge-base`) and bring their licences too. Ids are
+/// expected to be checked already ([`crate::lineage::verify`] refuses unknown ids and tags that
+/// do not fit); an unknown id here brings nothing and a note.
+pub fn audit(
+    kb: &Kb,
+    model: &ModelFacts,
+    candidates: &[AncestorInput],
+    opts: &AuditOptions,
+) -> Audit {
+    let released_name = released_name(model, opts);
+    let name = released_name.as_ref().map(|(n, _)| n.as_str());
+    let mut chain = weight_ancestors(kb, model, candidates, name);
+    declared_ancestors(kb, model, name, &mut chain);
+    let compute = compute_report(kb, model, &chain.ancestors, opts);
+    let export_rules = export_rules(kb, compute.cumulative_flop, opts.as_of);
+    let filing_rules = filing_rules(kb, &chain.ancestors, opts.as_of);
     Audit {
-        schema_version: 1,
+        schema_version: SCHEMA_VERSION,
         as_of: opts.as_of,
         disclaimer: DISCLAIMER,
         kb: kb.origin.clone(),
         model: model.clone(),
         released_name,
-        ancestors,
-        rejected,
-        compute: ComputeReport {
-            ancestor: ancestor_est,
-            modification,
-            cumulative_flop: cumulative,
-            modification_fraction,
-            thresholds,
-            notes,
-        },
+        declared_licences: declared_reports(kb, &model.declared_licences),
+        ancestors: chain.ancestors,
+        rejected: chain.rejected,
+        compute,
         export_rules,
         filing_rules,
     }

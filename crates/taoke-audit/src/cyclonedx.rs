@@ -15,8 +15,10 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::audit::{Audit, InheritedLicence, LineageMethod};
+use crate::audit::{AncestorReport, Audit, InheritedLicence, KbRecord, LineageMethod};
 use crate::compute::sci;
+use crate::identity::Identity;
+use crate::model::ModelFacts;
 use crate::Error;
 
 /// Read buffer of the hashing loop.
@@ -67,6 +69,27 @@ pub fn hash_checkpoint(ck: &taoke_model::Checkpoint) -> Result<Vec<FileHash>, Er
     ck.files.iter().map(|f| sha256_file(&f.path)).collect()
 }
 
+/// The weight files of a checkpoint with the digests of its identity (hashing those not
+/// known yet), so the files are read once for the identity and the BOM.
+pub fn file_hashes(
+    identity: &Identity,
+    ck: &taoke_model::Checkpoint,
+) -> Result<Vec<FileHash>, Error> {
+    ck.files
+        .iter()
+        .zip(&identity.files)
+        .map(|(f, d)| match &d.sha256 {
+            Some(sha) => Ok(FileHash {
+                path: f.path.clone(),
+                name: d.name.clone(),
+                bytes: d.bytes,
+                sha256: sha.clone(),
+            }),
+            None => sha256_file(&f.path),
+        })
+        .collect()
+}
+
 /// Options of [`bom`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BomOptions {
@@ -92,6 +115,35 @@ fn licence_json(l: &InheritedLicence, ack: &str) -> Value {
     json!({ "license": Value::Object(lic) })
 }
 
+/// The portable identity of an ancestor: its revision as `version`, its digest as `hashes`
+/// (one file) and every file as a `taoke:file` property.
+fn identity_fields(c: &mut Map<String, Value>, props: &mut Vec<Value>, id: &Identity) {
+    if let Some(rev) = &id.revision {
+        c.insert("version".into(), json!(rev));
+    }
+    if let [f] = id.files.as_slice() {
+        if let Some(sha) = &f.sha256 {
+            c.insert(
+                "hashes".into(),
+                json!([{ "alg": "SHA-256", "content": sha }]),
+            );
+        }
+    }
+    props.push(prop("identity", &id.name));
+    if let Some(repo) = &id.repo {
+        props.push(prop("identity.repo", repo));
+    }
+    for f in &id.files {
+        props.push(prop(
+            "identity.file",
+            match &f.sha256 {
+                Some(s) => format!("{} sha256:{s} ({} bytes)", f.name, f.bytes),
+                None => format!("{} ({} bytes)", f.name, f.bytes),
+            },
+        ));
+    }
+}
+
 /// A v4-style UUID from a digest (deterministic for the same inputs).
 fn uuid_from(seed: &[u8]) -> String {
     let d = Sha256::digest(seed);
@@ -110,19 +162,12 @@ fn uuid_from(seed: &[u8]) -> String {
     )
 }
 
-/// The CycloneDX 1.6 BOM (JSON) of an audit and the model's file hashes.
-pub fn bom(audit: &Audit, files: &[FileHash], opts: &BomOptions) -> Value {
-    let m = &audit.model;
-    let name = audit
-        .released_name
-        .as_ref()
-        .map(|(n, _)| n.clone())
-        .unwrap_or_else(|| m.reference.clone());
-
-    // Licences: declared by the model, then concluded from ancestors (deduplicated by id).
+/// The model's licences: declared by the model, then concluded from ancestors (deduplicated by
+/// value and id).
+fn model_licences(audit: &Audit) -> Vec<Value> {
     let mut licences = Vec::new();
     let mut seen: Vec<String> = Vec::new();
-    for d in &m.declared_licences {
+    for d in &audit.model.declared_licences {
         if d.origin.ends_with("license_link") || seen.contains(&d.value) {
             continue;
         }
@@ -138,12 +183,12 @@ pub fn bom(audit: &Audit, files: &[FileHash], opts: &BomOptions) -> Value {
             licences.push(licence_json(l, "concluded"));
         }
     }
+    licences
+}
 
-    let hashes: Vec<Value> = files
-        .iter()
-        .map(|f| json!({ "alg": "SHA-256", "content": f.sha256 }))
-        .collect();
-    let file_components: Vec<Value> = files
+/// One `file` sub-component per weight file, with its digest and size.
+fn file_components(files: &[FileHash]) -> Vec<Value> {
+    files
         .iter()
         .enumerate()
         .map(|(i, f)| {
@@ -155,8 +200,11 @@ pub fn bom(audit: &Audit, files: &[FileHash], opts: &BomOptions) -> Value {
                 "properties": [prop("bytes", f.bytes)],
             })
         })
-        .collect();
+        .collect()
+}
 
+/// The model card: architecture, parameter counts, limitations.
+fn model_card(m: &ModelFacts) -> Value {
     let mut card_props = vec![prop("parameters", m.parameters), prop("format", &m.format)];
     if let Some(a) = m.active_parameters {
         card_props.push(prop("active_parameters", a));
@@ -173,7 +221,7 @@ pub fn bom(audit: &Audit, files: &[FileHash], opts: &BomOptions) -> Value {
             .clone()
             .unwrap_or_else(|| m.architecture_family.clone())),
     );
-    let model_card = json!({
+    json!({
         "modelParameters": Value::Object(model_params),
         "considerations": {
             "technicalLimitations": [
@@ -183,75 +231,102 @@ pub fn bom(audit: &Audit, files: &[FileHash], opts: &BomOptions) -> Value {
             ]
         },
         "properties": card_props,
-    });
+    })
+}
 
-    let ancestors: Vec<Value> = audit
-        .ancestors
+/// The lineage evidence of an ancestor as `taoke:` properties.
+fn lineage_props(an: &AncestorReport) -> Vec<Value> {
+    let mut props = vec![
+        prop("depth", an.depth),
+        prop(
+            "lineage.method",
+            match an.lineage.method {
+                LineageMethod::WeightComparison => "weight-comparison",
+                LineageMethod::KnowledgeBase => "knowledge-base",
+            },
+        ),
+        prop("lineage.verdict", &an.lineage.verdict),
+        prop("lineage.direction", &an.lineage.direction),
+        prop("lineage.evidence", &an.lineage.summary),
+        prop("reference", &an.reference),
+    ];
+    if !an.lineage.kinds.is_empty() {
+        props.push(prop("lineage.kinds", an.lineage.kinds.join(",")));
+    }
+    if let Some(p) = an.lineage.p_value {
+        props.push(prop("lineage.p_value", format!("{p:e}")));
+    }
+    if let Some(l) = an.lineage.log10_p_value {
+        props.push(prop("lineage.log10_p_value", format!("{l:.3}")));
+    }
+    props
+}
+
+/// The knowledge-base record of an ancestor: publisher, supplier, source, `kb.` properties.
+fn kb_fields(c: &mut Map<String, Value>, props: &mut Vec<Value>, k: &KbRecord) {
+    c.insert("publisher".into(), json!(k.publisher));
+    c.insert("supplier".into(), json!({ "name": k.publisher }));
+    if let Some(id) = &k.checkpoint_id {
+        props.push(prop("kb.checkpoint", id));
+    }
+    props.push(prop("kb.family", &k.family_id));
+    props.push(prop("kb.country", &k.country));
+    props.push(prop("kb.confidence", k.confidence.as_str()));
+    c.insert(
+        "externalReferences".into(),
+        json!([{ "type": "documentation", "url": k.source, "comment": "knowledge-base source" }]),
+    );
+}
+
+/// One `pedigree.ancestors` entry: named by its KB checkpoint or portable identity, with its
+/// lineage evidence, KB record and licences (declared, then concluded).
+fn ancestor_component(an: &AncestorReport) -> Value {
+    let mut props = lineage_props(an);
+    let mut c = Map::new();
+    c.insert("type".into(), json!("machine-learning-model"));
+    c.insert("bom-ref".into(), json!(format!("ancestor-{}", an.depth)));
+    let display = an
+        .kb
+        .as_ref()
+        .and_then(|k| k.checkpoint_name.clone())
+        .unwrap_or_else(|| an.reference.clone());
+    c.insert("name".into(), json!(display));
+    if let Some(id) = &an.identity {
+        identity_fields(&mut c, &mut props, id);
+    }
+    if let Some(k) = &an.kb {
+        kb_fields(&mut c, &mut props, k);
+    }
+    let mut lic: Vec<Value> = an
+        .declared_licences
         .iter()
-        .map(|an| {
-            let mut props = vec![
-                prop("depth", an.depth),
-                prop(
-                    "lineage.method",
-                    match an.lineage.method {
-                        LineageMethod::WeightComparison => "weight-comparison",
-                        LineageMethod::KnowledgeBase => "knowledge-base",
-                    },
-                ),
-                prop("lineage.verdict", &an.lineage.verdict),
-                prop("lineage.direction", &an.lineage.direction),
-                prop("lineage.evidence", &an.lineage.summary),
-                prop("reference", &an.reference),
-            ];
-            if !an.lineage.kinds.is_empty() {
-                props.push(prop("lineage.kinds", an.lineage.kinds.join(",")));
-            }
-            if let Some(p) = an.lineage.p_value {
-                props.push(prop("lineage.p_value", format!("{p:e}")));
-            }
-            if let Some(l) = an.lineage.log10_p_value {
-                props.push(prop("lineage.log10_p_value", format!("{l:.3}")));
-            }
-            let mut c = Map::new();
-            c.insert("type".into(), json!("machine-learning-model"));
-            c.insert("bom-ref".into(), json!(format!("ancestor-{}", an.depth)));
-            let display = an
-                .kb
-                .as_ref()
-                .and_then(|k| k.checkpoint_name.clone())
-                .unwrap_or_else(|| an.reference.clone());
-            c.insert("name".into(), json!(display));
-            if let Some(k) = &an.kb {
-                c.insert("publisher".into(), json!(k.publisher));
-                c.insert(
-                    "supplier".into(),
-                    json!({ "name": k.publisher }),
-                );
-                if let Some(id) = &k.checkpoint_id {
-                    props.push(prop("kb.checkpoint", id));
-                }
-                props.push(prop("kb.family", &k.family_id));
-                props.push(prop("kb.country", &k.country));
-                props.push(prop("kb.confidence", k.confidence.as_str()));
-                c.insert(
-                    "externalReferences".into(),
-                    json!([{ "type": "documentation", "url": k.source, "comment": "knowledge-base source" }]),
-                );
-            }
-            let lic: Vec<Value> = an
-                .licences
-                .iter()
-                .map(|l| licence_json(l, "concluded"))
-                .collect();
-            if !lic.is_empty() {
-                c.insert("licenses".into(), Value::Array(lic));
-            }
-            c.insert("properties".into(), Value::Array(props));
-            Value::Object(c)
-        })
+        .filter(|d| !d.origin.ends_with("license_link"))
+        .map(|d| json!({ "license": { "name": d.value, "acknowledgement": "declared" } }))
         .collect();
+    lic.extend(an.licences.iter().map(|l| licence_json(l, "concluded")));
+    if !lic.is_empty() {
+        c.insert("licenses".into(), Value::Array(lic));
+    }
+    c.insert("properties".into(), Value::Array(props));
+    Value::Object(c)
+}
 
-    let mut model_props = vec![prop("audit.as_of", audit.as_of)];
+/// The model's `taoke:` properties: identity, date, declared licences, compute, thresholds and
+/// every duty check.
+fn model_props(audit: &Audit) -> Vec<Value> {
+    let mut model_props = vec![
+        prop("identity", &audit.model.identity.name),
+        prop("audit.as_of", audit.as_of),
+    ];
+    for d in &audit.declared_licences {
+        model_props.push(prop(
+            &format!("licence.declared.{}", d.origin.replace(' ', "_")),
+            match &d.kb_licence {
+                Some(id) => format!("{} (knowledge base: {id})", d.value),
+                None => format!("{} (not in the knowledge base)", d.value),
+            },
+        ));
+    }
     if let Some(x) = audit.compute.cumulative_flop {
         model_props.push(prop("training_compute.estimate_flop", sci(x)));
     }
@@ -275,35 +350,41 @@ pub fn bom(audit: &Audit, files: &[FileHash], opts: &BomOptions) -> Value {
             format!("{}: {}", d.status.as_str(), d.detail),
         ));
     }
+    model_props
+}
 
+/// The model component: hashes, licences, model card, files, pedigree, properties.
+fn model_component(audit: &Audit, files: &[FileHash], name: &str) -> Value {
     let mut comp = Map::new();
     comp.insert("type".into(), json!("machine-learning-model"));
     comp.insert("bom-ref".into(), json!("model"));
     comp.insert("name".into(), json!(name));
     if files.len() == 1 {
+        let hashes: Vec<Value> = files
+            .iter()
+            .map(|f| json!({ "alg": "SHA-256", "content": f.sha256 }))
+            .collect();
         comp.insert("hashes".into(), Value::Array(hashes));
     }
+    let licences = model_licences(audit);
     if !licences.is_empty() {
         comp.insert("licenses".into(), Value::Array(licences));
     }
-    comp.insert("modelCard".into(), model_card);
+    comp.insert("modelCard".into(), model_card(&audit.model));
+    let file_components = file_components(files);
     if !file_components.is_empty() {
         comp.insert("components".into(), Value::Array(file_components));
     }
+    let ancestors: Vec<Value> = audit.ancestors.iter().map(ancestor_component).collect();
     if !ancestors.is_empty() {
         comp.insert("pedigree".into(), json!({ "ancestors": ancestors }));
     }
-    comp.insert("properties".into(), Value::Array(model_props));
+    comp.insert("properties".into(), Value::Array(model_props(audit)));
+    Value::Object(comp)
+}
 
-    let mut seed = Vec::new();
-    seed.extend_from_slice(name.as_bytes());
-    seed.extend_from_slice(audit.as_of.to_string().as_bytes());
-    for f in files {
-        seed.extend_from_slice(f.sha256.as_bytes());
-    }
-    if let Some(t) = &opts.timestamp {
-        seed.extend_from_slice(t.as_bytes());
-    }
+/// `metadata`: timestamp, the tool, the subject.
+fn metadata(name: &str, opts: &BomOptions) -> Value {
     let mut metadata = Map::new();
     if let Some(t) = &opts.timestamp {
         metadata.insert("timestamp".into(), json!(t));
@@ -316,12 +397,36 @@ pub fn bom(audit: &Audit, files: &[FileHash], opts: &BomOptions) -> Value {
         "component".into(),
         json!({ "type": "machine-learning-model", "bom-ref": "bom-subject", "name": name }),
     );
+    Value::Object(metadata)
+}
+
+/// The serial number: a UUID from the name, the date, the digests and the timestamp.
+fn serial_number(name: &str, audit: &Audit, files: &[FileHash], opts: &BomOptions) -> String {
+    let mut seed = Vec::new();
+    seed.extend_from_slice(name.as_bytes());
+    seed.extend_from_slice(audit.as_of.to_string().as_bytes());
+    for f in files {
+        seed.extend_from_slice(f.sha256.as_bytes());
+    }
+    if let Some(t) = &opts.timestamp {
+        seed.extend_from_slice(t.as_bytes());
+    }
+    uuid_from(&seed)
+}
+
+/// The CycloneDX 1.6 BOM (JSON) of an audit and the model's file hashes.
+pub fn bom(audit: &Audit, files: &[FileHash], opts: &BomOptions) -> Value {
+    let name = audit
+        .released_name
+        .as_ref()
+        .map(|(n, _)| n.clone())
+        .unwrap_or_else(|| audit.model.identity.name.clone());
     json!({
         "bomFormat": "CycloneDX",
         "specVersion": "1.6",
-        "serialNumber": uuid_from(&seed),
+        "serialNumber": serial_number(&name, audit, files, opts),
         "version": 1,
-        "metadata": Value::Object(metadata),
-        "components": [Value::Object(comp)],
+        "metadata": metadata(&name, opts),
+        "components": [model_component(audit, files, &name)],
     })
 }

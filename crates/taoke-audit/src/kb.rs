@@ -238,6 +238,10 @@ pub struct CheckpointEntry {
     /// Takes images or audio as well as text.
     #[serde(default)]
     pub multimodal: bool,
+    /// Hugging Face `architectures` values of this checkpoint when they differ from its
+    /// family's (a distillation into another family's architecture).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub architectures: Vec<String>,
     /// Total parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub params: Option<Fact<f64>>,
@@ -532,6 +536,23 @@ const EMBEDDED_LICENCES: &str = include_str!("../../../kb/licences.toml");
 const EMBEDDED_FAMILIES: &str = include_str!("../../../kb/families.toml");
 const EMBEDDED_RULES: &str = include_str!("../../../kb/rules.toml");
 
+/// Edit distance (Levenshtein, case ignored) within which an id counts as a near match of an
+/// unknown one: two edits catch a dropped or doubled character and one swapped pair
+/// (`llama-3.1-8` for `llama-3.1-8b`, `lama-3.1-8b`, `llama-31-8b`).
+pub const NEAR_ID_DISTANCE: usize = 2;
+
+/// Most near matches listed for an unknown id.
+pub const MAX_NEAR_IDS: usize = 8;
+
+/// What a knowledge-base tag names.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Tagged<'a> {
+    /// A checkpoint, with its family.
+    Checkpoint(&'a Family, &'a CheckpointEntry),
+    /// A family only.
+    Family(&'a Family),
+}
+
 /// The loaded knowledge base.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Kb {
@@ -657,6 +678,51 @@ impl Kb {
         None
     }
 
+    /// Resolves a knowledge-base tag (a checkpoint or family id, exactly as `taoke kb list`
+    /// prints it) or refuses it with the nearest ids ([`Error::UnknownKbId`]).
+    pub fn resolve_tag(&self, id: &str) -> Result<Tagged<'_>, Error> {
+        if let Some((f, c)) = self.checkpoint(id) {
+            return Ok(Tagged::Checkpoint(f, c));
+        }
+        if let Some(f) = self.family(id) {
+            return Ok(Tagged::Family(f));
+        }
+        Err(Error::UnknownKbId {
+            id: id.to_owned(),
+            near: self.near_ids(id),
+        })
+    }
+
+    /// Every checkpoint and family id, checkpoints first, in file order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        let checkpoints = self
+            .families
+            .iter()
+            .flat_map(|f| f.checkpoints.iter().map(|c| c.id.as_str()));
+        checkpoints.chain(self.families.iter().map(|f| f.id.as_str()))
+    }
+
+    /// The ids nearest to `id` (case ignored): at most [`MAX_NEAR_IDS`], within
+    /// [`NEAR_ID_DISTANCE`] edits or holding `id` as a part, nearest first.
+    pub fn near_ids(&self, id: &str) -> Vec<String> {
+        let want = id.trim().to_lowercase();
+        let mut scored: Vec<(usize, &str)> = self
+            .ids()
+            .filter_map(|k| {
+                let d = strsim::levenshtein(&want, &k.to_lowercase());
+                let part = want.len() >= 3 && k.to_lowercase().contains(&want);
+                (d <= NEAR_ID_DISTANCE || part).then_some((d, k))
+            })
+            .collect();
+        scored.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)));
+        scored.dedup_by(|a, b| a.1 == b.1);
+        scored
+            .into_iter()
+            .take(MAX_NEAR_IDS)
+            .map(|(_, k)| k.to_owned())
+            .collect()
+    }
+
     /// A rule by id.
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
@@ -671,21 +737,25 @@ impl Kb {
     /// every rule has a dated status history in chronological order.
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        let url = |p: &mut Vec<String>, what: &str, s: &str| {
-            if !(s.starts_with("https://") || s.starts_with("http://")) {
-                p.push(format!("{what}: source `{s}` is not an http(s) URL"));
-            }
-        };
+        self.licence_problems(&mut p);
+        self.family_problems(&mut p);
+        self.base_problems(&mut p);
+        self.rule_problems(&mut p);
+        p
+    }
+
+    /// Licences: unique ids, URLs, SPDX ids, superseding licences, duty fields.
+    fn licence_problems(&self, p: &mut Vec<String>) {
         let mut ids = BTreeSet::new();
         for l in &self.licences {
             let w = format!("licence `{}`", l.id);
             if !ids.insert(l.id.as_str()) {
                 p.push(format!("{w}: duplicate id"));
             }
-            url(&mut p, &w, &l.source);
-            url(&mut p, &format!("{w} url"), &l.url);
+            check_url(p, &w, &l.source);
+            check_url(p, &format!("{w} url"), &l.url);
             if let Some(t) = &l.hf_tag {
-                url(&mut p, &format!("{w} hf_tag"), &t.source);
+                check_url(p, &format!("{w} hf_tag"), &t.source);
             }
             let spdx_ok = l
                 .spdx
@@ -708,10 +778,14 @@ impl Kb {
             }
             for (i, d) in l.duties.iter().enumerate() {
                 let dw = format!("{w} duty {} ({})", i + 1, d.kind.as_str());
-                url(&mut p, &dw, &d.source);
-                duty_problems(&mut p, &dw, d);
+                check_url(p, &dw, &d.source);
+                duty_problems(p, &dw, d);
             }
         }
+    }
+
+    /// Families and checkpoints: unique ids, URLs, countries, licences, quantities.
+    fn family_problems(&self, p: &mut Vec<String>) {
         let mut fam_ids = BTreeSet::new();
         let mut ck_ids = BTreeSet::new();
         for f in &self.families {
@@ -719,7 +793,7 @@ impl Kb {
             if !fam_ids.insert(f.id.as_str()) {
                 p.push(format!("{w}: duplicate id"));
             }
-            url(&mut p, &w, &f.source);
+            check_url(p, &w, &f.source);
             if f.country.len() != 2 || !f.country.bytes().all(|b| b.is_ascii_uppercase()) {
                 p.push(format!(
                     "{w}: country `{}` is not an ISO 3166 alpha-2 code",
@@ -731,7 +805,7 @@ impl Kb {
                 if !ck_ids.insert(c.id.as_str()) {
                     p.push(format!("{cw}: duplicate id"));
                 }
-                url(&mut p, &cw, &c.source);
+                check_url(p, &cw, &c.source);
                 if c.licences.is_empty() {
                     p.push(format!("{cw}: no licence"));
                 }
@@ -747,7 +821,7 @@ impl Kb {
                     ("reported_training_flop", &c.reported_training_flop),
                 ] {
                     if let Some(x) = fact {
-                        url(&mut p, &format!("{cw} {name}"), &x.source);
+                        check_url(p, &format!("{cw} {name}"), &x.source);
                         if !(x.value.is_finite() && x.value > 0.0) {
                             p.push(format!("{cw}: {name} {} is not a positive number", x.value));
                         }
@@ -760,6 +834,10 @@ impl Kb {
                 }
             }
         }
+    }
+
+    /// Bases: every base is a checkpoint, and no chain of bases is a cycle.
+    fn base_problems(&self, p: &mut Vec<String>) {
         for f in &self.families {
             for c in &f.checkpoints {
                 let mut seen = BTreeSet::new();
@@ -785,15 +863,19 @@ impl Kb {
                 }
             }
         }
+    }
+
+    /// Rules: unique ids, URLs, thresholds, fractions, dated status histories.
+    fn rule_problems(&self, p: &mut Vec<String>) {
         let mut rule_ids = BTreeSet::new();
         for r in &self.rules {
             let w = format!("rule `{}`", r.id);
             if !rule_ids.insert(r.id.as_str()) {
                 p.push(format!("{w}: duplicate id"));
             }
-            url(&mut p, &w, &r.source);
+            check_url(p, &w, &r.source);
             for s in &r.sources {
-                url(&mut p, &w, s);
+                check_url(p, &w, s);
             }
             let compute = matches!(r.metric, Metric::TrainingFlop | Metric::TrainingOperations);
             match (r.threshold, r.comparator, compute) {
@@ -812,7 +894,7 @@ impl Kb {
                 p.push(format!("{w}: no status history"));
             }
             for (i, s) in r.status.iter().enumerate() {
-                url(&mut p, &format!("{w} status {}", i + 1), &s.source);
+                check_url(p, &format!("{w} status {}", i + 1), &s.source);
                 if i > 0 && s.date < r.status[i - 1].date {
                     p.push(format!(
                         "{w}: status {} ({}) is dated before status {} ({})",
@@ -824,7 +906,13 @@ impl Kb {
                 }
             }
         }
-        p
+    }
+}
+
+/// A problem when `s` is not an http(s) URL.
+fn check_url(p: &mut Vec<String>, what: &str, s: &str) {
+    if !(s.starts_with("https://") || s.starts_with("http://")) {
+        p.push(format!("{what}: source `{s}` is not an http(s) URL"));
     }
 }
 

@@ -18,15 +18,18 @@ pub mod audit;
 pub mod compute;
 pub mod cyclonedx;
 pub mod date;
+pub mod identity;
 pub mod kb;
 pub mod lineage;
 pub mod markdown;
 pub mod model;
+pub mod tag;
 
 use std::path::{Path, PathBuf};
 
 pub use audit::{audit, AncestorInput, Audit, AuditOptions, CheckStatus, Lineage, LineageMethod};
 pub use date::Date;
+pub use identity::Identity;
 pub use kb::Kb;
 pub use lineage::Candidate;
 pub use model::ModelFacts;
@@ -46,6 +49,24 @@ pub enum Error {
     /// The knowledge base is inconsistent.
     #[error("knowledge base inconsistent: {}", .0.join("; "))]
     Inconsistent(Vec<String>),
+    /// A knowledge-base tag (`--base PATH=ID`) names no checkpoint or family.
+    #[error("`{id}` is not a checkpoint or family id of the knowledge base{}", near_list(.near))]
+    UnknownKbId {
+        /// The id given.
+        id: String,
+        /// The nearest valid ids.
+        near: Vec<String>,
+    },
+    /// A knowledge-base tag does not fit the model it is put on.
+    #[error("`{reference}` is not `{id}`: {reason}")]
+    TagMismatch {
+        /// The tagged model.
+        reference: String,
+        /// The tag.
+        id: String,
+        /// Why it does not fit.
+        reason: String,
+    },
     /// Reading a file failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -62,6 +83,20 @@ pub enum Error {
         /// What went wrong.
         msg: String,
     },
+}
+
+fn near_list(near: &[String]) -> String {
+    if near.is_empty() {
+        "; `taoke kb list` shows the ids".to_owned()
+    } else {
+        format!(
+            "; did you mean {}? (`taoke kb list` shows every id)",
+            near.iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
 }
 
 impl Error {

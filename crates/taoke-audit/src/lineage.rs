@@ -11,7 +11,8 @@ use taoke_model::Checkpoint;
 
 use crate::audit::{AncestorInput, Lineage, LineageMethod};
 use crate::kb::Kb;
-use crate::Error;
+use crate::model::ModelFacts;
+use crate::{tag, Error};
 
 /// A candidate base: `PATH` or `PATH=KB_ID`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,33 +100,75 @@ pub fn lineage_of(c: &taoke_evidence::Comparison) -> Lineage {
     }
 }
 
-/// Opens the candidate, compares it with the audited model and finds its KB id (the tag, else
-/// a name match).
+/// The knowledge-base id of a base and where it came from, after checking it fits the base
+/// ([`crate::tag::check`]): a `--base` tag that does not fit is an error, a name match that
+/// does not fit is dropped with a note.
+fn kb_id_of(
+    kb: &Kb,
+    base: &Checkpoint,
+    facts: &ModelFacts,
+    candidate: &Candidate,
+    notes: &mut Vec<String>,
+) -> Result<(Option<String>, Option<String>), Error> {
+    if let Some(id) = &candidate.kb_id {
+        let tagged = kb.resolve_tag(id)?;
+        let fit = tag::check(facts, tagged).map_err(|reason| Error::TagMismatch {
+            reference: candidate.reference.clone(),
+            id: id.clone(),
+            reason,
+        })?;
+        notes.push(fit);
+        return Ok((Some(id.clone()), Some("--base tag".to_owned())));
+    }
+    let Some((id, origin)) = match_kb(kb, base) else {
+        return Ok((None, None));
+    };
+    match tag::check(facts, kb.resolve_tag(&id)?) {
+        Ok(fit) => {
+            notes.push(fit);
+            Ok((Some(id), Some(origin)))
+        }
+        Err(reason) => {
+            notes.push(format!(
+                "{origin} suggests knowledge-base id `{id}`, not used: {reason}"
+            ));
+            Ok((None, None))
+        }
+    }
+}
+
+/// Opens the candidate, checks its knowledge-base tag against it (the tag, else a name match;
+/// an unknown id or a tag that does not fit the weights is an error), compares it with the
+/// audited model, and names it by its portable identity (file digests computed here).
 pub fn verify(
     kb: &Kb,
     model: &Checkpoint,
     candidate: &Candidate,
     opts: &taoke_evidence::Options,
 ) -> Result<AncestorInput, Error> {
-    let base = taoke_model::open(&candidate.reference).map_err(|e| Error::Candidate {
+    if let Some(id) = &candidate.kb_id {
+        kb.resolve_tag(id)?;
+    }
+    let candidate_error = |msg: String| Error::Candidate {
         reference: candidate.reference.clone(),
-        msg: e.to_string(),
-    })?;
-    let cmp = taoke_evidence::compare(&base, model, opts).map_err(|e| Error::Candidate {
-        reference: candidate.reference.clone(),
-        msg: e.to_string(),
-    })?;
-    let (kb_id, kb_id_origin) = match &candidate.kb_id {
-        Some(id) => (Some(id.clone()), Some("--base tag".to_owned())),
-        None => match match_kb(kb, &base) {
-            Some((id, o)) => (Some(id), Some(o)),
-            None => (None, None),
-        },
+        msg,
     };
+    let base =
+        taoke_model::open(&candidate.reference).map_err(|e| candidate_error(e.to_string()))?;
+    let facts = ModelFacts::from_checkpoint(&base);
+    let mut notes = Vec::new();
+    let (kb_id, kb_id_origin) = kb_id_of(kb, &base, &facts, candidate, &mut notes)?;
+    let cmp =
+        taoke_evidence::compare(&base, model, opts).map_err(|e| candidate_error(e.to_string()))?;
+    let mut identity = facts.identity.clone();
+    identity.hash_files(&base)?;
     Ok(AncestorInput {
         reference: candidate.reference.clone(),
+        identity,
         kb_id,
         kb_id_origin,
+        declared_licences: facts.declared_licences,
+        notes,
         lineage: lineage_of(&cmp),
     })
 }

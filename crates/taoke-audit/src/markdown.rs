@@ -4,8 +4,9 @@
 
 use std::fmt::Write as _;
 
-use crate::audit::{Audit, CheckStatus, LineageMethod, RuleStatusReport};
+use crate::audit::{Audit, CheckStatus, DeclaredReport, LineageMethod, RuleStatusReport};
 use crate::compute::{sci, Estimate, ParameterBasis};
+use crate::identity::Identity;
 use crate::kb::Tristate;
 
 /// Escapes a table cell.
@@ -111,18 +112,37 @@ fn rule_rows(s: &mut String, rules: &[RuleStatusReport]) {
     }
 }
 
-/// Renders the audit as Markdown.
-pub fn render(a: &Audit) -> String {
-    let mut s = String::new();
-    let title = a
-        .released_name
+/// One line per declared licence, beside the knowledge-base licence it names.
+fn declared_lines(s: &mut String, what: &str, declared: &[DeclaredReport]) {
+    if declared.is_empty() {
+        let _ = writeln!(
+            s,
+            "- {what}: none (README.md front matter, config.json, GGUF general.license, ONNX metadata)"
+        );
+    }
+    for d in declared {
+        let kb = match (&d.kb_licence, &d.kb_licence_name) {
+            (Some(id), Some(n)) => format!("knowledge base: {n} (`{id}`)"),
+            _ => "not in the knowledge base".to_owned(),
+        };
+        let _ = writeln!(s, "- {what}: `{}` ({}) — {kb}", cell(&d.value), d.origin);
+    }
+}
+
+/// The title (released name, else the model's portable name).
+fn title(a: &Audit) -> String {
+    a.released_name
         .as_ref()
         .map(|(n, _)| n.clone())
-        .unwrap_or_else(|| a.model.reference.clone());
+        .unwrap_or_else(|| a.model.identity.name.clone())
+}
+
+/// The title, the disclaimer and the model's facts.
+fn header(s: &mut String, a: &Audit, title: &str) {
     let _ = writeln!(s, "# Lineage audit: {title}\n");
     let _ = writeln!(s, "> {}\n", a.disclaimer);
     let m = &a.model;
-    let _ = writeln!(s, "- model: `{}` ({})", m.path.display(), m.format);
+    let _ = writeln!(s, "- model: `{}` ({})", m.identity.display(), m.format);
     let _ = writeln!(
         s,
         "- architecture: {}{}",
@@ -140,10 +160,108 @@ pub fn render(a: &Audit) -> String {
     if let Some((n, o)) = &a.released_name {
         let _ = writeln!(s, "- released name checked: \"{n}\" (from {o})");
     }
+    declared_lines(s, "declared licence", &a.declared_licences);
     let _ = writeln!(s, "- rule statuses as of: {}", a.as_of);
     let _ = writeln!(s, "- knowledge base: {}\n", a.kb);
+}
 
-    // Chain.
+/// The chain in one line: the model ← how ← ancestor ← …
+fn chain_line(s: &mut String, a: &Audit, title: &str) {
+    let mut chain = format!("`{}`", cell(title));
+    for an in &a.ancestors {
+        let n = an
+            .kb
+            .as_ref()
+            .map(|k| {
+                format!(
+                    "{} ({}, {})",
+                    k.checkpoint_name.as_deref().unwrap_or(&k.family_name),
+                    k.publisher,
+                    k.country
+                )
+            })
+            .unwrap_or_else(|| an.reference.clone());
+        let how = match an.lineage.method {
+            LineageMethod::WeightComparison => format!(
+                "{}, {}",
+                an.lineage.verdict,
+                p_text(an.lineage.log10_p_value, an.lineage.p_value)
+            ),
+            LineageMethod::KnowledgeBase => "declared base".to_owned(),
+        };
+        let _ = write!(chain, " ← *{how}* ← **{}**", cell(&n));
+    }
+    let _ = writeln!(s, "{chain}\n");
+}
+
+/// One table row per ancestor: who, publisher, lineage, evidence, source.
+fn ancestor_table(s: &mut String, a: &Audit) {
+    let _ = writeln!(
+        s,
+        "| # | ancestor | publisher (country) | lineage | evidence | source |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for an in &a.ancestors {
+        let (name, pubc, src) = match &an.kb {
+            Some(k) => (
+                k.checkpoint_name
+                    .clone()
+                    .unwrap_or_else(|| k.family_name.clone()),
+                format!("{} ({})", k.publisher, k.country),
+                format!("{} ({})", link(&k.source), k.confidence.as_str()),
+            ),
+            None => (
+                an.identity
+                    .as_ref()
+                    .map_or_else(|| an.reference.clone(), Identity::display),
+                "unknown".into(),
+                "-".into(),
+            ),
+        };
+        let lin = match an.lineage.method {
+            LineageMethod::WeightComparison => {
+                let kinds = if an.lineage.kinds.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", an.lineage.kinds.join(", "))
+                };
+                format!(
+                    "weights: {}{kinds}, {}",
+                    an.lineage.verdict,
+                    p_text(an.lineage.log10_p_value, an.lineage.p_value)
+                )
+            }
+            LineageMethod::KnowledgeBase => "declared by its publisher".into(),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            an.depth,
+            cell(&name),
+            cell(&pubc),
+            cell(&lin),
+            cell(&an.lineage.summary),
+            src
+        );
+    }
+    let _ = writeln!(s);
+}
+
+/// Each ancestor's declared licences and notes.
+fn ancestor_notes(s: &mut String, a: &Audit) {
+    for an in &a.ancestors {
+        if an.identity.is_some() {
+            let what = format!("declared by `{}`", cell(&an.reference));
+            declared_lines(s, &what, &an.declared_licences);
+        }
+        for n in &an.notes {
+            let _ = writeln!(s, "- note ({}): {}", cell(&an.reference), n);
+        }
+    }
+}
+
+/// The ancestry chain section, with the candidates that are not ancestors.
+fn chain_section(s: &mut String, a: &Audit, title: &str) {
     let _ = writeln!(s, "## Ancestry chain\n");
     if a.ancestors.is_empty() {
         let _ = writeln!(
@@ -151,81 +269,14 @@ pub fn render(a: &Audit) -> String {
             "No ancestor found among the candidates: no licence duty or rule is inherited.\n"
         );
     } else {
-        let mut chain = format!("`{}`", cell(&title));
-        for an in &a.ancestors {
-            let n = an
-                .kb
-                .as_ref()
-                .map(|k| {
-                    format!(
-                        "{} ({}, {})",
-                        k.checkpoint_name.as_deref().unwrap_or(&k.family_name),
-                        k.publisher,
-                        k.country
-                    )
-                })
-                .unwrap_or_else(|| an.reference.clone());
-            let how = match an.lineage.method {
-                LineageMethod::WeightComparison => format!(
-                    "{}, {}",
-                    an.lineage.verdict,
-                    p_text(an.lineage.log10_p_value, an.lineage.p_value)
-                ),
-                LineageMethod::KnowledgeBase => "declared base".to_owned(),
-            };
-            let _ = write!(chain, " ← *{how}* ← **{}**", cell(&n));
-        }
-        let _ = writeln!(s, "{chain}\n");
-        let _ = writeln!(
-            s,
-            "| # | ancestor | publisher (country) | lineage | evidence | source |"
-        );
-        let _ = writeln!(s, "|---|---|---|---|---|---|");
-        for an in &a.ancestors {
-            let (name, pubc, src) = match &an.kb {
-                Some(k) => (
-                    k.checkpoint_name
-                        .clone()
-                        .unwrap_or_else(|| k.family_name.clone()),
-                    format!("{} ({})", k.publisher, k.country),
-                    format!("{} ({})", link(&k.source), k.confidence.as_str()),
-                ),
-                None => (an.reference.clone(), "unknown".into(), "-".into()),
-            };
-            let lin = match an.lineage.method {
-                LineageMethod::WeightComparison => {
-                    let kinds = if an.lineage.kinds.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" [{}]", an.lineage.kinds.join(", "))
-                    };
-                    format!(
-                        "weights: {}{kinds}, {}",
-                        an.lineage.verdict,
-                        p_text(an.lineage.log10_p_value, an.lineage.p_value)
-                    )
-                }
-                LineageMethod::KnowledgeBase => "declared by its publisher".into(),
-            };
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} |",
-                an.depth,
-                cell(&name),
-                cell(&pubc),
-                cell(&lin),
-                cell(&an.lineage.summary),
-                src
-            );
-        }
-        let _ = writeln!(s);
-        for an in &a.ancestors {
-            for n in &an.notes {
-                let _ = writeln!(s, "- note ({}): {}", cell(&an.reference), n);
-            }
-        }
+        chain_line(s, a, title);
+        ancestor_table(s, a);
+        ancestor_notes(s, a);
     }
-    if a.ancestors.iter().any(|an| !an.notes.is_empty()) {
+    if a.ancestors
+        .iter()
+        .any(|an| !an.notes.is_empty() || an.identity.is_some())
+    {
         let _ = writeln!(s);
     }
     if !a.rejected.is_empty() {
@@ -235,8 +286,10 @@ pub fn render(a: &Audit) -> String {
         }
         let _ = writeln!(s);
     }
+}
 
-    // Duties.
+/// Every inherited licence with its duties and checks.
+fn duties_section(s: &mut String, a: &Audit) {
     let _ = writeln!(s, "## Inherited licences and duties\n");
     let mut any = false;
     for an in &a.ancestors {
@@ -286,15 +339,17 @@ pub fn render(a: &Audit) -> String {
     if !any {
         let _ = writeln!(s, "None inherited.\n");
     }
+}
 
-    // Compute.
+/// The compute estimates and the thresholds they are compared with.
+fn compute_section(s: &mut String, a: &Audit) {
     let c = &a.compute;
     let _ = writeln!(s, "## Training compute (estimate)\n");
     if let Some(e) = &c.ancestor {
-        estimate_line(&mut s, e);
+        estimate_line(s, e);
     }
     if let Some(e) = &c.modification {
-        estimate_line(&mut s, e);
+        estimate_line(s, e);
     }
     match c.cumulative_flop {
         Some(x) => {
@@ -347,7 +402,16 @@ pub fn render(a: &Audit) -> String {
         }
     }
     let _ = writeln!(s);
+}
 
+/// Renders the audit as Markdown: header, chain, duties, compute, export and filing rules.
+pub fn render(a: &Audit) -> String {
+    let mut s = String::new();
+    let title = title(a);
+    header(&mut s, a, &title);
+    chain_section(&mut s, a, &title);
+    duties_section(&mut s, a);
+    compute_section(&mut s, a);
     let _ = writeln!(s, "## Export-control rules at {}\n", a.as_of);
     rule_rows(&mut s, &a.export_rules);
     let _ = writeln!(s, "\n## Base-model filing rules at {}\n", a.as_of);

@@ -7,6 +7,8 @@ use serde::Serialize;
 use taoke_anatomy::Role;
 use taoke_model::Checkpoint;
 
+use crate::identity::Identity;
+
 /// Largest side text file read (model card, LICENSE, NOTICE).
 pub const MAX_TEXT_FILE_BYTES: u64 = 4 << 20;
 
@@ -28,7 +30,8 @@ pub const NOTICE_FILES: &[&str] = &[
 pub struct DeclaredLicence {
     /// The declared value (`llama3.1`, `apache-2.0`, `other`, a name).
     pub value: String,
-    /// Where (`README.md license`, `README.md license_name`, `general.license`, `config.json`).
+    /// Where (`README.md license`, `README.md license_name`, `general.license`,
+    /// `onnx metadata license`, `config.json license`).
     pub origin: String,
 }
 
@@ -45,10 +48,15 @@ pub struct TextFile {
 /// The audited model's self-description.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelFacts {
-    /// What the user asked for.
+    /// What the user asked for (not in the outputs: it may be a local path).
+    #[serde(skip)]
     pub reference: String,
-    /// Resolved path.
+    /// Resolved path (not in the outputs).
+    #[serde(skip)]
     pub path: PathBuf,
+    /// The portable identity: repository and revision, Ollama name, or file names and
+    /// digests.
+    pub identity: Identity,
     /// Container format.
     pub format: String,
     /// Architecture family from the anatomy (`llama`, `qwen2`, …).
@@ -105,131 +113,182 @@ pub fn front_matter(card: &str) -> Vec<(String, String)> {
     out
 }
 
+/// What the anatomy says: architecture family, declared architecture, experts and active
+/// parameters.
+struct Anatomy {
+    family: String,
+    architecture: Option<String>,
+    experts: Option<(u64, u64)>,
+    active_parameters: Option<u64>,
+}
+
+fn anatomy_facts(ck: &Checkpoint, parameters: u64) -> Anatomy {
+    let anatomy = taoke_evidence::view::anatomy_of(ck);
+    let d = &anatomy.description;
+    let family = serde_json::to_value(d.family.value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into());
+    let architecture = ck
+        .config
+        .as_ref()
+        .and_then(|c| c.get("architectures"))
+        .and_then(|a| a.get(0))
+        .and_then(|a| a.as_str())
+        .map(str::to_owned)
+        .or_else(|| d.architecture.as_ref().map(|a| a.value.clone()));
+    let experts = match (&d.experts, &d.experts_per_token) {
+        (Some(e), Some(k)) if e.value > 1 && k.value >= 1 && k.value <= e.value => {
+            Some((e.value, k.value))
+        }
+        _ => None,
+    };
+    let active_parameters = experts.map(|(e, k)| {
+        let routed: u64 = anatomy
+            .tensors
+            .iter()
+            .filter(|t| {
+                matches!(
+                    t.canonical.role,
+                    Role::ExpertGate | Role::ExpertUp | Role::ExpertDown
+                )
+            })
+            .map(|t| t.shape.iter().product::<u64>())
+            .sum();
+        let dense = parameters.saturating_sub(routed);
+        let active_routed = (routed as u128 * k as u128 / e as u128) as u64;
+        dense.saturating_add(active_routed)
+    });
+    Anatomy {
+        family,
+        architecture,
+        experts,
+        active_parameters,
+    }
+}
+
+/// The folder holding the model's side files.
+fn side_folder(ck: &Checkpoint) -> Option<PathBuf> {
+    ck.folder
+        .clone()
+        .or_else(|| ck.path.parent().map(Path::to_path_buf))
+}
+
+/// `README.md` beside the weights.
+fn model_card(ck: &Checkpoint, folder: Option<&Path>) -> Option<TextFile> {
+    ck.side_file("README.md")
+        .cloned()
+        .or_else(|| folder.map(|f| f.join("README.md")))
+        .and_then(|p| read_text(&p))
+        .map(|text| TextFile {
+            name: "README.md".into(),
+            text,
+        })
+}
+
+/// NOTICE, LICENSE and USE_POLICY files beside the weights.
+fn notice_files(folder: Option<&Path>) -> Vec<TextFile> {
+    let Some(f) = folder else {
+        return Vec::new();
+    };
+    NOTICE_FILES
+        .iter()
+        .filter_map(|n| {
+            read_text(&f.join(n)).map(|text| TextFile {
+                name: (*n).to_owned(),
+                text,
+            })
+        })
+        .collect()
+}
+
+/// Licences the model declares: model-card front matter (`license`, `license_name`,
+/// `license_link`), GGUF `general.license`, a `license` metadata entry (ONNX
+/// `metadata_props`, safetensors `__metadata__`), `config.json` `license`.
+fn declared_licences(ck: &Checkpoint, front: &[(String, String)]) -> Vec<DeclaredLicence> {
+    let mut declared = Vec::new();
+    for (k, v) in front {
+        if k == "license" || k == "license_name" || k == "license_link" {
+            declared.push(DeclaredLicence {
+                value: v.clone(),
+                origin: format!("README.md {k}"),
+            });
+        }
+    }
+    if let Some(v) = ck.meta("general.license").and_then(|v| v.as_str()) {
+        declared.push(DeclaredLicence {
+            value: v.to_owned(),
+            origin: "general.license".into(),
+        });
+    }
+    if let Some(v) = ck.meta("license").and_then(|v| v.as_str()) {
+        declared.push(DeclaredLicence {
+            value: v.to_owned(),
+            origin: format!("{} metadata license", ck.format.name()),
+        });
+    }
+    if let Some(v) = ck
+        .config
+        .as_ref()
+        .and_then(|c| c.get("license"))
+        .and_then(|v| v.as_str())
+    {
+        declared.push(DeclaredLicence {
+            value: v.to_owned(),
+            origin: "config.json license".into(),
+        });
+    }
+    declared.retain(|d| !d.value.trim().is_empty());
+    declared
+}
+
+/// The name the model gives itself: GGUF `general.name`, model-card `model_name`, folder name.
+fn self_name(ck: &Checkpoint, front: &[(String, String)]) -> Option<(String, String)> {
+    ck.meta("general.name")
+        .and_then(|v| v.as_str())
+        .map(|n| (n.to_owned(), "general.name".to_owned()))
+        .or_else(|| {
+            front
+                .iter()
+                .find(|(k, _)| k == "model_name")
+                .map(|(_, v)| (v.clone(), "README.md model_name".to_owned()))
+        })
+        .or_else(|| {
+            let base = if ck.path.is_dir() {
+                ck.path.file_name()
+            } else {
+                ck.folder.as_ref().and_then(|f| f.file_name())
+            };
+            base.map(|n| (n.to_string_lossy().into_owned(), "folder name".to_owned()))
+        })
+}
+
 impl ModelFacts {
     /// Gathers the facts of an opened checkpoint (reads small text files beside it; never the
     /// weights).
     pub fn from_checkpoint(ck: &Checkpoint) -> ModelFacts {
-        let anatomy = taoke_evidence::view::anatomy_of(ck);
-        let d = &anatomy.description;
-        let family = serde_json::to_value(d.family.value)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "unknown".into());
-        let architecture = ck
-            .config
-            .as_ref()
-            .and_then(|c| c.get("architectures"))
-            .and_then(|a| a.get(0))
-            .and_then(|a| a.as_str())
-            .map(str::to_owned)
-            .or_else(|| d.architecture.as_ref().map(|a| a.value.clone()));
         let parameters = ck.parameter_count();
-        let experts = match (&d.experts, &d.experts_per_token) {
-            (Some(e), Some(k)) if e.value > 1 && k.value >= 1 && k.value <= e.value => {
-                Some((e.value, k.value))
-            }
-            _ => None,
-        };
-        let active_parameters = experts.map(|(e, k)| {
-            let routed: u64 = anatomy
-                .tensors
-                .iter()
-                .filter(|t| {
-                    matches!(
-                        t.canonical.role,
-                        Role::ExpertGate | Role::ExpertUp | Role::ExpertDown
-                    )
-                })
-                .map(|t| t.shape.iter().product::<u64>())
-                .sum();
-            let dense = parameters.saturating_sub(routed);
-            let active_routed = (routed as u128 * k as u128 / e as u128) as u64;
-            dense.saturating_add(active_routed)
-        });
-        let folder = ck
-            .folder
-            .clone()
-            .or_else(|| ck.path.parent().map(Path::to_path_buf));
-        let model_card = ck
-            .side_file("README.md")
-            .cloned()
-            .or_else(|| folder.as_ref().map(|f| f.join("README.md")))
-            .and_then(|p| read_text(&p))
-            .map(|text| TextFile {
-                name: "README.md".into(),
-                text,
-            });
-        let mut notice_files = Vec::new();
-        if let Some(f) = &folder {
-            for n in NOTICE_FILES {
-                if let Some(text) = read_text(&f.join(n)) {
-                    notice_files.push(TextFile {
-                        name: (*n).to_owned(),
-                        text,
-                    });
-                }
-            }
-        }
-        let mut declared = Vec::new();
-        let fm = model_card
+        let anatomy = anatomy_facts(ck, parameters);
+        let folder = side_folder(ck);
+        let model_card = model_card(ck, folder.as_deref());
+        let front = model_card
             .as_ref()
             .map(|c| front_matter(&c.text))
             .unwrap_or_default();
-        for (k, v) in &fm {
-            if k == "license" || k == "license_name" || k == "license_link" {
-                declared.push(DeclaredLicence {
-                    value: v.clone(),
-                    origin: format!("README.md {k}"),
-                });
-            }
-        }
-        if let Some(v) = ck.meta("general.license").and_then(|v| v.as_str()) {
-            declared.push(DeclaredLicence {
-                value: v.to_owned(),
-                origin: "general.license".into(),
-            });
-        }
-        if let Some(v) = ck
-            .config
-            .as_ref()
-            .and_then(|c| c.get("license"))
-            .and_then(|v| v.as_str())
-        {
-            declared.push(DeclaredLicence {
-                value: v.to_owned(),
-                origin: "config.json license".into(),
-            });
-        }
-        let self_name = ck
-            .meta("general.name")
-            .and_then(|v| v.as_str())
-            .map(|n| (n.to_owned(), "general.name".to_owned()))
-            .or_else(|| {
-                fm.iter()
-                    .find(|(k, _)| k == "model_name")
-                    .map(|(_, v)| (v.clone(), "README.md model_name".to_owned()))
-            })
-            .or_else(|| {
-                let base = if ck.path.is_dir() {
-                    ck.path.file_name()
-                } else {
-                    ck.folder.as_ref().and_then(|f| f.file_name())
-                };
-                base.map(|n| (n.to_string_lossy().into_owned(), "folder name".to_owned()))
-            });
         ModelFacts {
             reference: ck.reference.clone(),
             path: ck.path.clone(),
+            identity: Identity::of(ck),
             format: ck.format.name().to_owned(),
-            architecture_family: family,
-            architecture,
+            architecture_family: anatomy.family,
+            architecture: anatomy.architecture,
             parameters,
-            active_parameters,
-            experts,
-            self_name,
-            declared_licences: declared,
+            active_parameters: anatomy.active_parameters,
+            experts: anatomy.experts,
+            self_name: self_name(ck, &front),
+            declared_licences: declared_licences(ck, &front),
+            notice_files: notice_files(folder.as_deref()),
             model_card,
-            notice_files,
         }
     }
 }

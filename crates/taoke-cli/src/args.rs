@@ -97,6 +97,13 @@ pub enum Command {
     /// The family tree of many models: fingerprints every model found, infers the lineage
     /// forest, writes JSON, Graphviz DOT and HTML.
     Census(crate::commands::census::CensusArgs),
+    /// The knowledge base compiled into the binary: `taoke kb list` shows every checkpoint and
+    /// family id `audit --base MODEL=KB_ID` accepts, with names and licences.
+    Kb(crate::commands::kb::KbArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(crate::commands::completions::CompletionsArgs),
+    /// Print the manual page (roff) to stdout: `taoke man > taoke.1`.
+    Man(crate::commands::completions::ManArgs),
 }
 
 /// `taoke tokenizer-diff`.

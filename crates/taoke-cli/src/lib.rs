@@ -7,7 +7,7 @@ pub mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// Exit status of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,10 +30,28 @@ impl From<Status> for ExitCode {
     }
 }
 
+/// `taoke --version`: the package version and the git commit it was built from (`unknown`
+/// outside a git checkout; see `build.rs`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TAOKE_GIT_COMMIT"),
+    ")"
+);
+
+/// The clap command of the whole CLI, with [`VERSION`] (also used for completions and the
+/// manual page).
+pub fn command() -> clap::Command {
+    args::Cli::command().version(VERSION)
+}
+
 /// Parses the command line, runs it and returns the exit code.
 pub fn main() -> ExitCode {
     tune_allocator();
-    let cli = match args::Cli::try_parse() {
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|m| args::Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };

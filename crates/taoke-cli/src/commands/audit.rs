@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use taoke_audit::audit::{Audit, CheckStatus};
+use taoke_audit::audit::{Audit, CheckStatus, DeclaredReport};
 use taoke_audit::compute::sci;
 use taoke_audit::{AuditOptions, Candidate, Date, Kb, ModelFacts};
 
@@ -87,9 +87,16 @@ pub fn run(args: AuditArgs, out: &Output) -> anyhow::Result<Status> {
                 .map_err(|e| anyhow::anyhow!("--base: {e}"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    for c in &candidates {
+        if let Some(id) = &c.kb_id {
+            kb.resolve_tag(id)
+                .map_err(|e| anyhow::anyhow!("--base {}: {e}", c.reference))?;
+        }
+    }
     let ck =
         taoke_model::open(&args.model).with_context(|| format!("cannot open `{}`", args.model))?;
-    let facts = ModelFacts::from_checkpoint(&ck);
+    let mut facts = ModelFacts::from_checkpoint(&ck);
+    facts.identity.hash_files(&ck)?;
     let opts = taoke_evidence::Options {
         alpha: args.alpha,
         ..taoke_evidence::Options::default()
@@ -118,7 +125,7 @@ pub fn run(args: AuditArgs, out: &Output) -> anyhow::Result<Status> {
         AuditFormat::Json => serde_json::to_string_pretty(&audit)? + "\n",
         AuditFormat::Markdown => taoke_audit::markdown::render(&audit),
         AuditFormat::Cyclonedx => {
-            let files = taoke_audit::cyclonedx::hash_checkpoint(&ck)?;
+            let files = taoke_audit::cyclonedx::file_hashes(&audit.model.identity, &ck)?;
             let bom = taoke_audit::cyclonedx::bom(
                 &audit,
                 &files,
@@ -140,14 +147,34 @@ pub fn run(args: AuditArgs, out: &Output) -> anyhow::Result<Status> {
     })
 }
 
+/// The declared licences beside the knowledge base's, one line each.
+fn declared_lines(s: &mut String, indent: &str, declared: &[DeclaredReport]) {
+    if declared.is_empty() {
+        let _ = writeln!(s, "{indent}declared licence: none found");
+    }
+    for d in declared {
+        let kb = match (&d.kb_licence, &d.kb_licence_name) {
+            (Some(id), Some(n)) => format!("knowledge base: {n} ({id})"),
+            _ => "not in the knowledge base".to_owned(),
+        };
+        let _ = writeln!(
+            s,
+            "{indent}declared licence: {} ({}) — {kb}",
+            d.value, d.origin
+        );
+    }
+}
+
 fn render_terminal(a: &Audit, out: &Output) -> String {
     let mut s = String::new();
     let name = a
         .released_name
         .as_ref()
         .map(|(n, o)| format!("{n} (name from {o})"))
-        .unwrap_or_else(|| a.model.reference.clone());
+        .unwrap_or_else(|| a.model.identity.name.clone());
     let _ = writeln!(s, "{} {name}, rules as of {}", out.bold("AUDIT"), a.as_of);
+    let _ = writeln!(s, "model: {}", a.model.identity.display());
+    declared_lines(&mut s, "", &a.declared_licences);
     if a.ancestors.is_empty() {
         let _ = writeln!(
             s,
@@ -177,6 +204,9 @@ fn render_terminal(a: &Audit, out: &Output) -> String {
             "\nancestor {}: {who}\n  {}{p}: {}",
             an.depth, an.lineage.verdict, an.lineage.summary
         );
+        if an.identity.is_some() {
+            declared_lines(&mut s, "  ", &an.declared_licences);
+        }
         for n in &an.notes {
             let _ = writeln!(s, "  note: {n}");
         }

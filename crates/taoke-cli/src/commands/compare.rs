@@ -117,5 +117,14 @@ pub fn run(args: CompareArgs, out: &Output) -> anyhow::Result<Status> {
         }
         Some(FailOn::Any) => verdict != Verdict::Independent,
     };
+    if let (true, Some(f)) = (hit, fail_on) {
+        let flag = clap::ValueEnum::to_possible_value(&f)
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default();
+        eprintln!(
+            "--fail-on {flag} matched: the verdict on {a} ↔ {b} is {} (exit 1)",
+            verdict.as_str()
+        );
+    }
     Ok(if hit { Status::CheckFailed } else { Status::Ok })
 }

@@ -7,6 +7,7 @@ use crate::Status;
 pub mod audit;
 pub mod census;
 pub mod compare;
+pub mod completions;
 #[cfg(feature = "demo")]
 pub mod demo;
 /// `taoke demo` needs the zoo (candle, to train its models): a build without the `demo`
@@ -27,6 +28,7 @@ pub mod demo {
 pub mod fingerprint;
 pub mod identify;
 pub mod inspect;
+pub mod kb;
 pub mod registry;
 pub mod tokenizer_diff;
 
@@ -42,5 +44,8 @@ pub fn run(cmd: Command, out: &Output) -> anyhow::Result<Status> {
         Command::Registry(a) => registry::run(a, out),
         Command::Identify(a) => identify::run(a, out),
         Command::Census(a) => census::run(a, out),
+        Command::Kb(a) => kb::run(a, out),
+        Command::Completions(a) => completions::completions(a, out),
+        Command::Man(a) => completions::man(a, out),
     }
 }
