@@ -823,7 +823,72 @@ fn torch_with_pickle(pkl: Vec<u8>) -> Vec<u8> {
     b.build_with_pickle(&pkl)
 }
 
+/// A checkpoint whose (deflated) `data.pkl` builds the one tensor of the good checkpoint,
+/// memoizes it in slot 200, then runs `ops` (which leave the root on the stack).
+fn torch_amplified(ops: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let (mut b, root) = torch_builder_with_tensor();
+    let PyValue::OrderedDict(items) = root else {
+        unreachable!("the good root is a dict")
+    };
+    let mut pkl = b.pickle(&items[0].1);
+    assert_eq!(pkl.pop(), Some(b'.'));
+    pkl.extend_from_slice(&[b'q', 200, b'0']);
+    ops(&mut pkl);
+    pkl.push(b'.');
+    b.deflate_pickle = true;
+    b.build_with_pickle(&pkl)
+}
+
+/// SETITEMS batches of `n` entries `None: tensor` (None keys are not deduplicated) on the
+/// dict on top of the stack.
+fn none_keyed_entries(pkl: &mut Vec<u8>, n: usize) {
+    for _ in 0..n / 100_000 {
+        pkl.push(b'(');
+        for _ in 0..100_000 {
+            pkl.extend_from_slice(&[b'N', b'h', 200]);
+        }
+        pkl.push(b'u');
+    }
+}
+
+/// 60 nested dicts keyed by one memoized 1,000-byte string, the innermost holding the tensor
+/// 1 Mi times: 60 KB per name, 60 GB of names from a 6 KB file.
+fn torch_long_nested_keys() -> Vec<u8> {
+    torch_amplified(|p| {
+        // The key, memo 201; the root dict, memo 202.
+        p.push(b'X');
+        p.extend_from_slice(&1000u32.to_le_bytes());
+        p.extend(std::iter::repeat_n(b'k', 1000));
+        p.extend_from_slice(&[b'q', 201, b'0', b'}', b'q', 202]);
+        for _ in 0..60 {
+            // parent K {} -> memo 203 -> parent[K] = child; continue with the child.
+            p.extend_from_slice(&[b'h', 201, b'}', b'q', 203, b's', b'0', b'h', 203]);
+        }
+        none_keyed_entries(p, 1 << 20);
+        p.extend_from_slice(&[b'0', b'h', 202]);
+    })
+}
+
+/// One list holding the tensor 1 Mi - 2 times (DUP): a million tensor records from a few KB.
+fn torch_one_tensor_listed_1m_times() -> Vec<u8> {
+    torch_amplified(|p| {
+        p.extend_from_slice(&[b']', b'(', b'h', 200]);
+        p.extend(std::iter::repeat_n(b'2', (1 << 20) - 4));
+        p.push(b'e');
+    })
+}
+
 fn pytorch_cases(out: &mut Vec<Case>) {
+    out.push(file(
+        "pytorch/one-tensor-under-long-nested-keys.pt",
+        torch_long_nested_keys(),
+        ERR,
+    ));
+    out.push(file(
+        "pytorch/one-tensor-listed-1m-times.pt",
+        torch_one_tensor_listed_1m_times(),
+        ERR,
+    ));
     let good = good_pytorch();
     out.push(file("pytorch/good.pt", good.clone(), Expect::Readable));
     for (what, at) in [
