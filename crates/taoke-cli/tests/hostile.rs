@@ -575,19 +575,12 @@ fn special_cases(root: &Path) -> Vec<Special> {
             .join("blobs")
             .join(format!("sha256-{}", "b".repeat(64))),
     );
+    const BIG: &[&str] = &["latest", "more than the cap"];
+    const FIFO: &[&str] = &["sha256-bbbb", "FIFO"];
     for (what, name, want) in [
-        (
-            "a sparse 1 GiB Ollama manifest",
-            "ollama:big",
-            &["latest", "more than the cap"][..],
-        ),
-        (
-            "a FIFO as the Ollama blob",
-            "ollama:fifo",
-            &["sha256-bbbb", "FIFO"][..],
-        ),
+        ("a sparse 1 GiB Ollama manifest", "ollama:big", BIG),
+        ("a FIFO as the Ollama blob", "ollama:fifo", FIFO),
     ] {
-        let want: &'static [&'static str] = want;
         out.push(Special {
             what,
             args: vec!["inspect".into(), name.into()],

@@ -14,6 +14,7 @@
 use std::collections::HashSet;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -27,17 +28,46 @@ pub const MAX_JSON_LEN: usize = 512 * 1024 * 1024;
 
 const FILE: &str = "tokenizer.json";
 
+/// Largest normalizer, pre-tokenizer or decoder section, as JSON text (real ones are a few
+/// KiB). They are kept as borrowed text and parsed only under this cap: a section of junk
+/// would otherwise cost about 16 times its size as a JSON value.
+pub const MAX_SECTION_LEN: usize = 1 << 20;
+
 #[derive(Deserialize)]
-struct Root {
+struct Root<'a> {
     model: Model,
     #[serde(default)]
     added_tokens: Vec<AddedToken>,
-    #[serde(default)]
-    normalizer: Option<Value>,
-    #[serde(default)]
-    pre_tokenizer: Option<Value>,
-    #[serde(default)]
-    decoder: Option<Value>,
+    #[serde(default, borrow)]
+    normalizer: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pre_tokenizer: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    decoder: Option<&'a RawValue>,
+}
+
+/// A section's JSON value, when its text is under [`MAX_SECTION_LEN`].
+fn section(raw: Option<&RawValue>, field: &str) -> Result<Option<Value>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let text = raw.get();
+    if text.len() > MAX_SECTION_LEN {
+        return Err(Error::field(
+            FILE,
+            field,
+            format!(
+                "{} bytes of JSON, more than the cap of {MAX_SECTION_LEN}",
+                text.len()
+            ),
+        ));
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Null) => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(source) => Err(Error::Json {
+            file: FILE.into(),
+            source,
+        }),
+    }
 }
 
 #[derive(Deserialize)]
@@ -188,6 +218,9 @@ impl Vocab {
             source,
         })?;
         let model = root.model;
+        let normalizer = section(root.normalizer, "normalizer")?;
+        let pre_tokenizer = section(root.pre_tokenizer, "pre_tokenizer")?;
+        let decoder = section(root.decoder, "decoder")?;
         let vocab_value = model.vocab.unwrap_or(Value::Null);
         let type_name = match model.kind.as_deref() {
             Some(t) => t.to_string(),
@@ -196,7 +229,7 @@ impl Vocab {
             None if model.continuing_subword_prefix.is_some() => "WordPiece".into(),
             None => "WordLevel".into(),
         };
-        let sections: Vec<&Value> = [&root.normalizer, &root.pre_tokenizer, &root.decoder]
+        let sections: Vec<&Value> = [&normalizer, &pre_tokenizer, &decoder]
             .into_iter()
             .flatten()
             .collect();
@@ -437,15 +470,14 @@ impl Vocab {
             special.mask = find("[MASK]");
         }
         let hints = Hints {
-            pre: root.pre_tokenizer.as_ref().and_then(describe),
-            normalizer: root.normalizer.as_ref().and_then(describe),
-            lowercase: root.normalizer.as_ref().is_some_and(is_lowercase),
-            add_space_prefix: root
-                .pre_tokenizer
+            pre: pre_tokenizer.as_ref().and_then(describe),
+            normalizer: normalizer.as_ref().and_then(describe),
+            lowercase: normalizer.as_ref().is_some_and(is_lowercase),
+            add_space_prefix: pre_tokenizer
                 .as_ref()
                 .and_then(find_bool("add_prefix_space"))
                 .or_else(|| {
-                    root.pre_tokenizer
+                    pre_tokenizer
                         .as_ref()
                         .and_then(find_str("prepend_scheme"))
                         .map(|s| s != "never")

@@ -71,7 +71,7 @@ pub use compare::{
 };
 pub use error::{Error, Result};
 pub use ggml::{keys as ggml_keys, GgmlTokenizer};
-pub use hf_json::MAX_JSON_LEN;
+pub use hf_json::{MAX_JSON_LEN, MAX_SECTION_LEN};
 pub use plain::MAX_TEXT_LEN;
 pub use spm::{encode_sentencepiece, MAX_MODEL_LEN};
 pub use vocab::{
