@@ -839,13 +839,13 @@ fn torch_amplified(ops: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     b.build_with_pickle(&pkl)
 }
 
-/// SETITEMS batches of `n` entries `None: tensor` (None keys are not deduplicated) on the
-/// dict on top of the stack.
-fn none_keyed_entries(pkl: &mut Vec<u8>, n: usize) {
+/// SETITEMS batches of `n` entries `(): tensor` on the dict on top of the stack: each empty
+/// tuple is a new key, named by its position (`#i`), so every entry is a distinct tensor name.
+fn tuple_keyed_entries(pkl: &mut Vec<u8>, n: usize) {
     for _ in 0..n / 100_000 {
         pkl.push(b'(');
         for _ in 0..100_000 {
-            pkl.extend_from_slice(&[b'N', b'h', 200]);
+            pkl.extend_from_slice(&[b')', b'h', 200]);
         }
         pkl.push(b'u');
     }
@@ -864,7 +864,7 @@ fn torch_long_nested_keys() -> Vec<u8> {
             // parent K {} -> memo 203 -> parent[K] = child; continue with the child.
             p.extend_from_slice(&[b'h', 201, b'}', b'q', 203, b's', b'0', b'h', 203]);
         }
-        none_keyed_entries(p, 1 << 20);
+        tuple_keyed_entries(p, 1 << 20);
         p.extend_from_slice(&[b'0', b'h', 202]);
     })
 }
