@@ -1188,7 +1188,68 @@ pub fn large_cases() -> Vec<Case> {
             .u64((1 << 21) + 1);
         g.0.extend(std::iter::repeat_n(1u8, (1 << 21) + 1));
     });
+    // A 77 MB `__metadata__` of 5.2 M tiny entries (1.5 GB of RSS before its caps), a
+    // 58 MB shard index of 1.15 M entries (1.75 GB for 63 MiB), a 71 MB tokenizer.json of
+    // 2.2 M tokens and 1.7 M merges (1.36 GB for 73 MB).
+    let mut meta = String::from(r#"{"__metadata__":{"#);
+    for i in 0..5_200_000u32 {
+        if i > 0 {
+            meta.push(',');
+        }
+        meta.push_str(&format!(r#""k{i}":"v""#));
+    }
+    meta.push_str("},");
+    meta.push_str(&st_entry("a", "F32", "[1]", 0, 4));
+    meta.push('}');
+    let big_metadata = st_raw(meta.as_bytes(), &f32_bytes(1));
+    let mut idx = String::from(r#"{"metadata":{"total_size":4},"weight_map":{"#);
+    for i in 0..1_150_000u32 {
+        if i > 0 {
+            idx.push(',');
+        }
+        idx.push_str(&format!(r#""model.layers.{i}.weight":"model.safetensors""#));
+    }
+    idx.push_str("}}");
+    let mut tok = String::from(r#"{"model":{"type":"BPE","vocab":{"#);
+    for i in 0..2_200_000u32 {
+        if i > 0 {
+            tok.push(',');
+        }
+        tok.push_str(&format!(r#""t{i}":{i}"#));
+    }
+    tok.push_str(r#"},"merges":["#);
+    for i in 0..1_700_000u32 {
+        if i > 0 {
+            tok.push(',');
+        }
+        tok.push_str(&format!(r#""t{i} t{}""#, i + 1));
+    }
+    tok.push_str("]}}");
     vec![
+        Case {
+            path: "safetensors/metadata-77mb.safetensors".into(),
+            files: vec![(String::new(), big_metadata)],
+            expect: ERR,
+            committed: false,
+        },
+        Case {
+            path: "shards/index-58mb-1mi-entries".into(),
+            files: vec![
+                ("model.safetensors".into(), good_safetensors()),
+                ("model.safetensors.index.json".into(), idx.into_bytes()),
+            ],
+            expect: ERR,
+            committed: false,
+        },
+        Case {
+            path: "side/tokenizer-json-71mb".into(),
+            files: vec![
+                ("model.safetensors".into(), good_safetensors()),
+                ("tokenizer.json".into(), tok.into_bytes()),
+            ],
+            expect: Expect::Readable,
+            committed: false,
+        },
         Case {
             path: "gguf/tensors-1mi.gguf".into(),
             files: vec![(String::new(), many_gguf)],
