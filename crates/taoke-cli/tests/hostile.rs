@@ -85,35 +85,47 @@ fn children_usage() -> (i64, Duration) {
 struct Run {
     code: Option<i32>,
     stderr: String,
+    stdout: String,
     cpu: Duration,
     max_rss_kib: i64,
 }
 
 const MEASURE_ENV: &str = "TAOKE_HOSTILE_MEASURE";
 const MEASURE_OUT_ENV: &str = "TAOKE_HOSTILE_MEASURE_OUT";
+/// A run taking longer than this (wall clock) is killed and reported as a hang.
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs `taoke ARGS` from a fresh, small process (this test binary re-executed into
 /// `measure_child`) and returns what it measured. The intermediate process matters: a child
 /// spawned straight from this (large) test process inherits its peak RSS in `ru_maxrss`.
 fn run(args: &[&str]) -> Run {
+    run_env(args, &[])
+}
+
+/// [`run`] with extra environment variables for taoke.
+fn run_env(args: &[&str], env: &[(&str, &Path)]) -> Run {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let out_path = std::env::temp_dir().join(format!(
         "taoke-hostile-{}-{}",
         std::process::id(),
         N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
-    let status = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["measure_child", "--exact", "--test-threads=1", "--quiet"])
+    let mut cmd = Command::new(std::env::current_exe().expect("test binary"));
+    cmd.args(["measure_child", "--exact", "--test-threads=1", "--quiet"])
         .env(MEASURE_ENV, args.join("\x1f"))
-        .env(MEASURE_OUT_ENV, &out_path)
-        .output()
-        .expect("re-execute the test binary");
+        .env(MEASURE_OUT_ENV, &out_path);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let status = cmd.output().expect("re-execute the test binary");
     assert!(
         status.status.success(),
         "measuring child failed: {status:?}"
     );
     let text = std::fs::read_to_string(&out_path).expect("measure report");
+    let stdout = std::fs::read(out_path.with_extension("stdout")).unwrap_or_default();
     let _ = std::fs::remove_file(&out_path);
+    let _ = std::fs::remove_file(out_path.with_extension("stdout"));
     let mut lines = text.splitn(4, '\n');
     let mut next = || lines.next().expect("measure report line");
     let code = next().parse().ok();
@@ -122,13 +134,15 @@ fn run(args: &[&str]) -> Run {
     Run {
         code,
         stderr: next().to_owned(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
         cpu,
         max_rss_kib,
     }
 }
 
 /// The intermediate of [`run`]: runs taoke with the arguments of `MEASURE_ENV` and writes its
-/// exit code, peak RSS (KiB), CPU time (µs) and stderr to `MEASURE_OUT_ENV`. A no-op otherwise.
+/// exit code (`timeout` when it ran past [`TIMEOUT`] and was killed), peak RSS (KiB), CPU time
+/// (µs) and stderr to `MEASURE_OUT_ENV`, its stdout beside it. A no-op otherwise.
 #[test]
 fn measure_child() {
     let (Ok(spec), Some(out_path)) = (
@@ -137,20 +151,43 @@ fn measure_child() {
     ) else {
         return;
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_taoke"))
+    let out_path = PathBuf::from(out_path);
+    let err_path = out_path.with_extension("stderr");
+    let stdout = std::fs::File::create(out_path.with_extension("stdout")).expect("stdout file");
+    let stderr = std::fs::File::create(&err_path).expect("stderr file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_taoke"))
         .args(spec.split('\x1f'))
         .env("NO_COLOR", "1")
-        .output()
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
         .expect("run taoke");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait for taoke") {
+            break Some(st);
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let (rss, cpu) = children_usage();
-    let code = out
-        .status
-        .code()
-        .map_or_else(|| "signal".to_owned(), |c| c.to_string());
+    let code = match status {
+        None => "timeout".to_owned(),
+        Some(st) => st
+            .code()
+            .map_or_else(|| "signal".to_owned(), |c| c.to_string()),
+    };
+    let err = std::fs::read(&err_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&err_path);
     let report = format!(
         "{code}\n{rss}\n{}\n{}",
         cpu.as_micros(),
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&err)
     );
     std::fs::write(out_path, report).expect("write measure report");
 }
@@ -344,4 +381,381 @@ fn external_data_is_confined_to_the_model_folder() {
         .expect("a symlink inside the folder is followed");
     let w = ck.tensors.iter().find(|t| t.name == "W").expect("W");
     assert_eq!(ck.read_f32(w).expect("read W")[..3], [-1.0, -0.75, -0.5]);
+}
+
+/// What a special case must give.
+enum Want {
+    /// Exit 2 with one `error: ` line containing each of these strings.
+    Error(&'static [&'static str]),
+    /// Exit 0, stdout containing each of these strings.
+    Ok(&'static [&'static str]),
+}
+
+/// One case that cannot be a corpus file: FIFOs, symlinks, sparse files, caches.
+struct Special {
+    what: &'static str,
+    args: Vec<String>,
+    env: Vec<(&'static str, PathBuf)>,
+    want: Want,
+    /// Text stdout must not contain.
+    stdout_lacks: Option<&'static str>,
+}
+
+fn mkfifo(p: &Path) {
+    let st = Command::new("mkfifo").arg(p).status().expect("mkfifo");
+    assert!(st.success(), "mkfifo {}", p.display());
+}
+
+fn symlink(target: impl AsRef<Path>, link: &Path) {
+    std::os::unix::fs::symlink(target, link).expect("symlink");
+}
+
+fn sparse(p: &Path, len: u64) {
+    std::fs::File::create(p)
+        .expect("create")
+        .set_len(len)
+        .expect("set_len");
+}
+
+fn case_bytes(case: &str, name: &str) -> Vec<u8> {
+    gen::cases()
+        .into_iter()
+        .find(|c| c.path == case)
+        .expect("case")
+        .files
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .expect("file of the case")
+        .1
+}
+
+fn s(p: &Path) -> String {
+    p.to_str().expect("utf-8 path").to_owned()
+}
+
+/// A model folder with the good safetensors file.
+fn model_dir(root: &Path, name: &str) -> PathBuf {
+    let d = root.join(name);
+    std::fs::create_dir_all(&d).expect("mkdir");
+    std::fs::write(d.join("model.safetensors"), gen::good_safetensors()).expect("write");
+    d
+}
+
+/// A Hugging Face cache repository `org/name` whose snapshot links every file to a blob,
+/// as huggingface_hub lays it out.
+fn hf_repo(cache: &Path, name: &str, files: &[(&str, Vec<u8>)]) {
+    let repo = cache.join(format!("models--org--{name}"));
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let snap = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snap).expect("mkdir");
+    std::fs::create_dir_all(repo.join("blobs")).expect("mkdir");
+    std::fs::create_dir_all(repo.join("refs")).expect("mkdir");
+    std::fs::write(repo.join("refs/main"), commit).expect("write");
+    for (i, (n, bytes)) in files.iter().enumerate() {
+        let blob = format!("blob{i:04}");
+        std::fs::write(repo.join("blobs").join(&blob), bytes).expect("write");
+        symlink(format!("../../blobs/{blob}"), &snap.join(n));
+    }
+}
+
+/// An Ollama store manifest for `name:latest` whose model layer is blob `hex`.
+fn ollama_manifest(store: &Path, name: &str, hex: &str) -> PathBuf {
+    let dir = store
+        .join("manifests/registry.ollama.ai/library")
+        .join(name);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::create_dir_all(store.join("blobs")).expect("mkdir");
+    let m = format!(
+        r#"{{"layers":[{{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:{hex}"}}]}}"#
+    );
+    std::fs::write(dir.join("latest"), m).expect("write");
+    dir.join("latest")
+}
+
+fn special_cases(root: &Path) -> Vec<Special> {
+    let mut out = Vec::new();
+    let err = |what, args: Vec<String>, want: &'static [&'static str]| Special {
+        what,
+        args,
+        env: Vec::new(),
+        want: Want::Error(want),
+        stdout_lacks: None,
+    };
+    // Hangs: FIFOs as the model, as ONNX external data, as a tokenizer file.
+    let fifo = root.join("fifo.safetensors");
+    mkfifo(&fifo);
+    out.push(err(
+        "a FIFO as the model",
+        vec!["inspect".into(), s(&fifo)],
+        &["fifo.safetensors", "FIFO"],
+    ));
+    let onnx = root.join("onnx-fifo");
+    std::fs::create_dir_all(&onnx).expect("mkdir");
+    std::fs::write(
+        onnx.join("model.onnx"),
+        case_bytes("onnx/external-good", "model.onnx"),
+    )
+    .expect("write");
+    mkfifo(&onnx.join("weights.bin"));
+    out.push(err(
+        "a FIFO as ONNX external data",
+        vec!["inspect".into(), s(&onnx.join("model.onnx"))],
+        &["weights.bin", "FIFO"],
+    ));
+    let d = model_dir(root, "tokenizer-fifo");
+    mkfifo(&d.join("tokenizer.json"));
+    out.push(err(
+        "a FIFO as tokenizer.json",
+        vec!["tokenizer-diff".into(), s(&d), s(&d)],
+        &["tokenizer.json", "FIFO"],
+    ));
+    // Side files through symlinks out of the folder.
+    let secret = root.join("secret.txt");
+    std::fs::write(&secret, "[PAD]\nsecret-line-one\nsecret-line-two\n").expect("write");
+    let d = model_dir(root, "vocab-outside");
+    symlink(&secret, &d.join("vocab.txt"));
+    out.push(err(
+        "vocab.txt linked outside the folder",
+        vec!["tokenizer-diff".into(), s(&d), s(&d)],
+        &["vocab.txt", "outside the model folder"],
+    ));
+    out.push(Special {
+        what: "vocab.txt linked outside the folder (inspect)",
+        args: vec!["inspect".into(), s(&d), "--format".into(), "json".into()],
+        env: Vec::new(),
+        want: Want::Ok(&["vocab.txt ignored: resolves outside the model folder"]),
+        stdout_lacks: Some("\"tokens\""),
+    });
+    let d = model_dir(root, "tokenizer-pagemap");
+    symlink("/proc/self/pagemap", &d.join("tokenizer.json"));
+    out.push(err(
+        "tokenizer.json linked to /proc/self/pagemap",
+        vec!["tokenizer-diff".into(), s(&d), s(&d)],
+        &["tokenizer.json", "outside the model folder"],
+    ));
+    let d = model_dir(root, "config-pagemap");
+    symlink("/proc/self/pagemap", &d.join("config.json"));
+    out.push(Special {
+        what: "config.json linked to /proc/self/pagemap",
+        args: vec!["inspect".into(), s(&d)],
+        env: Vec::new(),
+        want: Want::Ok(&["config.json ignored"]),
+        stdout_lacks: None,
+    });
+    // Sparse side files far over their caps: refused before they are read.
+    let d = model_dir(root, "tokenizer-sparse-2gib");
+    sparse(&d.join("tokenizer.json"), 2 << 30);
+    out.push(err(
+        "a sparse 2 GiB tokenizer.json",
+        vec!["tokenizer-diff".into(), s(&d), s(&d)],
+        &["tokenizer.json", "more than the cap"],
+    ));
+    out.push(err(
+        "a sparse 2 GiB tokenizer.json named directly",
+        vec![
+            "tokenizer-diff".into(),
+            s(&d.join("tokenizer.json")),
+            s(&d.join("tokenizer.json")),
+        ],
+        &["tokenizer.json", "more than the cap"],
+    ));
+    let d = model_dir(root, "index-sparse-1gib");
+    sparse(&d.join("model.safetensors.index.json"), 1 << 30);
+    out.push(err(
+        "a sparse 1 GiB shard index",
+        vec!["inspect".into(), s(&d)],
+        &["model.safetensors.index.json", "more than the cap"],
+    ));
+    let store = root.join("ollama");
+    let manifest = ollama_manifest(&store, "big", &"a".repeat(64));
+    sparse(&manifest, 1 << 30);
+    ollama_manifest(&store, "fifo", &"b".repeat(64));
+    mkfifo(
+        &store
+            .join("blobs")
+            .join(format!("sha256-{}", "b".repeat(64))),
+    );
+    const BIG: &[&str] = &["latest", "more than the cap"];
+    const FIFO: &[&str] = &["sha256-bbbb", "FIFO"];
+    for (what, name, want) in [
+        ("a sparse 1 GiB Ollama manifest", "ollama:big", BIG),
+        ("a FIFO as the Ollama blob", "ollama:fifo", FIFO),
+    ] {
+        out.push(Special {
+            what,
+            args: vec!["inspect".into(), name.into()],
+            env: vec![("OLLAMA_MODELS", store.clone())],
+            want: Want::Error(want),
+            stdout_lacks: None,
+        });
+    }
+    // Shards: one linked out of its folder (indexed, and found by listing).
+    let outside = root.join("outside.safetensors");
+    std::fs::write(&outside, gen::good_safetensors()).expect("write");
+    let d = root.join("shard-outside");
+    std::fs::create_dir_all(&d).expect("mkdir");
+    std::fs::write(
+        d.join("model.safetensors.index.json"),
+        r#"{"weight_map":{"a":"model-00001-of-00001.safetensors","b":"model-00001-of-00001.safetensors"}}"#,
+    )
+    .expect("write");
+    symlink(&outside, &d.join("model-00001-of-00001.safetensors"));
+    out.push(err(
+        "an indexed shard linked outside its folder",
+        vec!["inspect".into(), s(&d)],
+        &[
+            "model-00001-of-00001.safetensors",
+            "outside the model folder",
+        ],
+    ));
+    let d = root.join("listed-shard-outside");
+    std::fs::create_dir_all(&d).expect("mkdir");
+    std::fs::write(d.join("a.safetensors"), gen::good_safetensors()).expect("write");
+    symlink(&outside, &d.join("b.safetensors"));
+    out.push(err(
+        "a listed shard linked outside its folder",
+        vec!["inspect".into(), s(&d)],
+        &["b.safetensors", "outside the model folder"],
+    ));
+    // A symlink loop names its cause.
+    let looped = root.join("loop.safetensors");
+    symlink("loop.safetensors", &looped);
+    out.push(err(
+        "a symlink loop as the model",
+        vec!["inspect".into(), s(&looped)],
+        &["loop.safetensors", "symbolic links"],
+    ));
+    // The Hugging Face cache: snapshot files link into ../../blobs, which is allowed, for
+    // ONNX external data and for side files.
+    let cache = root.join("hf");
+    hf_repo(
+        &cache,
+        "onnx-external",
+        &[
+            ("model.onnx", case_bytes("onnx/external-good", "model.onnx")),
+            (
+                "weights.bin",
+                case_bytes("onnx/external-good", "weights.bin"),
+            ),
+        ],
+    );
+    hf_repo(
+        &cache,
+        "with-vocab",
+        &[
+            ("model.safetensors", gen::good_safetensors()),
+            ("vocab.txt", b"[PAD]\n[UNK]\nthe\n##ing\n".to_vec()),
+        ],
+    );
+    out.push(Special {
+        what: "ONNX external data in the Hugging Face cache",
+        args: vec!["inspect".into(), "org/onnx-external".into()],
+        env: vec![("HF_HUB_CACHE", cache.clone())],
+        want: Want::Ok(&["onnx"]),
+        stdout_lacks: None,
+    });
+    out.push(Special {
+        what: "a vocab.txt in the Hugging Face cache",
+        args: vec![
+            "tokenizer-diff".into(),
+            "org/with-vocab".into(),
+            "org/with-vocab".into(),
+        ],
+        env: vec![("HF_HUB_CACHE", cache)],
+        want: Want::Ok(&["identical"]),
+        stdout_lacks: None,
+    });
+    // A tensor name of 70,000 bytes (format widths stop at 65,535) and one with terminal
+    // control sequences.
+    let mut st = Vec::new();
+    let data = [0u8; 8];
+    let long = "a".repeat(70_000);
+    taoke_safetensors::write(
+        &mut st,
+        &[
+            (long.as_str(), taoke_dtype::Dtype::F32, &[1], &data[..4]),
+            ("x\u{1b}[2J\ry", taoke_dtype::Dtype::F32, &[1], &data[4..]),
+        ],
+        &std::collections::BTreeMap::new(),
+    )
+    .expect("write safetensors");
+    let p = root.join("long-name.safetensors");
+    std::fs::write(&p, st).expect("write");
+    out.push(Special {
+        what: "a 70,000-byte tensor name and control characters (terminal)",
+        args: vec!["inspect".into(), s(&p), "--max-tensors".into(), "0".into()],
+        env: Vec::new(),
+        want: Want::Ok(&["x\\u{1b}[2J\\u{d}y"]),
+        stdout_lacks: Some("\u{1b}"),
+    });
+    out
+}
+
+/// FIFOs, symlinks out of the folder or to `/proc`, sparse files far over their caps, the
+/// Hugging Face cache's blob links, and names that broke the terminal table: each exits 2
+/// with a one-line error naming the file and the cause (or reads correctly), within the RSS
+/// and CPU bounds, and never hangs (a run past 10 s is killed and fails).
+#[test]
+fn special_files_and_links_in_bounded_memory_and_time() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut failures = Vec::new();
+    let mut worst_rss = (0i64, "");
+    for c in special_cases(root.path()) {
+        let args: Vec<&str> = c.args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &Path)> = c.env.iter().map(|(k, v)| (*k, v.as_path())).collect();
+        let r = run_env(&args, &env);
+        let mut fail = |m: String| failures.push(format!("{}: {m}", c.what));
+        if r.max_rss_kib > worst_rss.0 {
+            worst_rss = (r.max_rss_kib, c.what);
+        }
+        if r.max_rss_kib > MAX_RSS_KIB {
+            fail(format!("peak RSS {} KiB", r.max_rss_kib));
+        }
+        if r.cpu > MAX_CPU {
+            fail(format!("took {:?} of CPU", r.cpu));
+        }
+        match c.want {
+            Want::Error(parts) => {
+                let msg = r.stderr.trim_end();
+                if r.code != Some(2) {
+                    fail(format!("exit {:?} instead of 2, stderr {msg:?}", r.code));
+                } else if msg.lines().count() != 1 || !msg.starts_with("error: ") {
+                    fail(format!("error is not one `error: ` line: {msg:?}"));
+                }
+                for p in parts {
+                    if !msg.contains(p) {
+                        fail(format!("error does not say `{p}`: {msg:?}"));
+                    }
+                }
+            }
+            Want::Ok(parts) => {
+                if r.code != Some(0) {
+                    fail(format!("exit {:?}, stderr {:?}", r.code, r.stderr));
+                }
+                for p in parts {
+                    if !r.stdout.contains(p) {
+                        fail(format!(
+                            "stdout does not contain `{p}`: {:?}",
+                            r.stdout.chars().take(2000).collect::<String>()
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(bad) = c.stdout_lacks {
+            if r.stdout.contains(bad) {
+                fail(format!("stdout contains {bad:?}"));
+            }
+        }
+    }
+    eprintln!(
+        "special cases: peak child RSS {} KiB ({})",
+        worst_rss.0, worst_rss.1
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -17,6 +17,7 @@
 mod checkpoint;
 mod error;
 mod format;
+pub mod fsafe;
 mod layout;
 mod metadata;
 mod open;

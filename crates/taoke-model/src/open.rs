@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::format::{self, Loader};
-use crate::{resolve, Checkpoint, Error, Format, IoMode, Result};
+use crate::{fsafe, resolve, Checkpoint, Error, Format, IoMode, Result};
 
 /// Options for [`open_with`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -85,17 +85,22 @@ fn open_folder(reference: &str, dir: &Path, opts: OpenOptions) -> Result<Checkpo
         "pytorch_model.bin.index.json",
     ] {
         if let Some(index) = named(index_name) {
-            let bytes = fs_err::read(index).map_err(|e| Error::io(index, e))?;
+            let index = confined(dir, index)?;
+            let bytes = fsafe::read_capped(&index, taoke_safetensors::MAX_INDEX_LEN as u64)
+                .map_err(|e| Error::io(&index, e))?;
             let idx = taoke_safetensors::ShardIndex::parse(&bytes)
-                .map_err(|e| Error::format(index, e))?;
-            let shards: Vec<PathBuf> = idx.files().iter().map(|f| dir.join(f)).collect();
-            for s in &shards {
-                if !s.is_file() {
+                .map_err(|e| Error::format(&index, e))?;
+            drop(bytes);
+            let mut shards: Vec<PathBuf> = Vec::new();
+            for f in idx.files() {
+                let s = dir.join(f);
+                if std::fs::symlink_metadata(&s).is_err() {
                     return Err(Error::format(
-                        index,
+                        &index,
                         format!("lists shard {} which is missing", s.display()),
                     ));
                 }
+                shards.push(confined(dir, &s)?);
             }
             return open_files(
                 reference,
@@ -134,6 +139,10 @@ fn open_folder(reference: &str, dir: &Path, opts: OpenOptions) -> Result<Checkpo
     } else {
         vec![main.clone()]
     };
+    let files = files
+        .iter()
+        .map(|f| confined(dir, f))
+        .collect::<Result<Vec<_>>>()?;
     let mut others: Vec<&PathBuf> = candidates.iter().filter(|c| !files.contains(c)).collect();
     others.dedup();
     if !others.is_empty() {
@@ -156,6 +165,16 @@ fn open_folder(reference: &str, dir: &Path, opts: OpenOptions) -> Result<Checkpo
     )?;
     ck.notes.extend(notes);
     Ok(ck)
+}
+
+/// `path` (a file found in `dir`) when it resolves inside `dir`; otherwise an error naming it
+/// and the cause.
+fn confined(dir: &Path, path: &Path) -> Result<PathBuf> {
+    let name = path.file_name().map(Path::new).unwrap_or(path);
+    fsafe::confine(dir, name).map_err(|e| match e {
+        fsafe::ConfineError::Io(source) => Error::io(path, source),
+        other => Error::format(path, other),
+    })
 }
 
 fn open_files(
@@ -218,13 +237,21 @@ fn open_files(
         }
     }
     let mut side_files = Vec::new();
+    let mut notes = Vec::new();
     for n in SIDE_FILES {
         let p = folder.join(n);
-        if p.is_file() {
-            side_files.push(p);
+        if std::fs::symlink_metadata(&p).is_err() {
+            continue;
+        }
+        // Side files are read only when they are regular files inside the folder.
+        match fsafe::confine(folder, Path::new(n)) {
+            Ok(p) => match fsafe::check_regular(&p) {
+                Ok(_) => side_files.push(p),
+                Err(e) => notes.push(format!("{n} ignored: {e}")),
+            },
+            Err(e) => notes.push(format!("{n} ignored: {e}")),
         }
     }
-    let mut notes = Vec::new();
     let config = side_files
         .iter()
         .find(|p| p.file_name().is_some_and(|n| n == "config.json"))
@@ -255,13 +282,7 @@ pub(crate) const MAX_CONFIG_LEN: u64 = 16 << 20;
 
 /// Reads and parses `config.json`; `Err` says why it is ignored.
 fn read_config(path: &Path) -> std::result::Result<serde_json::Value, String> {
-    let len = fs_err::metadata(path).map_err(|e| e.to_string())?.len();
-    if len > MAX_CONFIG_LEN {
-        return Err(format!(
-            "{len} bytes, more than the cap of {MAX_CONFIG_LEN}"
-        ));
-    }
-    let bytes = fs_err::read(path).map_err(|e| e.to_string())?;
+    let bytes = fsafe::read_capped(path, MAX_CONFIG_LEN).map_err(|e| e.to_string())?;
     match serde_json::from_slice(&bytes) {
         Ok(v @ serde_json::Value::Object(_)) => Ok(v),
         Ok(_) => Err("not a JSON object".into()),

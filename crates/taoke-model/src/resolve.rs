@@ -17,6 +17,14 @@ pub fn resolve(reference: &str) -> Result<PathBuf> {
     if p.exists() {
         return Ok(p.to_path_buf());
     }
+    if std::fs::symlink_metadata(p).is_ok() {
+        // A symlink that does not resolve (a loop, a dangling target): say so.
+        let e = crate::fsafe::check_regular(p).err();
+        return Err(Error::NotFound {
+            reference: reference.to_owned(),
+            message: e.map_or_else(|| "cannot be resolved".to_owned(), |e| e.to_string()),
+        });
+    }
     if is_repo_id(reference) {
         if let Ok(p) = hf_cache(reference, reference) {
             return Ok(p);
@@ -87,8 +95,8 @@ fn hf_cache(reference: &str, id: &str) -> Result<PathBuf> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     {
-        fs_err::read_to_string(dir.join("refs").join(rev))
-            .map(|s| s.trim().to_owned())
+        crate::fsafe::read_capped(&dir.join("refs").join(rev), 4096)
+            .map(|s| String::from_utf8_lossy(&s).trim().to_owned())
             .map_err(|_| Error::NotFound {
                 reference: reference.to_owned(),
                 message: format!("no revision `{rev}` cached under {}", dir.display()),
@@ -115,6 +123,9 @@ fn hf_cache(reference: &str, id: &str) -> Result<PathBuf> {
         })
     }
 }
+
+/// Largest Ollama manifest read (real ones are under 1 KiB).
+const MAX_MANIFEST_LEN: u64 = 1 << 20;
 
 /// The Ollama model store.
 pub fn ollama_models_dir() -> PathBuf {
@@ -153,11 +164,11 @@ fn ollama(reference: &str, name: &str) -> Result<PathBuf> {
         .join(ns)
         .join(model)
         .join(tag);
-    let bytes = fs_err::read(&manifest)
-        .map_err(|_| not_found(format!("no manifest {}", manifest.display())))?;
-    if bytes.len() > 1 << 20 {
-        return Err(Error::format(&manifest, "manifest larger than 1 MiB"));
+    if std::fs::symlink_metadata(&manifest).is_err() {
+        return Err(not_found(format!("no manifest {}", manifest.display())));
     }
+    let bytes = crate::fsafe::read_capped(&manifest, MAX_MANIFEST_LEN)
+        .map_err(|e| Error::io(&manifest, e))?;
     let v: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| Error::format(&manifest, e))?;
     let digest = v
@@ -177,11 +188,11 @@ fn ollama(reference: &str, name: &str) -> Result<PathBuf> {
         .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .ok_or_else(|| Error::format(&manifest, format!("bad digest `{digest}`")))?;
     let blob = root.join("blobs").join(format!("sha256-{hex}"));
-    if blob.is_file() {
-        Ok(blob)
-    } else {
-        Err(not_found(format!("blob {} is missing", blob.display())))
+    if std::fs::symlink_metadata(&blob).is_err() {
+        return Err(not_found(format!("blob {} is missing", blob.display())));
     }
+    crate::fsafe::check_regular(&blob).map_err(|e| Error::io(&blob, e))?;
+    Ok(blob)
 }
 
 #[cfg(test)]

@@ -32,9 +32,10 @@ pub struct ModelFile {
 }
 
 impl ModelFile {
-    /// Opens and maps `path`.
+    /// Opens and maps `path`, which must be a regular file (a FIFO or a device is refused
+    /// before it can block).
     pub fn open(path: &Path, mode: IoMode) -> std::io::Result<ModelFile> {
-        let file = fs_err::File::open(path)?.into_parts().0;
+        let file = crate::fsafe::open_regular(path)?;
         let len = file.metadata()?.len();
         let map = map(&file)?;
         Ok(ModelFile {

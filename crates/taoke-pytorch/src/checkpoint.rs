@@ -21,6 +21,13 @@ use crate::Error;
 pub const MAX_PICKLE_LEN: u64 = 64 << 20;
 /// Deepest nesting of dicts/lists followed when flattening names.
 pub const MAX_NESTING: usize = 64;
+/// Most tensors listed from one pickle (as many as safetensors and GGUF accept).
+pub const MAX_TENSORS: usize = 1 << 16;
+/// Most bytes of names built while flattening (tensor and container names, counted with the
+/// listed tensors' storage keys and shapes). Real state dicts use well under 1 MiB; the cap
+/// stops a small pickle that references one tensor or container under long keys many times
+/// from multiplying its size into gigabytes of names.
+pub const MAX_NAME_BYTES: u64 = 16 << 20;
 /// Largest small metadata entry (`version`, `byteorder`) read.
 const MAX_SMALL_ENTRY: u64 = 64;
 
@@ -323,6 +330,7 @@ pub fn parse_state_dict(pkl: &[u8]) -> Result<StateDict, Error> {
         tensors: Vec::new(),
         names: BTreeMap::new(),
         seen: BTreeSet::new(),
+        name_bytes: 0,
     };
     match p.obj(p.root) {
         Some(Obj::Tensor(_)) => out.visit(p.root, "tensor".to_owned(), 0)?,
@@ -344,17 +352,58 @@ struct Flatten<'p> {
     names: BTreeMap<String, ()>,
     /// Containers already walked (a container reachable twice is walked once).
     seen: BTreeSet<u32>,
+    /// Bytes of names built so far (containers' and tensors'), with the storage keys and
+    /// shapes of the listed tensors: bounded by [`MAX_NAME_BYTES`].
+    name_bytes: u64,
 }
 
+/// The name of `key` under `prefix`.
 fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() {
         key.to_owned()
     } else {
-        format!("{prefix}.{key}")
+        let mut s = String::with_capacity(prefix.len() + 1 + key.len());
+        s.push_str(prefix);
+        s.push('.');
+        s.push_str(key);
+        s
     }
 }
 
 impl Flatten<'_> {
+    /// Whether visiting `v` can list a tensor: a tensor, or a container not walked yet.
+    /// Anything else is skipped before its name is built.
+    fn worth_visiting(&self, v: Value) -> bool {
+        let Value::Obj(id) = v else { return false };
+        match self.p.obj(v) {
+            Some(Obj::Tensor(_)) => true,
+            Some(Obj::Dict(_) | Obj::List(_) | Obj::Tuple(_)) => !self.seen.contains(&id),
+            _ => false,
+        }
+    }
+
+    /// Charges `n` bytes to the name budget; `Err` naming `prefix` past [`MAX_NAME_BYTES`].
+    fn charge(&mut self, n: u64, prefix: &str) -> Result<(), Error> {
+        self.name_bytes = self.name_bytes.saturating_add(n);
+        if self.name_bytes > MAX_NAME_BYTES {
+            return Err(Error::NameBudget {
+                prefix: prefix.chars().take(80).collect(),
+                cap: MAX_NAME_BYTES,
+            });
+        }
+        Ok(())
+    }
+
+    /// Visits `val` under the name `prefix.key`, building the name only when it is needed
+    /// and within the budget.
+    fn child(&mut self, val: Value, prefix: &str, key: &str, depth: usize) -> Result<(), Error> {
+        if !self.worth_visiting(val) {
+            return Ok(());
+        }
+        self.charge((prefix.len() + 1 + key.len()) as u64, prefix)?;
+        self.visit(val, join(prefix, key), depth + 1)
+    }
+
     fn visit(&mut self, v: Value, name: String, depth: usize) -> Result<(), Error> {
         let Value::Obj(id) = v else { return Ok(()) };
         let Some(obj) = self.p.obj(v) else {
@@ -369,26 +418,39 @@ impl Flatten<'_> {
         }
         if depth >= MAX_NESTING {
             return Err(Error::Nesting {
-                name,
+                name: name.chars().take(200).collect(),
                 cap: MAX_NESTING,
             });
         }
         match obj {
             Obj::Dict(d) => {
                 for (i, &(k, val)) in d.entries.iter().enumerate() {
-                    let key = match (k, self.p.obj(k)) {
-                        (_, Some(Obj::Str(s))) => s.clone(),
-                        (Value::Int(n), _) => n.to_string(),
-                        (Value::Bool(b), _) => if b { "True" } else { "False" }.to_owned(),
-                        (Value::None, _) => "None".to_owned(),
-                        _ => format!("#{i}"),
+                    let owned;
+                    let key: &str = match (k, self.p.obj(k)) {
+                        (_, Some(Obj::Str(s))) => s,
+                        (Value::Int(n), _) => {
+                            owned = n.to_string();
+                            &owned
+                        }
+                        (Value::Bool(b), _) => {
+                            if b {
+                                "True"
+                            } else {
+                                "False"
+                            }
+                        }
+                        (Value::None, _) => "None",
+                        _ => {
+                            owned = format!("#{i}");
+                            &owned
+                        }
                     };
-                    self.visit(val, join(&name, &key), depth + 1)?;
+                    self.child(val, &name, key, depth)?;
                 }
             }
             Obj::List(items) | Obj::Tuple(items) => {
                 for (i, &val) in items.iter().enumerate() {
-                    self.visit(val, join(&name, &i.to_string()), depth + 1)?;
+                    self.child(val, &name, &i.to_string(), depth)?;
                 }
             }
             _ => {}
@@ -430,8 +492,17 @@ impl Flatten<'_> {
                 t.offset, s.key
             )));
         }
+        if self.tensors.len() >= MAX_TENSORS {
+            return Err(Error::TooManyTensors { cap: MAX_TENSORS });
+        }
+        // The name is kept twice (the record and the duplicate check), with the storage key
+        // and the shape and strides.
+        let record_bytes = name.len() as u64 + (s.key.len() + 16 * t.shape.len()) as u64;
+        self.charge(record_bytes, &name)?;
         if self.names.insert(name.clone(), ()).is_some() {
-            return Err(Error::DuplicateTensor { name });
+            return Err(Error::DuplicateTensor {
+                name: name.chars().take(200).collect(),
+            });
         }
         self.tensors.push(TensorRecord {
             name,

@@ -215,6 +215,23 @@ pub enum Error {
         /// The cap.
         cap: usize,
     },
+    /// Flattening built more name bytes than [`crate::MAX_NAME_BYTES`].
+    #[error(
+        "data.pkl: tensor names take more than {cap} bytes (one tensor or container listed \
+         many times under long keys?) near `{prefix}`"
+    )]
+    NameBudget {
+        /// The start of the name being built.
+        prefix: String,
+        /// The cap.
+        cap: u64,
+    },
+    /// More tensors than [`crate::MAX_TENSORS`].
+    #[error("data.pkl: lists more than {cap} tensors")]
+    TooManyTensors {
+        /// The cap.
+        cap: usize,
+    },
     /// Two tensors flatten to the same dotted name.
     #[error("tensor name `{name}` occurs twice after flattening nested dicts")]
     DuplicateTensor {

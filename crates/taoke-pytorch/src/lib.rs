@@ -58,7 +58,7 @@
 //! [`zip::MAX_NAME_LEN`], [`zip::MAX_DEFLATE_RATIO`]; pickle: [`pickle::MAX_STACK`],
 //! [`pickle::MAX_MARKS`], [`pickle::MAX_MEMO`], [`pickle::MAX_OBJECTS`],
 //! [`pickle::MAX_STRING_LEN`], [`pickle::MAX_LONG_LEN`], [`pickle::MAX_RANK`]; names:
-//! [`MAX_NESTING`].
+//! [`MAX_NESTING`], [`MAX_TENSORS`], [`MAX_NAME_BYTES`].
 
 #![deny(missing_docs)]
 
@@ -70,6 +70,6 @@ pub mod zip;
 
 pub use checkpoint::{
     parse, parse_state_dict, sniff, Checkpoint, Sniff, StateDict, StorageDecl, StorageRecord,
-    TensorRecord, MAX_NESTING, MAX_PICKLE_LEN,
+    TensorRecord, MAX_NAME_BYTES, MAX_NESTING, MAX_PICKLE_LEN, MAX_TENSORS,
 };
 pub use error::Error;

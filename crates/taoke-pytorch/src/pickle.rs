@@ -15,6 +15,7 @@
 //! [`MAX_OBJECTS`], [`MAX_STRING_LEN`], [`MAX_LONG_LEN`], [`MAX_RANK`].
 
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 
 use taoke_dtype::Dtype;
 
@@ -25,9 +26,11 @@ pub const MAX_STACK: usize = 1 << 20;
 /// Most simultaneously open MARKs.
 pub const MAX_MARKS: usize = 4096;
 /// Most memo entries.
-pub const MAX_MEMO: usize = 1 << 22;
-/// Most objects (strings, containers, tensors, …) one pickle may create.
-pub const MAX_OBJECTS: usize = 1 << 22;
+pub const MAX_MEMO: usize = 1 << 20;
+/// Most objects (strings, containers, tensors, …) one pickle may create. A state dict needs
+/// about ten per tensor; each costs a few dozen bytes, so the cap bounds the arena near
+/// 64 MiB whatever a (deflated, hence small) `data.pkl` repeats.
+pub const MAX_OBJECTS: usize = 1 << 20;
 /// Longest string or bytes object, in bytes.
 pub const MAX_STRING_LEN: u64 = 64 << 20;
 /// Longest LONG1/LONG4 integer, in bytes.
@@ -329,7 +332,8 @@ pub(crate) struct RawTensor {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum DictKey {
     Int(i64),
-    Str(String),
+    /// Shares the string object's text (a key repeated through the memo is not copied).
+    Str(Rc<str>),
 }
 
 #[derive(Debug, Default)]
@@ -340,15 +344,16 @@ pub(crate) struct Dict {
 
 #[derive(Debug)]
 pub(crate) enum Obj {
-    Str(String),
+    /// Shared with dict keys that use it.
+    Str(Rc<str>),
     /// Bytes, sets, big integers, numpy values, namespaces: parsed, then ignored.
     Opaque(&'static str),
     Tuple(Vec<Value>),
     List(Vec<Value>),
-    Dict(Dict),
+    Dict(Box<Dict>),
     Global(Global, String),
     Storage(usize),
-    Tensor(RawTensor),
+    Tensor(Box<RawTensor>),
 }
 
 impl Obj {
@@ -664,7 +669,7 @@ impl<'a> Machine<'a> {
         }
         let b = self.take(len, opcode_name(self.op))?;
         let o = match std::str::from_utf8(b) {
-            Ok(s) => Obj::Str(s.to_owned()),
+            Ok(s) => Obj::Str(Rc::from(s)),
             Err(_) if utf8 => return Err(self.invalid("string is not valid UTF-8")),
             Err(_) => Obj::Opaque("bytes"),
         };
@@ -717,7 +722,10 @@ impl<'a> Machine<'a> {
     fn dict_key(&self, k: Value) -> Option<DictKey> {
         match k {
             Value::Int(i) => Some(DictKey::Int(i)),
-            _ => self.str_of(k).map(|s| DictKey::Str(s.to_owned())),
+            _ => match self.obj(k) {
+                Some(Obj::Str(s)) => Some(DictKey::Str(Rc::clone(s))),
+                _ => None,
+            },
         }
     }
 
@@ -881,7 +889,7 @@ impl<'a> Machine<'a> {
                     self.bytes(n)?;
                 }
                 b'}' => {
-                    let v = self.alloc(Obj::Dict(Dict::default()))?;
+                    let v = self.alloc(Obj::Dict(Box::default()))?;
                     self.push(v)?;
                 }
                 b']' => {
@@ -919,7 +927,7 @@ impl<'a> Machine<'a> {
                 }
                 b'd' => {
                     let items = self.pop_mark()?;
-                    let v = self.alloc(Obj::Dict(Dict::default()))?;
+                    let v = self.alloc(Obj::Dict(Box::default()))?;
                     self.push(v)?;
                     self.set_items(items)?;
                 }
@@ -1145,7 +1153,7 @@ impl<'a> Machine<'a> {
         match g {
             Global::OrderedDict => {
                 arity(args.len() <= 1)?;
-                let v = self.alloc(Obj::Dict(Dict::default()))?;
+                let v = self.alloc(Obj::Dict(Box::default()))?;
                 if let Some(&items) = args.first() {
                     let pairs = match self.obj(items) {
                         Some(Obj::List(l) | Obj::Tuple(l)) => l.clone(),
@@ -1264,13 +1272,13 @@ impl<'a> Machine<'a> {
                 return Err(self.invalid("an untyped storage needs _rebuild_tensor_v3 with a dtype"))
             }
         };
-        self.alloc(Obj::Tensor(RawTensor {
+        self.alloc(Obj::Tensor(Box::new(RawTensor {
             storage,
             offset,
             shape,
             strides,
             dtype,
-        }))
+        })))
     }
 }
 

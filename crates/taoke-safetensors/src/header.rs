@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 use taoke_dtype::Dtype;
 
@@ -14,6 +15,14 @@ pub const MAX_HEADER_LEN: u64 = 100_000_000;
 pub const MAX_TENSORS: usize = 1 << 16;
 /// Most dimensions accepted for one tensor.
 pub const MAX_DIMS: usize = 16;
+/// Largest JSON text of one tensor entry (a real one is under 200 bytes). Entries are parsed
+/// one at a time from their text, so memory stays near the header's size.
+pub const MAX_ENTRY_LEN: usize = 64 << 10;
+/// Largest JSON text of `__metadata__` (real ones are a few KiB; training tools' largest are a
+/// few MiB of strings).
+pub const MAX_METADATA_LEN: usize = 16 << 20;
+/// Most `__metadata__` entries.
+pub const MAX_METADATA_ENTRIES: usize = 1 << 16;
 
 /// Returned by [`Header::parse`].
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +55,10 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// `__metadata__` is over [`MAX_METADATA_LEN`] or [`MAX_METADATA_ENTRIES`], or a value
+    /// in it is not a string and over [`MAX_ENTRY_LEN`].
+    #[error("__metadata__: {0}")]
+    Metadata(String),
     /// Too many tensors.
     #[error("header lists {0} tensors, more than the cap of {MAX_TENSORS}")]
     TooManyTensors(usize),
@@ -144,19 +157,21 @@ impl Header {
         let data_len = file_len - data_start;
         let mut metadata = BTreeMap::new();
         let mut tensors = Vec::with_capacity(map.len());
-        for (name, v) in map {
+        for (name, raw) in map {
             if name == "__metadata__" {
-                if let Value::Object(m) = v {
-                    for (k, v) in m {
-                        let s = match v {
-                            Value::String(s) => s,
-                            other => other.to_string(),
-                        };
-                        metadata.insert(k, s);
-                    }
-                }
+                metadata = parse_metadata(raw)?;
                 continue;
             }
+            if raw.get().len() > MAX_ENTRY_LEN {
+                return Err(bad(
+                    &name,
+                    format!(
+                        "entry is {} bytes of JSON, more than the cap of {MAX_ENTRY_LEN}",
+                        raw.get().len()
+                    ),
+                ));
+            }
+            let v: Value = serde_json::from_str(raw.get()).map_err(Error::Json)?;
             tensors.push(parse_entry(name, v)?);
         }
         tensors.sort_by(|a, b| {
@@ -198,9 +213,10 @@ impl Header {
 /// parsers keep either the first or the last, so two readers could see different tensors under
 /// one name. Past `MAX_TENSORS + 1` entries the rest are only counted, not kept, so an
 /// oversized header costs no memory before it is refused.
-struct Entries(Option<(Vec<(String, Value)>, usize)>);
+/// Entries are kept as their JSON text (borrowed, not copied) and parsed one at a time.
+struct Entries<'de>(Option<(Vec<(String, &'de RawValue)>, usize)>);
 
-impl<'de> serde::Deserialize<'de> for Entries {
+impl<'de> serde::Deserialize<'de> for Entries<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(EntriesVisitor)
     }
@@ -209,13 +225,13 @@ impl<'de> serde::Deserialize<'de> for Entries {
 struct EntriesVisitor;
 
 impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
-    type Value = Entries;
+    type Value = Entries<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Entries<'de>, A::Error> {
         let mut seen = std::collections::BTreeSet::new();
         let mut out = Vec::new();
         let mut count = 0usize;
@@ -230,38 +246,105 @@ impl<'de> serde::de::Visitor<'de> for EntriesVisitor {
                     "key `{key}` appears twice"
                 )));
             }
-            out.push((key, map.next_value::<Value>()?));
+            out.push((key, map.next_value::<&'de RawValue>()?));
         }
         Ok(Entries(Some((out, count))))
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Entries, A::Error> {
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Entries<'de>, A::Error> {
         while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
         Ok(Entries(None))
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Entries, E> {
+    fn visit_bool<E>(self, _: bool) -> Result<Entries<'de>, E> {
         Ok(Entries(None))
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<Entries, E> {
+    fn visit_i64<E>(self, _: i64) -> Result<Entries<'de>, E> {
         Ok(Entries(None))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<Entries, E> {
+    fn visit_u64<E>(self, _: u64) -> Result<Entries<'de>, E> {
         Ok(Entries(None))
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<Entries, E> {
+    fn visit_f64<E>(self, _: f64) -> Result<Entries<'de>, E> {
         Ok(Entries(None))
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<Entries, E> {
+    fn visit_str<E>(self, _: &str) -> Result<Entries<'de>, E> {
         Ok(Entries(None))
     }
 
-    fn visit_unit<E>(self) -> Result<Entries, E> {
+    fn visit_unit<E>(self) -> Result<Entries<'de>, E> {
         Ok(Entries(None))
+    }
+}
+
+/// `__metadata__` from its JSON text: string values as is, other values (at most
+/// [`MAX_ENTRY_LEN`] bytes each) rendered as compact JSON; anything but an object is ignored.
+fn parse_metadata(raw: &RawValue) -> Result<BTreeMap<String, String>, Error> {
+    let text = raw.get();
+    if text.len() > MAX_METADATA_LEN {
+        return Err(Error::Metadata(format!(
+            "{} bytes of JSON, more than the cap of {MAX_METADATA_LEN}",
+            text.len()
+        )));
+    }
+    if !text.starts_with('{') {
+        return Ok(BTreeMap::new());
+    }
+    let items: Vec<(String, &RawValue)> = serde_json::from_str::<MetadataItems<'_>>(text)
+        .map_err(Error::Json)?
+        .0;
+    let mut out = BTreeMap::new();
+    for (k, v) in items {
+        let v = v.get();
+        let s = if v.starts_with('"') {
+            serde_json::from_str::<String>(v).map_err(Error::Json)?
+        } else if v.len() > MAX_ENTRY_LEN {
+            return Err(Error::Metadata(format!(
+                "value of `{k}` is {} bytes of JSON, more than the cap of {MAX_ENTRY_LEN}",
+                v.len()
+            )));
+        } else {
+            serde_json::from_str::<Value>(v)
+                .map_err(Error::Json)?
+                .to_string()
+        };
+        out.insert(k, s);
+    }
+    Ok(out)
+}
+
+/// The items of `__metadata__`, at most [`MAX_METADATA_ENTRIES`].
+struct MetadataItems<'de>(Vec<(String, &'de RawValue)>);
+
+impl<'de> serde::Deserialize<'de> for MetadataItems<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = MetadataItems<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<MetadataItems<'de>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    if out.len() >= MAX_METADATA_ENTRIES {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "more than {MAX_METADATA_ENTRIES} entries"
+                        )));
+                    }
+                    out.push((k, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(MetadataItems(out))
+            }
+        }
+        d.deserialize_map(V)
     }
 }
 
@@ -468,8 +551,59 @@ mod tests {
         );
         assert!(matches!(
             Header::parse(&file(&deep, 0)),
+            Err(Error::Json(_) | Error::Metadata(_))
+        ));
+        let deep = format!(
+            r#"{{"__metadata__":{{"x":{}{}}}}}"#,
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert!(matches!(
+            Header::parse(&file(&deep, 0)),
             Err(Error::Json(_))
         ));
+    }
+
+    #[test]
+    fn metadata_and_entries_are_capped_before_they_are_built() {
+        let file = |h: &str| {
+            let mut out = (h.len() as u64).to_le_bytes().to_vec();
+            out.extend_from_slice(h.as_bytes());
+            out
+        };
+        // Strings as they are, other values as compact JSON.
+        let h = Header::parse(&file(
+            r#"{"__metadata__":{"format":"pt","n":[1, 2]},"a":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}"#,
+        ))
+        .unwrap();
+        assert_eq!(h.metadata["format"], "pt");
+        assert_eq!(h.metadata["n"], "[1,2]");
+        // Over the byte cap, the entry cap, and one non-string value over MAX_ENTRY_LEN.
+        let big = format!(
+            r#"{{"__metadata__":{{"x":"{}"}}}}"#,
+            "y".repeat(MAX_METADATA_LEN)
+        );
+        let e = Header::parse(&file(&big)).unwrap_err().to_string();
+        assert!(e.contains("more than the cap"), "{e}");
+        let many: Vec<String> = (0..=MAX_METADATA_ENTRIES)
+            .map(|i| format!("\"{i}\":\"\""))
+            .collect();
+        let many = format!(r#"{{"__metadata__":{{{}}}}}"#, many.join(","));
+        let e = Header::parse(&file(&many)).unwrap_err().to_string();
+        assert!(e.contains("entries"), "{e}");
+        let zeros = format!(
+            r#"{{"__metadata__":{{"z":[{}0]}}}}"#,
+            "0,".repeat(MAX_ENTRY_LEN)
+        );
+        let e = Header::parse(&file(&zeros)).unwrap_err().to_string();
+        assert!(e.contains("value of `z`"), "{e}");
+        // A tensor entry padded with a large unknown field.
+        let padded = format!(
+            r#"{{"a":{{"dtype":"F32","shape":[0],"data_offsets":[0,0],"pad":[{}0]}}}}"#,
+            "0,".repeat(MAX_ENTRY_LEN)
+        );
+        let e = Header::parse(&file(&padded)).unwrap_err().to_string();
+        assert!(e.contains("bytes of JSON"), "{e}");
     }
 
     #[test]

@@ -20,6 +20,9 @@ mod header;
 mod shard_index;
 mod write;
 
-pub use header::{Error, Header, TensorEntry, MAX_DIMS, MAX_HEADER_LEN, MAX_TENSORS};
-pub use shard_index::{ShardIndex, ShardIndexError, MAX_INDEX_LEN};
+pub use header::{
+    Error, Header, TensorEntry, MAX_DIMS, MAX_ENTRY_LEN, MAX_HEADER_LEN, MAX_METADATA_ENTRIES,
+    MAX_METADATA_LEN, MAX_TENSORS,
+};
+pub use shard_index::{ShardIndex, ShardIndexError, MAX_INDEX_ENTRIES, MAX_INDEX_LEN};
 pub use write::write;

@@ -3,10 +3,14 @@
 
 use std::collections::BTreeMap;
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Largest index file accepted, in bytes.
 pub const MAX_INDEX_LEN: usize = 64 << 20;
+/// Most `weight_map` entries (tensors across all shards; the largest real models list about
+/// 100 thousand).
+pub const MAX_INDEX_ENTRIES: usize = 1 << 18;
 
 /// Returned by [`ShardIndex::parse`].
 #[derive(Debug, thiserror::Error)]
@@ -35,34 +39,89 @@ pub struct ShardIndex {
     pub total_size: Option<u64>,
 }
 
+/// The parts of an index that are read; every other field is skipped without being built.
+#[derive(serde::Deserialize)]
+struct Raw<'a> {
+    #[serde(default)]
+    weight_map: Option<WeightMap>,
+    #[serde(default, borrow)]
+    metadata: Option<&'a RawValue>,
+}
+
+/// `weight_map`, at most [`MAX_INDEX_ENTRIES`] entries, each file name checked as it is read.
+struct WeightMap(BTreeMap<String, String>);
+
+impl<'de> serde::Deserialize<'de> for WeightMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = WeightMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object mapping tensor names to file names")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<WeightMap, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    if out.len() >= MAX_INDEX_ENTRIES {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "`weight_map` has more than {MAX_INDEX_ENTRIES} entries"
+                        )));
+                    }
+                    let f: String = map.next_value()?;
+                    if f.is_empty()
+                        || f.contains('/')
+                        || f.contains('\\')
+                        || f == ".."
+                        || f == "."
+                        || f.contains('\0')
+                    {
+                        return Err(serde::de::Error::custom(BadName(f)));
+                    }
+                    out.insert(k, f);
+                }
+                Ok(WeightMap(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Marks a bad file name inside a serde error, so [`ShardIndex::parse`] can report it as
+/// [`ShardIndexError::BadFileName`].
+struct BadName(String);
+
+impl std::fmt::Display for BadName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{BAD_NAME_MARK}{}{BAD_NAME_MARK}", self.0)
+    }
+}
+
+const BAD_NAME_MARK: &str = "\u{1}bad-shard-name\u{1}";
+
 impl ShardIndex {
-    /// Parses an index file's bytes.
+    /// Parses an index file's bytes. Only `weight_map` and `metadata.total_size` are built;
+    /// other fields are skipped, so memory grows with the entries kept, not the file.
     pub fn parse(bytes: &[u8]) -> Result<ShardIndex, ShardIndexError> {
         if bytes.len() > MAX_INDEX_LEN {
             return Err(ShardIndexError::TooLarge(bytes.len()));
         }
-        let v: Value = serde_json::from_slice(bytes).map_err(ShardIndexError::Json)?;
-        let map = v
-            .get("weight_map")
-            .and_then(Value::as_object)
-            .ok_or(ShardIndexError::NoWeightMap)?;
-        let mut weight_map = BTreeMap::new();
-        for (k, f) in map {
-            let f = f.as_str().ok_or(ShardIndexError::NoWeightMap)?;
-            if f.is_empty()
-                || f.contains('/')
-                || f.contains('\\')
-                || f == ".."
-                || f == "."
-                || f.contains('\0')
-            {
-                return Err(ShardIndexError::BadFileName(f.to_owned()));
+        let raw: Raw<'_> = serde_json::from_slice(bytes).map_err(|e| {
+            let text = e.to_string();
+            let mut parts = text.split(BAD_NAME_MARK);
+            match (parts.next(), parts.next()) {
+                (Some(_), Some(name)) => ShardIndexError::BadFileName(name.to_owned()),
+                _ => ShardIndexError::Json(e),
             }
-            weight_map.insert(k.clone(), f.to_owned());
-        }
-        let total_size = v
-            .get("metadata")
-            .and_then(|m| m.get("total_size"))
+        })?;
+        let weight_map = raw.weight_map.ok_or(ShardIndexError::NoWeightMap)?.0;
+        let total_size = raw
+            .metadata
+            .filter(|m| m.get().len() <= 1 << 16)
+            .and_then(|m| serde_json::from_str::<Value>(m.get()).ok())
+            .and_then(|m| m.get("total_size").cloned())
             .and_then(|t| t.as_u64().or_else(|| t.as_f64().map(|f| f as u64)));
         Ok(ShardIndex {
             weight_map,

@@ -14,12 +14,13 @@
 use std::collections::HashSet;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::vocab::{
     check_dense, Hints, NormStyle, Parts, RawToken, SourceFormat, SpecialTokens, TokenKind,
-    TokenizerKind, Vocab, MAX_VOCAB,
+    TokenizerKind, Vocab, MAX_MERGES, MAX_VOCAB,
 };
 
 /// Largest JSON file accepted (512 MiB; Gemma's tokenizer.json is about 33 MB).
@@ -27,17 +28,46 @@ pub const MAX_JSON_LEN: usize = 512 * 1024 * 1024;
 
 const FILE: &str = "tokenizer.json";
 
+/// Largest normalizer, pre-tokenizer or decoder section, as JSON text (real ones are a few
+/// KiB). They are kept as borrowed text and parsed only under this cap: a section of junk
+/// would otherwise cost about 16 times its size as a JSON value.
+pub const MAX_SECTION_LEN: usize = 1 << 20;
+
 #[derive(Deserialize)]
-struct Root {
+struct Root<'a> {
     model: Model,
     #[serde(default)]
     added_tokens: Vec<AddedToken>,
-    #[serde(default)]
-    normalizer: Option<Value>,
-    #[serde(default)]
-    pre_tokenizer: Option<Value>,
-    #[serde(default)]
-    decoder: Option<Value>,
+    #[serde(default, borrow)]
+    normalizer: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pre_tokenizer: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    decoder: Option<&'a RawValue>,
+}
+
+/// A section's JSON value, when its text is under [`MAX_SECTION_LEN`].
+fn section(raw: Option<&RawValue>, field: &str) -> Result<Option<Value>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let text = raw.get();
+    if text.len() > MAX_SECTION_LEN {
+        return Err(Error::field(
+            FILE,
+            field,
+            format!(
+                "{} bytes of JSON, more than the cap of {MAX_SECTION_LEN}",
+                text.len()
+            ),
+        ));
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Null) => Ok(None),
+        Ok(v) => Ok(Some(v)),
+        Err(source) => Err(Error::Json {
+            file: FILE.into(),
+            source,
+        }),
+    }
 }
 
 #[derive(Deserialize)]
@@ -45,9 +75,9 @@ struct Model {
     #[serde(rename = "type", default)]
     kind: Option<String>,
     #[serde(default)]
-    vocab: Option<Value>,
+    vocab: Option<CappedVocab>,
     #[serde(default)]
-    merges: Option<Vec<Merge>>,
+    merges: Option<CappedMerges>,
     #[serde(default)]
     unk_token: Option<String>,
     #[serde(default)]
@@ -56,6 +86,215 @@ struct Model {
     continuing_subword_prefix: Option<String>,
     #[serde(default)]
     byte_fallback: Option<bool>,
+}
+
+/// `model.vocab` as a JSON value, refused as soon as it passes [`MAX_VOCAB`] entries (not
+/// after the whole map is built). Map values and list items keep only what the reader uses
+/// (numbers; `[piece, score]` pairs of scalars); anything else becomes `null`, which the
+/// reader reports, so a huge value inside the vocabulary is skipped, not built.
+struct CappedVocab(Value);
+
+/// A scalar JSON value, or `null` for a container (skipped without being built).
+struct Scalar(Value);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> std::result::Result<Scalar, E> {
+                Ok(Scalar(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<Scalar, E> {
+                Ok(Scalar(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<Scalar, E> {
+                Ok(Scalar(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<Scalar, E> {
+                Ok(Scalar(Value::from(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Scalar, E> {
+                Ok(Scalar(Value::from(v)))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<Scalar, E> {
+                Ok(Scalar(Value::String(v)))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Scalar, E> {
+                Ok(Scalar(Value::Null))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Scalar, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Scalar(Value::Null))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Scalar, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Scalar(Value::Null))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A `[piece, score]` pair of scalars (any other shape becomes `null`).
+struct PairOfScalars(Value);
+
+impl<'de> Deserialize<'de> for PairOfScalars {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = PairOfScalars;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a [piece, score] pair")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<PairOfScalars, A::Error> {
+                let mut items = Vec::with_capacity(2);
+                while let Some(Scalar(v)) = seq.next_element::<Scalar>()? {
+                    if items.len() < 3 {
+                        items.push(v);
+                    }
+                }
+                Ok(PairOfScalars(Value::Array(items)))
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<PairOfScalars, E> {
+                Ok(PairOfScalars(Value::Null))
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<PairOfScalars, E> {
+                Ok(PairOfScalars(Value::Null))
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<PairOfScalars, E> {
+                Ok(PairOfScalars(Value::Null))
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<PairOfScalars, E> {
+                Ok(PairOfScalars(Value::Null))
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<PairOfScalars, E> {
+                Ok(PairOfScalars(Value::Null))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<PairOfScalars, E> {
+                Ok(PairOfScalars(Value::Null))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<PairOfScalars, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(PairOfScalars(Value::Null))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for CappedVocab {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CappedVocab;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object or an array")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<CappedVocab, A::Error> {
+                let mut m = serde_json::Map::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    if m.len() >= MAX_VOCAB {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "model.vocab has more than {MAX_VOCAB} entries"
+                        )));
+                    }
+                    let Scalar(v) = map.next_value()?;
+                    m.insert(k, v);
+                }
+                Ok(CappedVocab(Value::Object(m)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<CappedVocab, A::Error> {
+                let mut items = Vec::new();
+                while let Some(PairOfScalars(v)) = seq.next_element()? {
+                    if items.len() >= MAX_VOCAB {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "model.vocab has more than {MAX_VOCAB} entries"
+                        )));
+                    }
+                    items.push(v);
+                }
+                Ok(CappedVocab(Value::Array(items)))
+            }
+            fn visit_bool<E>(self, v: bool) -> std::result::Result<CappedVocab, E> {
+                Ok(CappedVocab(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<CappedVocab, E> {
+                Ok(CappedVocab(Value::from(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<CappedVocab, E> {
+                Ok(CappedVocab(Value::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<CappedVocab, E> {
+                Ok(CappedVocab(Value::from(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<CappedVocab, E> {
+                Ok(CappedVocab(Value::from(v)))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<CappedVocab, E> {
+                Ok(CappedVocab(Value::Null))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `model.merges`, refused as soon as it passes [`MAX_MERGES`] entries.
+struct CappedMerges(Vec<Merge>);
+
+impl<'de> Deserialize<'de> for CappedMerges {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CappedMerges;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of merges")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<CappedMerges, A::Error> {
+                let mut out = Vec::new();
+                while let Some(m) = seq.next_element::<Merge>()? {
+                    if out.len() >= MAX_MERGES {
+                        return Err(serde::de::Error::custom(format_args!(
+                            "model.merges has more than {MAX_MERGES} entries"
+                        )));
+                    }
+                    out.push(m);
+                }
+                Ok(CappedMerges(out))
+            }
+        }
+        d.deserialize_seq(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -188,7 +427,10 @@ impl Vocab {
             source,
         })?;
         let model = root.model;
-        let vocab_value = model.vocab.unwrap_or(Value::Null);
+        let normalizer = section(root.normalizer, "normalizer")?;
+        let pre_tokenizer = section(root.pre_tokenizer, "pre_tokenizer")?;
+        let decoder = section(root.decoder, "decoder")?;
+        let vocab_value = model.vocab.map_or(Value::Null, |v| v.0);
         let type_name = match model.kind.as_deref() {
             Some(t) => t.to_string(),
             None if model.merges.is_some() => "BPE".into(),
@@ -196,7 +438,7 @@ impl Vocab {
             None if model.continuing_subword_prefix.is_some() => "WordPiece".into(),
             None => "WordLevel".into(),
         };
-        let sections: Vec<&Value> = [&root.normalizer, &root.pre_tokenizer, &root.decoder]
+        let sections: Vec<&Value> = [&normalizer, &pre_tokenizer, &decoder]
             .into_iter()
             .flatten()
             .collect();
@@ -383,7 +625,7 @@ impl Vocab {
 
         // Merges.
         let mut merges = Vec::new();
-        if let Some(list) = model.merges {
+        if let Some(CappedMerges(list)) = model.merges {
             if list.len() > crate::vocab::MAX_MERGES {
                 return Err(Error::TooMany {
                     file: FILE.into(),
@@ -437,15 +679,14 @@ impl Vocab {
             special.mask = find("[MASK]");
         }
         let hints = Hints {
-            pre: root.pre_tokenizer.as_ref().and_then(describe),
-            normalizer: root.normalizer.as_ref().and_then(describe),
-            lowercase: root.normalizer.as_ref().is_some_and(is_lowercase),
-            add_space_prefix: root
-                .pre_tokenizer
+            pre: pre_tokenizer.as_ref().and_then(describe),
+            normalizer: normalizer.as_ref().and_then(describe),
+            lowercase: normalizer.as_ref().is_some_and(is_lowercase),
+            add_space_prefix: pre_tokenizer
                 .as_ref()
                 .and_then(find_bool("add_prefix_space"))
                 .or_else(|| {
-                    root.pre_tokenizer
+                    pre_tokenizer
                         .as_ref()
                         .and_then(find_str("prepend_scheme"))
                         .map(|s| s != "never")

@@ -71,7 +71,7 @@ pub use compare::{
 };
 pub use error::{Error, Result};
 pub use ggml::{keys as ggml_keys, GgmlTokenizer};
-pub use hf_json::MAX_JSON_LEN;
+pub use hf_json::{MAX_JSON_LEN, MAX_SECTION_LEN};
 pub use plain::MAX_TEXT_LEN;
 pub use spm::{encode_sentencepiece, MAX_MODEL_LEN};
 pub use vocab::{
@@ -79,33 +79,78 @@ pub use vocab::{
     MAX_MERGES, MAX_TOKEN_LEN, MAX_VOCAB, MIN_UNASSIGNED_IDS,
 };
 
+/// The size cap of a tokenizer file, by its name (the reader that will parse it).
+fn cap_for(name: &str) -> usize {
+    if name.ends_with(".model") {
+        MAX_MODEL_LEN
+    } else if name.ends_with(".txt") {
+        MAX_TEXT_LEN
+    } else {
+        MAX_JSON_LEN
+    }
+}
+
+/// Reads a tokenizer file named by the user: a regular file, at most its reader's cap.
 fn read(path: &Path) -> Result<Vec<u8>> {
-    fs_err::read(path).map_err(|source| Error::Io {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    taoke_model::fsafe::read_capped(path, cap_for(&name) as u64).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Reads `name` of a model folder: it must resolve inside `dir` (symlinks into the Hugging
+/// Face cache's blobs allowed) and be a regular file of at most its reader's cap.
+fn read_in(dir: &Path, name: &str) -> Result<Vec<u8>> {
+    let path = taoke_model::fsafe::confine(dir, Path::new(name)).map_err(|e| Error::Io {
+        path: dir.join(name),
+        source: match e {
+            taoke_model::fsafe::ConfineError::Io(source) => source,
+            other => std::io::Error::new(std::io::ErrorKind::PermissionDenied, other.to_string()),
+        },
+    })?;
+    read(&path)
+}
+
+/// Whether `dir/name` exists as anything (a file, a folder, a dangling or looping link): the
+/// readers then say what is wrong with it rather than skip it.
+fn present(dir: &Path, name: &str) -> bool {
+    std::fs::symlink_metadata(dir.join(name)).is_ok()
 }
 
 /// Reads one tokenizer file, choosing the reader by its name: `tokenizer.json` (or any
 /// `*.json` other than `vocab.json`), `*.model` (sentencepiece), `vocab.txt` (or any `*.txt`).
 /// `vocab.json` needs its `merges.txt`: use [`load_dir`].
 pub fn load_file(path: &Path) -> Result<Vocab> {
+    let bytes = read(path)?;
+    parse_file(path, &bytes)
+}
+
+fn parse_file(path: &Path, bytes: &[u8]) -> Result<Vocab> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let bytes = read(path)?;
     let label = path.display().to_string();
     let result = if name.ends_with(".model") {
-        Vocab::from_sentencepiece(&bytes)
+        Vocab::from_sentencepiece(bytes)
     } else if name.ends_with(".txt") {
-        Vocab::from_vocab_txt(&bytes)
+        Vocab::from_vocab_txt(bytes)
     } else {
-        Vocab::from_tokenizer_json(&bytes)
+        Vocab::from_tokenizer_json(bytes)
     };
     let mut v = result.map_err(|e| e.with_file(label.clone()))?;
     v.source = format!("{} [{}]", v.source, label);
     Ok(v)
+}
+
+/// Reads `name` of `dir` (confined, see [`read_in`]) and parses it by its name.
+fn load_in(dir: &Path, name: &str) -> Result<Vocab> {
+    let bytes = read_in(dir, name)?;
+    parse_file(&dir.join(name), &bytes)
 }
 
 /// Finds and reads the tokenizer of a model folder: `tokenizer.json`, else `tokenizer.model`,
@@ -113,21 +158,18 @@ pub fn load_file(path: &Path) -> Result<Vocab> {
 /// then taken from `special_tokens_map.json` (else `tokenizer_config.json`) when present.
 /// `Ok(None)` when the folder has none of these files.
 pub fn load_dir(dir: &Path) -> Result<Option<Vocab>> {
-    let json = dir.join("tokenizer.json");
-    let spm = dir.join("tokenizer.model");
     let vjson = dir.join("vocab.json");
     let merges = dir.join("merges.txt");
-    let vtxt = dir.join("vocab.txt");
-    let mut vocab = if json.is_file() {
-        load_file(&json)?
-    } else if spm.is_file() {
-        load_file(&spm)?
-    } else if vjson.is_file() && merges.is_file() {
+    let mut vocab = if present(dir, "tokenizer.json") {
+        load_in(dir, "tokenizer.json")?
+    } else if present(dir, "tokenizer.model") {
+        load_in(dir, "tokenizer.model")?
+    } else if present(dir, "vocab.json") && present(dir, "merges.txt") {
         let added = dir.join("added_tokens.json");
-        let v = read(&vjson)?;
-        let m = read(&merges)?;
-        let a = if added.is_file() {
-            Some(read(&added)?)
+        let v = read_in(dir, "vocab.json")?;
+        let m = read_in(dir, "merges.txt")?;
+        let a = if present(dir, "added_tokens.json") {
+            Some(read_in(dir, "added_tokens.json")?)
         } else {
             None
         };
@@ -141,15 +183,15 @@ pub fn load_dir(dir: &Path) -> Result<Option<Vocab>> {
         })?;
         vocab.source = format!("{} [{}]", vocab.source, dir.display());
         vocab
-    } else if vtxt.is_file() {
-        load_file(&vtxt)?
+    } else if present(dir, "vocab.txt") {
+        load_in(dir, "vocab.txt")?
     } else {
         return Ok(None);
     };
     for name in ["special_tokens_map.json", "tokenizer_config.json"] {
-        let p = dir.join(name);
-        if p.is_file() {
-            let bytes = read(&p)?;
+        if present(dir, name) {
+            let p = dir.join(name);
+            let bytes = read_in(dir, name)?;
             vocab
                 .apply_special_tokens_map(&bytes)
                 .map_err(|e| e.with_file(p.display().to_string()))?;

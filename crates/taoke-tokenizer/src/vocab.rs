@@ -8,12 +8,14 @@ use foldhash::HashMapExt;
 use crate::error::{Error, Result};
 use crate::normalize;
 
-/// Most tokens a vocabulary may hold (4 Mi). Real vocabularies stay under 300 k.
-pub const MAX_VOCAB: usize = 4 * 1024 * 1024;
+/// Most tokens a vocabulary may hold (1 Mi). Real vocabularies stay under 300 k; the cap
+/// keeps a reader's memory (about 100 bytes per token while a JSON vocabulary is parsed)
+/// within a small process.
+pub const MAX_VOCAB: usize = 1024 * 1024;
 /// Longest token, in bytes of its stored text.
 pub const MAX_TOKEN_LEN: usize = 64 * 1024;
-/// Most merges a BPE vocabulary may hold (16 Mi). Gemma's 262 k vocabulary has 515 k merges.
-pub const MAX_MERGES: usize = 16 * 1024 * 1024;
+/// Most merges a BPE vocabulary may hold (2 Mi). Gemma's 262 k vocabulary has 515 k merges.
+pub const MAX_MERGES: usize = 2 * 1024 * 1024;
 
 /// The tokenizer algorithm a vocabulary belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]

@@ -310,13 +310,33 @@ fn bytes(n: u64) -> String {
     }
 }
 
+/// Widest name column of the terminal tensor table, in characters.
+const NAME_COLUMN_CAP: usize = 96;
+
+/// `text` with control characters (C0, DEL, C1; including newlines and escapes) replaced by
+/// their `\u{..}` escapes, so a hostile name cannot move the cursor or forge lines.
+fn terminal_safe(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn render_terminal(r: &InspectReport, max_tensors: usize, out: &Output) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
         "{} {} — {} tensors, {} parameters ({}), {}",
         out.bold(&r.format),
-        r.path,
+        terminal_safe(&r.path),
         r.tensor_count,
         human(r.parameter_count),
         r.parameter_count,
@@ -325,13 +345,13 @@ fn render_terminal(r: &InspectReport, max_tensors: usize, out: &Output) -> Strin
     if r.files.len() > 1 {
         let _ = writeln!(s, "\nfiles ({}):", r.files.len());
         for f in &r.files {
-            let _ = writeln!(s, "  {}  {}", f.path, bytes(f.bytes));
+            let _ = writeln!(s, "  {}  {}", terminal_safe(&f.path), bytes(f.bytes));
         }
     }
     if !r.architecture.is_empty() {
         let _ = writeln!(s, "\narchitecture:");
         for (k, v) in &r.architecture {
-            let _ = writeln!(s, "  {k}: {v}");
+            let _ = writeln!(s, "  {}: {v}", terminal_safe(k));
         }
     }
     let _ = writeln!(s, "\ndtypes:");
@@ -348,7 +368,7 @@ fn render_terminal(r: &InspectReport, max_tensors: usize, out: &Output) -> Strin
     if let Some(t) = &r.tokenizer {
         let _ = writeln!(s, "\ntokenizer:");
         for (k, v) in t {
-            let _ = writeln!(s, "  {k}: {v}");
+            let _ = writeln!(s, "  {}: {v}", terminal_safe(k));
         }
     }
     let shown = if max_tensors == 0 {
@@ -357,23 +377,31 @@ fn render_terminal(r: &InspectReport, max_tensors: usize, out: &Output) -> Strin
         max_tensors.min(r.tensors.len())
     };
     let _ = writeln!(s, "\ntensors ({} of {}):", shown, r.tensors.len());
-    let w = r
+    let names: Vec<String> = r
         .tensors
         .iter()
         .take(shown)
-        .map(|t| t.summary.name.len())
+        .map(|t| terminal_safe(&t.summary.name))
+        .collect();
+    // Pad names to a common width, but never past NAME_COLUMN_CAP characters (a longer name
+    // runs over; format widths above u16::MAX would panic).
+    let w = names
+        .iter()
+        .map(|n| n.chars().count())
         .max()
-        .unwrap_or(0);
-    for t in r.tensors.iter().take(shown) {
+        .unwrap_or(0)
+        .min(NAME_COLUMN_CAP);
+    for (t, name) in r.tensors.iter().take(shown).zip(&names) {
         let inferred = if t.role_source == "name" { "" } else { " *" };
+        let pad = w.saturating_sub(name.chars().count());
         let _ = writeln!(
             s,
-            "  {:<w$}  {:<8} {:<18} {:>10}  {}{}{}",
-            t.summary.name,
+            "  {name}{:pad$}  {:<8} {:<18} {:>10}  {}{}{}",
+            "",
             t.summary.dtype,
             format!("{:?}", t.summary.shape),
             bytes(t.summary.bytes),
-            t.role,
+            terminal_safe(&t.role),
             inferred,
             if t.orientation == "transposed" {
                 " (stored transposed)"
@@ -399,7 +427,7 @@ fn render_terminal(r: &InspectReport, max_tensors: usize, out: &Output) -> Strin
         );
     }
     for n in &r.notes {
-        let _ = writeln!(s, "\nnote: {n}");
+        let _ = writeln!(s, "\nnote: {}", terminal_safe(n));
     }
     s
 }

@@ -23,8 +23,18 @@ pub fn load(reference: &str) -> anyhow::Result<Vocab> {
             .with_context(|| format!("cannot read tokenizer `{reference}`"));
     }
     let ck = taoke_model::open(reference).with_context(|| format!("cannot open `{reference}`"))?;
-    taoke_evidence::view::vocab_of(&ck)
-        .ok_or_else(|| anyhow::anyhow!("`{reference}` has no tokenizer (no GGUF tokenizer metadata, no tokenizer files beside it)"))
+    if let Some(v) = taoke_evidence::view::vocab_of(&ck) {
+        return Ok(v);
+    }
+    // A tokenizer file that is present but refused (unreadable, outside the folder, over its
+    // cap, malformed): say why, not that there is none.
+    if let Some(folder) = &ck.folder {
+        taoke_tokenizer::load_dir(folder)
+            .with_context(|| format!("cannot read the tokenizer of `{reference}`"))?;
+    }
+    Err(anyhow::anyhow!(
+        "`{reference}` has no tokenizer (no GGUF tokenizer metadata, no tokenizer files beside it)"
+    ))
 }
 
 /// Runs `taoke tokenizer-diff`.

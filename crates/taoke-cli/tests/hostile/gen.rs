@@ -823,7 +823,72 @@ fn torch_with_pickle(pkl: Vec<u8>) -> Vec<u8> {
     b.build_with_pickle(&pkl)
 }
 
+/// A checkpoint whose (deflated) `data.pkl` builds the one tensor of the good checkpoint,
+/// memoizes it in slot 200, then runs `ops` (which leave the root on the stack).
+fn torch_amplified(ops: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let (mut b, root) = torch_builder_with_tensor();
+    let PyValue::OrderedDict(items) = root else {
+        unreachable!("the good root is a dict")
+    };
+    let mut pkl = b.pickle(&items[0].1);
+    assert_eq!(pkl.pop(), Some(b'.'));
+    pkl.extend_from_slice(&[b'q', 200, b'0']);
+    ops(&mut pkl);
+    pkl.push(b'.');
+    b.deflate_pickle = true;
+    b.build_with_pickle(&pkl)
+}
+
+/// SETITEMS batches of `n` entries `(): tensor` on the dict on top of the stack: each empty
+/// tuple is a new key, named by its position (`#i`), so every entry is a distinct tensor name.
+fn tuple_keyed_entries(pkl: &mut Vec<u8>, n: usize) {
+    for _ in 0..n / 100_000 {
+        pkl.push(b'(');
+        for _ in 0..100_000 {
+            pkl.extend_from_slice(&[b')', b'h', 200]);
+        }
+        pkl.push(b'u');
+    }
+}
+
+/// 60 nested dicts keyed by one memoized 1,000-byte string, the innermost holding the tensor
+/// 1 Mi times: 60 KB per name, 60 GB of names from a 6 KB file.
+fn torch_long_nested_keys() -> Vec<u8> {
+    torch_amplified(|p| {
+        // The key, memo 201; the root dict, memo 202.
+        p.push(b'X');
+        p.extend_from_slice(&1000u32.to_le_bytes());
+        p.extend(std::iter::repeat_n(b'k', 1000));
+        p.extend_from_slice(&[b'q', 201, b'0', b'}', b'q', 202]);
+        for _ in 0..60 {
+            // parent K {} -> memo 203 -> parent[K] = child; continue with the child.
+            p.extend_from_slice(&[b'h', 201, b'}', b'q', 203, b's', b'0', b'h', 203]);
+        }
+        tuple_keyed_entries(p, 1 << 20);
+        p.extend_from_slice(&[b'0', b'h', 202]);
+    })
+}
+
+/// One list holding the tensor 1 Mi - 2 times (DUP): a million tensor records from a few KB.
+fn torch_one_tensor_listed_1m_times() -> Vec<u8> {
+    torch_amplified(|p| {
+        p.extend_from_slice(&[b']', b'(', b'h', 200]);
+        p.extend(std::iter::repeat_n(b'2', (1 << 20) - 4));
+        p.push(b'e');
+    })
+}
+
 fn pytorch_cases(out: &mut Vec<Case>) {
+    out.push(file(
+        "pytorch/one-tensor-under-long-nested-keys.pt",
+        torch_long_nested_keys(),
+        ERR,
+    ));
+    out.push(file(
+        "pytorch/one-tensor-listed-1m-times.pt",
+        torch_one_tensor_listed_1m_times(),
+        ERR,
+    ));
     let good = good_pytorch();
     out.push(file("pytorch/good.pt", good.clone(), Expect::Readable));
     for (what, at) in [
@@ -1123,7 +1188,68 @@ pub fn large_cases() -> Vec<Case> {
             .u64((1 << 21) + 1);
         g.0.extend(std::iter::repeat_n(1u8, (1 << 21) + 1));
     });
+    // A 77 MB `__metadata__` of 5.2 M tiny entries (1.5 GB of RSS before its caps), a
+    // 58 MB shard index of 1.15 M entries (1.75 GB for 63 MiB), a 71 MB tokenizer.json of
+    // 2.2 M tokens and 1.7 M merges (1.36 GB for 73 MB).
+    let mut meta = String::from(r#"{"__metadata__":{"#);
+    for i in 0..5_200_000u32 {
+        if i > 0 {
+            meta.push(',');
+        }
+        meta.push_str(&format!(r#""k{i}":"v""#));
+    }
+    meta.push_str("},");
+    meta.push_str(&st_entry("a", "F32", "[1]", 0, 4));
+    meta.push('}');
+    let big_metadata = st_raw(meta.as_bytes(), &f32_bytes(1));
+    let mut idx = String::from(r#"{"metadata":{"total_size":4},"weight_map":{"#);
+    for i in 0..1_150_000u32 {
+        if i > 0 {
+            idx.push(',');
+        }
+        idx.push_str(&format!(r#""model.layers.{i}.weight":"model.safetensors""#));
+    }
+    idx.push_str("}}");
+    let mut tok = String::from(r#"{"model":{"type":"BPE","vocab":{"#);
+    for i in 0..2_200_000u32 {
+        if i > 0 {
+            tok.push(',');
+        }
+        tok.push_str(&format!(r#""t{i}":{i}"#));
+    }
+    tok.push_str(r#"},"merges":["#);
+    for i in 0..1_700_000u32 {
+        if i > 0 {
+            tok.push(',');
+        }
+        tok.push_str(&format!(r#""t{i} t{}""#, i + 1));
+    }
+    tok.push_str("]}}");
     vec![
+        Case {
+            path: "safetensors/metadata-77mb.safetensors".into(),
+            files: vec![(String::new(), big_metadata)],
+            expect: ERR,
+            committed: false,
+        },
+        Case {
+            path: "shards/index-58mb-1mi-entries".into(),
+            files: vec![
+                ("model.safetensors".into(), good_safetensors()),
+                ("model.safetensors.index.json".into(), idx.into_bytes()),
+            ],
+            expect: ERR,
+            committed: false,
+        },
+        Case {
+            path: "side/tokenizer-json-71mb".into(),
+            files: vec![
+                ("model.safetensors".into(), good_safetensors()),
+                ("tokenizer.json".into(), tok.into_bytes()),
+            ],
+            expect: Expect::Readable,
+            committed: false,
+        },
         Case {
             path: "gguf/tensors-1mi.gguf".into(),
             files: vec![(String::new(), many_gguf)],

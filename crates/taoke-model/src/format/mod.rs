@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Error, FileId, Format, IoMode, MetaValue, ModelFile, Result, TensorInfo};
+use crate::{fsafe, Error, FileId, Format, IoMode, MetaValue, ModelFile, Result, TensorInfo};
 
 pub(crate) mod gguf;
 pub(crate) mod llama2c;
@@ -49,35 +49,12 @@ impl Loader {
     }
 
     /// Opens a file named inside a model file (a shard, an external-data file). The name must
-    /// be relative, without `..`, and resolve inside the model folder.
+    /// be relative, without `..`, and resolve inside the model folder ([`fsafe::confine`]).
     pub(crate) fn open_sibling(&mut self, referrer: &Path, rel: &str) -> Result<FileId> {
-        let p = Path::new(rel);
-        let bad = rel.is_empty()
-            || p.is_absolute()
-            || p.components().any(|c| {
-                !matches!(
-                    c,
-                    std::path::Component::Normal(_) | std::path::Component::CurDir
-                )
-            });
-        if bad {
-            return Err(Error::format(
-                referrer,
-                format!("refers to `{rel}`, which is not a plain path inside the model folder"),
-            ));
-        }
-        let full = self.folder.join(p);
-        let canon_folder = self
-            .folder
-            .canonicalize()
-            .map_err(|e| Error::io(&self.folder, e))?;
-        let canon = full.canonicalize().map_err(|e| Error::io(&full, e))?;
-        if !canon.starts_with(&canon_folder) {
-            return Err(Error::format(
-                referrer,
-                format!("refers to `{rel}`, which resolves outside the model folder"),
-            ));
-        }
+        let full = fsafe::confine(&self.folder, Path::new(rel)).map_err(|e| match e {
+            fsafe::ConfineError::Io(source) => Error::io(self.folder.join(rel), source),
+            other => Error::format(referrer, format!("refers to `{rel}`, which {other}")),
+        })?;
         self.open(&full)
     }
 }

@@ -195,3 +195,67 @@ fn with_file_renames() {
         .with_file("model/vocab.txt");
     assert!(e.to_string().starts_with("model/vocab.txt: line 1"), "{e}");
 }
+
+/// A normalizer (or pre-tokenizer, decoder) section of junk is refused from its text length,
+/// before it is built as a JSON value.
+#[test]
+fn oversized_sections_are_refused_before_they_are_built() {
+    let junk = format!(
+        r#"{{"model":{{"type":"WordPiece","vocab":{{"a":0}}}},"normalizer":[{}0]}}"#,
+        "0,".repeat(taoke_tokenizer::MAX_SECTION_LEN)
+    );
+    let e = msg(Vocab::from_tokenizer_json(junk.as_bytes()));
+    assert!(e.contains("field `normalizer`"), "{e}");
+    assert!(e.contains("more than the cap"), "{e}");
+    // Small sections still give their hints.
+    let v = Vocab::from_tokenizer_json(
+        br#"{"model":{"type":"WordPiece","vocab":{"a":0}},"normalizer":{"type":"Lowercase"},"decoder":null}"#,
+    )
+    .expect("reads");
+    assert!(v.hints.lowercase);
+}
+
+/// Files of a model folder are read only when they are regular files inside the folder, and
+/// a refused file names its cause (never "no tokenizer").
+#[test]
+fn folder_files_are_confined_regular_and_capped() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let secret = root.path().join("secret.txt");
+    std::fs::write(&secret, "[PAD]\nsecret\n").expect("write");
+    let dir = root.path().join("model");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::os::unix::fs::symlink(&secret, dir.join("vocab.txt")).expect("symlink");
+    let e = taoke_tokenizer::load_dir(&dir)
+        .expect_err("a vocab.txt outside the folder is refused")
+        .to_string();
+    assert!(e.contains("vocab.txt"), "{e}");
+    assert!(e.contains("outside the model folder"), "{e}");
+    // A link that stays inside is followed.
+    std::fs::remove_file(dir.join("vocab.txt")).expect("rm");
+    std::fs::write(dir.join("real.txt"), "[PAD]\n[UNK]\nthe\n").expect("write");
+    std::os::unix::fs::symlink("real.txt", dir.join("vocab.txt")).expect("symlink");
+    let v = taoke_tokenizer::load_dir(&dir)
+        .expect("reads")
+        .expect("has a vocabulary");
+    assert_eq!(v.tokens.len(), 3);
+    // A sparse tokenizer.json over the cap: refused from its size.
+    let f = std::fs::File::create(dir.join("tokenizer.json")).expect("create");
+    f.set_len(taoke_tokenizer::MAX_JSON_LEN as u64 + 1)
+        .expect("set_len");
+    let e = taoke_tokenizer::load_dir(&dir)
+        .expect_err("over the cap")
+        .to_string();
+    assert!(e.contains("tokenizer.json"), "{e}");
+    assert!(e.contains("more than the cap"), "{e}");
+    // A FIFO: refused without blocking.
+    std::fs::remove_file(dir.join("tokenizer.json")).expect("rm");
+    let st = std::process::Command::new("mkfifo")
+        .arg(dir.join("tokenizer.json"))
+        .status()
+        .expect("mkfifo");
+    assert!(st.success());
+    let e = taoke_tokenizer::load_dir(&dir)
+        .expect_err("a FIFO is refused")
+        .to_string();
+    assert!(e.contains("FIFO"), "{e}");
+}
