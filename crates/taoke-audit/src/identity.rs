@@ -11,11 +11,13 @@
 //!
 //! Never an absolute path, never the home directory.
 
-use std::path::{Component, Path};
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use serde::Serialize;
 
-use crate::cyclonedx::sha256_file;
 use crate::Error;
 
 /// Where an identity comes from.
@@ -220,6 +222,49 @@ impl Identity {
             _ => self.name.clone(),
         }
     }
+}
+
+/// Read buffer of the hashing loop.
+const HASH_CHUNK: usize = 1 << 20;
+
+/// A weight file and its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileHash {
+    /// Path.
+    pub path: PathBuf,
+    /// File name.
+    pub name: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256, lower-case hex.
+    pub sha256: String,
+}
+
+/// SHA-256 of a file, streamed in 1 MiB chunks.
+pub fn sha256_file(path: &Path) -> Result<FileHash, Error> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; HASH_CHUNK];
+    let mut total: u64 = 0;
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total = total.saturating_add(n as u64);
+    }
+    let digest = h.finalize();
+    let sha256 = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(FileHash {
+        path: path.to_path_buf(),
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        bytes: total,
+        sha256,
+    })
 }
 
 #[cfg(test)]

@@ -23,8 +23,7 @@ use crate::vocab::{
     TokenizerKind, Vocab, MAX_MERGES, MAX_VOCAB,
 };
 
-/// Largest JSON file accepted (512 MiB; Gemma's tokenizer.json is about 33 MB).
-pub const MAX_JSON_LEN: usize = 512 * 1024 * 1024;
+pub use crate::vocab::MAX_JSON_LEN;
 
 const FILE: &str = "tokenizer.json";
 

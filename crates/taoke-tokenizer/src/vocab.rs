@@ -8,6 +8,9 @@ use foldhash::HashMapExt;
 use crate::error::{Error, Result};
 use crate::normalize;
 
+/// Largest JSON file accepted (512 MiB; Gemma's tokenizer.json is about 33 MB).
+pub const MAX_JSON_LEN: usize = 512 * 1024 * 1024;
+
 /// Most tokens a vocabulary may hold (1 Mi). Real vocabularies stay under 300 k; the cap
 /// keeps a reader's memory (about 100 bytes per token while a JSON vocabulary is parsed)
 /// within a small process.
@@ -323,11 +326,11 @@ impl Vocab {
     /// vocabulary. Roles whose text is not in the vocabulary are left unchanged.
     pub fn apply_special_tokens_map(&mut self, json: &[u8]) -> Result<()> {
         const FILE: &str = "special_tokens_map.json";
-        if json.len() > crate::hf_json::MAX_JSON_LEN {
+        if json.len() > MAX_JSON_LEN {
             return Err(Error::TooLarge {
                 file: FILE.into(),
                 size: json.len(),
-                cap: crate::hf_json::MAX_JSON_LEN,
+                cap: MAX_JSON_LEN,
             });
         }
         let v: serde_json::Value = serde_json::from_slice(json).map_err(|source| Error::Json {
