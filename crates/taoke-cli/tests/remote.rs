@@ -2,17 +2,12 @@
 //! the internet): `inspect` of an `http://` file and `compare` / `fingerprint` / `identify` of
 //! `hf://` repositories give what the local files give.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use taoke_remote::testserver::{Options, TestServer};
-
-fn zoo() -> PathBuf {
-    let profile = taoke_zoo::Profile::Small;
-    let dir = taoke_zoo::default_dir(profile);
-    taoke_zoo::build(profile, &dir, &mut |_| {}).expect("small zoo builds");
-    dir
-}
+use taoke_test::{model_or_skip, shared_model};
 
 struct Env {
     endpoint: String,
@@ -53,10 +48,53 @@ fn without_paths(v: &mut serde_json::Value) {
     }
 }
 
-/// Serves `zoo/models` as the repositories `org/<id>` (the hub's resolve URLs redirect).
-fn serve(zoo: &Path) -> (tempfile::TempDir, TestServer) {
+/// Serves the shared stories260K folder as the repository `org/stories` (llama2.c files and
+/// a GGUF) and a generated safetensors model with its config as `org/gen` (the hub's resolve
+/// URLs redirect).
+fn serve(stories: &Path) -> (tempfile::TempDir, TestServer) {
     let root = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(zoo.join("models"), root.path().join("org")).unwrap();
+    let org = root.path().join("org");
+    std::fs::create_dir_all(org.join("gen")).unwrap();
+    std::os::unix::fs::symlink(stories, org.join("stories")).unwrap();
+    let mut x = 7u64;
+    let mut noise = |n: usize| -> Vec<u8> {
+        (0..n)
+            .flat_map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((((x >> 40) as f32) / (1u64 << 24) as f32 - 0.5) * 0.1).to_le_bytes()
+            })
+            .collect()
+    };
+    let (emb, q, norm) = (noise(512 * 64), noise(64 * 64), vec![0u8; 64 * 4]);
+    let mut st = Vec::new();
+    taoke_safetensors::write(
+        &mut st,
+        &[
+            (
+                "model.embed_tokens.weight",
+                taoke_dtype::Dtype::F32,
+                &[512, 64],
+                &emb,
+            ),
+            (
+                "model.layers.0.self_attn.q_proj.weight",
+                taoke_dtype::Dtype::F32,
+                &[64, 64],
+                &q,
+            ),
+            ("model.norm.weight", taoke_dtype::Dtype::F32, &[64], &norm),
+        ],
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    std::fs::write(org.join("gen/model.safetensors"), st).unwrap();
+    std::fs::write(
+        org.join("gen/config.json"),
+        br#"{"model_type":"llama","hidden_size":64,"num_hidden_layers":1}"#,
+    )
+    .unwrap();
     let srv = TestServer::start(
         root.path(),
         Options {
@@ -71,21 +109,19 @@ fn serve(zoo: &Path) -> (tempfile::TempDir, TestServer) {
 
 #[test]
 fn inspect_compare_fingerprint_of_remote_models_equal_the_local_ones() {
-    let zoo = zoo();
-    let (_root, srv) = serve(&zoo);
+    let bin = model_or_skip!(shared_model("stories260K/stories260K.bin"));
+    let stories = bin.parent().unwrap().to_path_buf();
+    let (root, srv) = serve(&stories);
     let cache = tempfile::tempdir().unwrap();
     let env = Env {
         endpoint: srv.endpoint(),
         cache: cache.path().to_path_buf(),
         offline: false,
     };
-    let local = |id: &str| zoo.join("models").join(id);
-    let a1 = local("a1");
-    let st = a1.join("model.safetensors");
-    assert!(st.is_file(), "zoo a1 is a safetensors folder");
+    let st = root.path().join("org/gen/model.safetensors");
 
     // inspect of a URL = inspect of the file, but for where it was read from.
-    let url = srv.url("org/a1/model.safetensors");
+    let url = srv.url("org/gen/model.safetensors");
     let (code, remote, err) = run(&env, &["inspect", &url, "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let (code, here, err) = run(&env, &["inspect", st.to_str().unwrap(), "--format", "json"]);
@@ -93,35 +129,48 @@ fn inspect_compare_fingerprint_of_remote_models_equal_the_local_ones() {
     let mut r: serde_json::Value = serde_json::from_str(&remote).unwrap();
     let mut h: serde_json::Value = serde_json::from_str(&here).unwrap();
     assert!(remote.contains(&url), "the URL is shown");
+    assert_eq!(r["parameter_count"], 512 * 64 + 64 * 64 + 64);
     without_paths(&mut r);
     without_paths(&mut h);
     assert_eq!(r, h);
 
-    // compare hf://org/X against a local copy of A = compare of the local files.
-    for (b, expect) in [("a1", "identical"), ("a1-rotated", ""), ("a4", "")] {
-        let hf = format!("hf://org/{b}");
-        let (code, remote, err) = run(
-            &env,
-            &["compare", &hf, a1.to_str().unwrap(), "--format", "json"],
-        );
-        assert!(code == 0 || code == 1, "{b}: {err}");
-        let (code2, here, err) = run(
+    // compare of a remote model against a local file = compare of the local files: a GGUF
+    // (header by ranges) and a llama2.c file (fetched whole into the cache).
+    let gguf = stories.join("tinyllamas-stories-260k-f32.gguf");
+    for (remote, local) in [
+        ("hf://org/stories".to_owned(), gguf.clone()),
+        (
+            "hf://org/stories/stories260K.transpose.bin".to_owned(),
+            stories.join("stories260K.transpose.bin"),
+        ),
+        (srv.url("org/stories/stories260K.bin"), bin.clone()),
+    ] {
+        let (code, r, err) = run(
             &env,
             &[
                 "compare",
-                local(b).to_str().unwrap(),
-                a1.to_str().unwrap(),
+                &remote,
+                bin.to_str().unwrap(),
                 "--format",
                 "json",
             ],
         );
-        assert_eq!(code, code2, "{b}: {err}");
-        let r: serde_json::Value = serde_json::from_str(&remote).unwrap();
-        let h: serde_json::Value = serde_json::from_str(&here).unwrap();
-        assert_eq!(r["verdict"], h["verdict"], "{b}");
-        if !expect.is_empty() {
-            assert_eq!(r["verdict"], expect, "{b}");
-        }
+        assert!(code == 0 || code == 1, "{remote}: {err}");
+        let (code2, h, err) = run(
+            &env,
+            &[
+                "compare",
+                local.to_str().unwrap(),
+                bin.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+        );
+        assert_eq!(code, code2, "{remote}: {err}");
+        let r: serde_json::Value = serde_json::from_str(&r).unwrap();
+        let h: serde_json::Value = serde_json::from_str(&h).unwrap();
+        assert!(r["verdict"].is_string(), "{r}");
+        assert_eq!(r["verdict"], h["verdict"], "{remote}");
     }
 
     // fingerprint of a remote model = the local model's: identify names it identical.
@@ -133,7 +182,7 @@ fn inspect_compare_fingerprint_of_remote_models_equal_the_local_ones() {
         &env,
         &[
             "fingerprint",
-            a1.to_str().unwrap(),
+            gguf.to_str().unwrap(),
             "-o",
             fp_local.to_str().unwrap(),
         ],
@@ -146,23 +195,19 @@ fn inspect_compare_fingerprint_of_remote_models_equal_the_local_ones() {
             "add",
             fp_local.to_str().unwrap(),
             "--name",
-            "a1",
+            "stories",
             "--registry",
             reg,
         ],
     );
     assert_eq!(code, 0, "{err}");
-    let before = srv.body_bytes();
     let fp_remote = tmp.path().join("remote.fp");
-    let url = srv.url("org/a1/model.safetensors");
+    let url = srv.url("org/stories/tinyllamas-stories-260k-f32.gguf");
     let (code, _, err) = run(
         &env,
         &["fingerprint", &url, "-o", fp_remote.to_str().unwrap()],
     );
     assert_eq!(code, 0, "{err}");
-    let served = srv.body_bytes() - before;
-    let len = std::fs::metadata(&st).unwrap().len();
-    eprintln!("remote fingerprint of zoo a1: {served} of {len} bytes served");
     let (code, out, err) = run(
         &env,
         &[
@@ -176,7 +221,7 @@ fn inspect_compare_fingerprint_of_remote_models_equal_the_local_ones() {
     );
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["matches"][0]["name"], "a1", "{out}");
+    assert_eq!(v["matches"][0]["name"], "stories", "{out}");
     assert_eq!(v["matches"][0]["verdict"], "identical", "{out}");
 
     // Offline: what was read is served from the cache; what was not fails clearly (exit 2).
@@ -185,12 +230,15 @@ fn inspect_compare_fingerprint_of_remote_models_equal_the_local_ones() {
         ..env
     };
     let requests = srv.requests();
-    let (code, _, err) = run(&offline, &["inspect", &srv.url("org/a1/model.safetensors")]);
+    let (code, _, err) = run(
+        &offline,
+        &["inspect", &srv.url("org/gen/model.safetensors")],
+    );
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = run(&offline, &["inspect", "hf://org/a2"]);
+    let (code, _, err) = run(&offline, &["inspect", "hf://org/gen2"]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("offline mode (TAOKE_OFFLINE=1)") && err.contains("hf://org/a2"),
+        err.contains("offline mode (TAOKE_OFFLINE=1)") && err.contains("hf://org/gen2"),
         "{err}"
     );
     assert_eq!(srv.requests(), requests, "offline: no request");
