@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::cache::{self, Meta};
 use crate::client::Got;
-use crate::ranges::{coalesce, split};
+use crate::ranges::split;
 use crate::{Client, Error, RangeSet, Result};
 
 /// What is cached and what is being fetched.
@@ -205,7 +205,25 @@ impl RemoteFile {
                 drop(self.cond.wait(st));
                 continue;
             }
-            let need = coalesce(need, self.client.config.merge_gap);
+            // Merge pieces closer than the merge gap when the bytes between are neither cached
+            // nor being fetched (fetching them again would only waste bytes).
+            need.sort_unstable();
+            let gap = self.client.config.merge_gap;
+            let mut merged: Vec<(u64, u64)> = Vec::with_capacity(need.len());
+            for (a, b) in need {
+                match merged.last_mut() {
+                    Some(last)
+                        if a <= last.1
+                            || (a - last.1 <= gap
+                                && st.have.missing(last.1, a) == [(last.1, a)]
+                                && st.busy.missing(last.1, a) == [(last.1, a)]) =>
+                    {
+                        last.1 = last.1.max(b)
+                    }
+                    _ => merged.push((a, b)),
+                }
+            }
+            let need = merged;
             for &(a, b) in &need {
                 st.busy.insert(a, b);
             }

@@ -36,7 +36,7 @@ pub struct Options {
 pub struct ServerStats {
     /// Requests answered (any status).
     pub requests: AtomicU64,
-    /// Body bytes sent.
+    /// Body bytes sent (counted as they are handed to the socket).
     pub body_bytes: AtomicU64,
     /// `METHOD path range-or-dash status` of each request, in arrival order.
     pub log: Mutex<Vec<String>>,
@@ -50,6 +50,11 @@ pub struct TestServer {
     pub stats: Arc<ServerStats>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+thread_local! {
+    /// `METHOD path range` of the request being answered on this thread.
+    static CURRENT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 struct Shared {
@@ -179,21 +184,31 @@ fn serve_connection(conn: TcpStream, s: &Shared) -> std::io::Result<()> {
     let mut w = conn;
     while let Some(req) = read_request(&mut reader)? {
         let n = s.stats.requests.fetch_add(1, Ordering::SeqCst);
-        let status = respond(&req, n, s, &mut w)?;
-        if let Ok(mut log) = s.stats.log.lock() {
-            log.push(format!(
-                "{} {} {} {status}",
+        CURRENT.with(|c| {
+            *c.borrow_mut() = format!(
+                "{} {} {}",
                 req.method,
                 req.path,
                 req.range.as_deref().unwrap_or("-")
-            ));
-        }
+            )
+        });
+        respond(&req, n, s, &mut w)?;
         w.flush()?;
     }
     Ok(())
 }
 
-fn head(w: &mut impl Write, status: &str, headers: &[(&str, String)]) -> std::io::Result<()> {
+fn head(
+    w: &mut impl Write,
+    s: &Shared,
+    status: &str,
+    headers: &[(&str, String)],
+) -> std::io::Result<()> {
+    // Logged before the answer is written, so a client that has it sees it logged.
+    let line = CURRENT.with(|c| c.borrow().clone());
+    if let Ok(mut log) = s.stats.log.lock() {
+        log.push(format!("{line} {}", &status[..3]));
+    }
     let mut h = format!("HTTP/1.1 {status}\r\n");
     for (k, v) in headers {
         h.push_str(&format!("{k}: {v}\r\n"));
@@ -205,17 +220,22 @@ fn head(w: &mut impl Write, status: &str, headers: &[(&str, String)]) -> std::io
 fn simple(w: &mut impl Write, s: &Shared, status: &str, body: &[u8]) -> std::io::Result<u16> {
     head(
         w,
+        s,
         status,
         &[
             ("Content-Length", body.len().to_string()),
             ("Content-Type", "text/plain".into()),
         ],
     )?;
+    count_sent(s, body.len());
     w.write_all(body)?;
-    s.stats
-        .body_bytes
-        .fetch_add(body.len() as u64, Ordering::SeqCst);
     Ok(status[..3].parse().unwrap_or(0))
+}
+
+/// Counts body bytes before they are written, so a client that has received them always
+/// sees them counted.
+fn count_sent(s: &Shared, n: usize) {
+    s.stats.body_bytes.fetch_add(n as u64, Ordering::SeqCst);
 }
 
 fn plain_path(p: &str) -> Option<PathBuf> {
@@ -283,6 +303,7 @@ fn respond(req: &Request, n: u64, s: &Shared, w: &mut impl Write) -> std::io::Re
             let body = serde_json::to_vec(&v).unwrap_or_default();
             head(
                 w,
+                s,
                 "200 OK",
                 &[
                     ("Content-Length", body.len().to_string()),
@@ -290,10 +311,8 @@ fn respond(req: &Request, n: u64, s: &Shared, w: &mut impl Write) -> std::io::Re
                 ],
             )?;
             if req.method == "GET" {
+                count_sent(s, body.len());
                 w.write_all(&body)?;
-                s.stats
-                    .body_bytes
-                    .fetch_add(body.len() as u64, Ordering::SeqCst);
             }
             Ok(200)
         }
@@ -305,6 +324,7 @@ fn respond(req: &Request, n: u64, s: &Shared, w: &mut impl Write) -> std::io::Re
             if s.opts.redirect {
                 head(
                     w,
+                    s,
                     "302 Found",
                     &[
                         ("Location", format!("/cdn/{rel}")),
@@ -399,7 +419,7 @@ fn serve_file(req: &Request, s: &Shared, rel: &str, w: &mut impl Write) -> std::
         Some(Err(())) => {
             headers.push(("Content-Range", format!("bytes */{len}")));
             headers.push(("Content-Length", "0".into()));
-            head(w, "416 Range Not Satisfiable", &headers)?;
+            head(w, s, "416 Range Not Satisfiable", &headers)?;
             return Ok(416);
         }
         Some(Ok((a, b))) => {
@@ -408,7 +428,7 @@ fn serve_file(req: &Request, s: &Shared, rel: &str, w: &mut impl Write) -> std::
         }
     };
     headers.push(("Content-Length", count.to_string()));
-    head(w, status, &headers)?;
+    head(w, s, status, &headers)?;
     if req.method == "GET" {
         use std::io::Seek;
         file.seek(std::io::SeekFrom::Start(start))?;
@@ -417,8 +437,8 @@ fn serve_file(req: &Request, s: &Shared, rel: &str, w: &mut impl Write) -> std::
         while left > 0 {
             let k = (buf.len() as u64).min(left) as usize;
             file.read_exact(&mut buf[..k])?;
+            count_sent(s, k);
             w.write_all(&buf[..k])?;
-            s.stats.body_bytes.fetch_add(k as u64, Ordering::SeqCst);
             left -= k as u64;
         }
     }

@@ -81,6 +81,12 @@ fn ranges_fetch_only_what_is_read_and_the_cache_serves_them_again() {
     assert_eq!(srv.requests() - before, 1);
     assert_eq!(srv.body_bytes(), 150 + 2010);
 
+    // ... but bytes already cached between two pieces are not fetched again.
+    let (before, bytes) = (srv.requests(), srv.body_bytes());
+    f.ensure_many(&[(900, 1000), (1150, 1200)]).unwrap();
+    assert_eq!(srv.requests() - before, 2);
+    assert_eq!(srv.body_bytes() - bytes, 150);
+
     // Out of the file: a clear error, nothing fetched.
     let e = f.ensure(LEN as u64 - 10, 11).unwrap_err().to_string();
     assert!(
@@ -93,10 +99,10 @@ fn ranges_fetch_only_what_is_read_and_the_cache_serves_them_again() {
     let f = RemoteFile::open(client(cache.path(), &srv.endpoint()), &srv.url("data.bin")).unwrap();
     assert_eq!(
         f.cached().iter().collect::<Vec<_>>(),
-        [(1000, 1150), (10_000, 12_010)]
+        [(900, 1200), (10_000, 12_010)]
     );
     let index = std::fs::read_to_string(f.cache_dir().join("ranges")).unwrap();
-    assert_eq!(index, "1000 1150\n10000 12010\n");
+    assert_eq!(index, "900 1200\n10000 12010\n");
     let before = srv.body_bytes();
     assert_eq!(read(&f, 11_000, 500), &data[11_000..11_500]);
     assert_eq!(srv.body_bytes(), before);
