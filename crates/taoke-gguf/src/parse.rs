@@ -70,7 +70,15 @@ impl Gguf {
     /// Parses a whole GGUF file (typically a memory map). Tensor data is not copied, but every
     /// tensor's byte range is checked to lie inside `bytes`.
     pub fn parse(bytes: &[u8]) -> Result<Gguf, Error> {
-        parse(bytes)
+        parse(bytes, bytes.len() as u64)
+    }
+
+    /// Parses the header held in `prefix`, the first bytes of a file of `file_len` bytes (for
+    /// callers that fetch the header alone, e.g. over HTTP ranges); tensor byte ranges are
+    /// checked against `file_len`. A prefix too short for the header fails like a truncated
+    /// file.
+    pub fn parse_with_len(prefix: &[u8], file_len: u64) -> Result<Gguf, Error> {
+        parse(prefix, file_len.max(prefix.len() as u64))
     }
 
     /// The value of `key`, if present.
@@ -377,7 +385,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn parse(bytes: &[u8]) -> Result<Gguf, Error> {
+fn parse(bytes: &[u8], file_len: u64) -> Result<Gguf, Error> {
     let mut r = Reader {
         buf: bytes,
         pos: 0,
@@ -463,7 +471,6 @@ fn parse(bytes: &[u8]) -> Result<Gguf, Error> {
     let data_offset = header_end
         .checked_next_multiple_of(alignment)
         .unwrap_or(u64::MAX);
-    let file_len = bytes.len() as u64;
     for t in &tensors {
         if !t.offset.is_multiple_of(alignment) {
             return Err(Error::Misaligned {

@@ -19,7 +19,7 @@ pub fn open(reference: impl AsRef<str>) -> Result<Checkpoint> {
 }
 
 /// Files that describe a model beside its weights.
-const SIDE_FILES: &[&str] = &[
+pub(crate) const SIDE_FILES: &[&str] = &[
     "config.json",
     "generation_config.json",
     "tokenizer.json",
@@ -42,8 +42,13 @@ const SIDE_FILES: &[&str] = &[
 /// - `org/name` or `hf:org/name[@revision]`: a repository in the local Hugging Face cache
 ///   (`HF_HUB_CACHE`, `HF_HOME/hub` or `~/.cache/huggingface/hub`), resolved offline;
 /// - `ollama:name[:tag]` or `name:tag`: a model in the local Ollama store (`OLLAMA_MODELS` or
-///   `~/.ollama/models`), through its manifest.
+///   `~/.ollama/models`), through its manifest;
+/// - `hf://org/name[@rev][/path]`, `https://…`, `http://…`: a remote model, read with HTTP
+///   ranges through the cache (see [`crate::open_remote`]).
 pub fn open_with(reference: &str, opts: OpenOptions) -> Result<Checkpoint> {
+    if crate::remote::is_remote(reference) {
+        return crate::remote::open_remote(reference, opts);
+    }
     let path = resolve::resolve(reference)?;
     if path.is_dir() {
         open_folder(reference, &path, opts)
@@ -281,7 +286,7 @@ fn open_files(
 pub(crate) const MAX_CONFIG_LEN: u64 = 16 << 20;
 
 /// Reads and parses `config.json`; `Err` says why it is ignored.
-fn read_config(path: &Path) -> std::result::Result<serde_json::Value, String> {
+pub(crate) fn read_config(path: &Path) -> std::result::Result<serde_json::Value, String> {
     let bytes = fsafe::read_capped(path, MAX_CONFIG_LEN).map_err(|e| e.to_string())?;
     match serde_json::from_slice(&bytes) {
         Ok(v @ serde_json::Value::Object(_)) => Ok(v),

@@ -29,6 +29,8 @@ pub struct ModelFile {
     map: memmap2::Mmap,
     file: std::fs::File,
     mode: IoMode,
+    /// For a remote file: its ranges are fetched into the cache file `file` before reading.
+    remote: Option<crate::remote::Remote>,
 }
 
 impl ModelFile {
@@ -44,12 +46,35 @@ impl ModelFile {
             map,
             file,
             mode,
+            remote: None,
         })
     }
 
-    /// The whole file as a byte slice (used by the header parsers).
+    /// A remote file (`path` is its URL): read through the cache's sparse copy.
+    pub(crate) fn remote(
+        path: PathBuf,
+        remote: crate::remote::Remote,
+        mode: IoMode,
+    ) -> std::io::Result<ModelFile> {
+        let file = remote.file.cache_file().map_err(std::io::Error::other)?;
+        Ok(ModelFile {
+            path,
+            len: remote.file.len(),
+            map: empty_map()?,
+            file,
+            mode,
+            remote: Some(remote),
+        })
+    }
+
+    /// The whole file as a byte slice (used by the header parsers). For a remote file: the
+    /// fetched header prefix followed by a version tag (its URL and ETag), so two views are
+    /// byte-equal only for the same version of the same remote file.
     pub fn bytes(&self) -> &[u8] {
-        &self.map
+        match &self.remote {
+            Some(r) => &r.view,
+            None => &self.map,
+        }
     }
 
     /// `len` bytes at `offset`, borrowed from the map or read into a buffer depending on the
@@ -68,12 +93,18 @@ impl ModelFile {
                     ),
                 )
             })?;
+        if let Some(r) = &self.remote {
+            // Fetch what the cache lacks; the positioned read below reads the cache file.
+            r.file
+                .ensure(offset, len)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+        }
         match self.mode {
             // Small ranges (a sampled row, a norm gain) are copied with one positioned read:
             // touching the map instead faults in the page and, by fault-around, its
             // neighbours (64 KiB per sampled row), which stay resident until the tensor is
             // released: 0.14 GB of a 7B comparison's peak was such mapped pages.
-            IoMode::Mmap if len > SMALL_READ => {
+            IoMode::Mmap if len > SMALL_READ && self.remote.is_none() => {
                 Ok(Cow::Borrowed(&self.map[offset as usize..end as usize]))
             }
             IoMode::Mmap | IoMode::Buffered => {
@@ -88,7 +119,7 @@ impl ModelFile {
     /// Tells the kernel that the pages of `[offset, offset+len)` are no longer needed, so a
     /// pass over a file larger than memory keeps a bounded resident set.
     pub fn release(&self, offset: u64, len: u64) {
-        if self.mode == IoMode::Mmap && offset < self.len {
+        if self.mode == IoMode::Mmap && self.remote.is_none() && offset < self.len {
             let len = len.min(self.len - offset) as usize;
             // Advice only; failure changes nothing observable.
             let _ = self
@@ -103,15 +134,19 @@ impl ModelFile {
 fn map(file: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
     if file.metadata()?.len() == 0 {
         // Mapping an empty file fails on some platforms; map nothing instead.
-        return memmap2::MmapOptions::new().len(0).map_anon().map(|m| {
-            m.make_read_only()
-                .expect("invariant: an anonymous map can be made read-only")
-        });
+        return empty_map();
     }
     // SAFETY: the map is read-only. If another process truncates or rewrites the file while
     // it is mapped, reads may see the new bytes or fault (SIGBUS); taoke treats model files
     // as immutable inputs, as every mmap-based model reader does.
     unsafe { memmap2::Mmap::map(file) }
+}
+
+fn empty_map() -> std::io::Result<memmap2::Mmap> {
+    memmap2::MmapOptions::new().len(0).map_anon().map(|m| {
+        m.make_read_only()
+            .expect("invariant: an anonymous map can be made read-only")
+    })
 }
 
 #[allow(unsafe_code)]

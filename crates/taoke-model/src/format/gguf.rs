@@ -26,7 +26,7 @@ fn meta(v: &Value) -> MetaValue {
 
 pub(crate) fn load(loader: &mut Loader, id: FileId) -> Result<Parsed> {
     let f = &loader.files[id];
-    let g = Gguf::parse(f.bytes()).map_err(|e| Error::format(&f.path, e))?;
+    let g = Gguf::parse_with_len(f.bytes(), f.len).map_err(|e| Error::format(&f.path, e))?;
     let tensors = g
         .tensors
         .iter()

@@ -16,7 +16,7 @@ pub(crate) fn looks_like(b: &[u8]) -> bool {
 
 pub(crate) fn load(loader: &mut Loader, id: FileId) -> Result<Parsed> {
     let f = &loader.files[id];
-    let h = Header::parse(f.bytes()).map_err(|e| Error::format(&f.path, e))?;
+    let h = Header::parse_with_len(f.bytes(), f.len).map_err(|e| Error::format(&f.path, e))?;
     let tensors = h
         .tensors
         .into_iter()
