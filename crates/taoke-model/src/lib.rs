@@ -25,6 +25,7 @@ mod read;
 mod release;
 mod remote;
 pub mod resolve;
+mod side;
 mod storage;
 mod tensor;
 

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::format::{self, Loader};
+use crate::side::{read_config, SIDE_FILES};
 use crate::{fsafe, resolve, Checkpoint, Error, Format, IoMode, Result};
 
 /// Options for [`open_with`].
@@ -17,21 +18,6 @@ pub struct OpenOptions {
 pub fn open(reference: impl AsRef<str>) -> Result<Checkpoint> {
     open_with(reference.as_ref(), OpenOptions::default())
 }
-
-/// Files that describe a model beside its weights.
-pub(crate) const SIDE_FILES: &[&str] = &[
-    "config.json",
-    "generation_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "tokenizer.model",
-    "special_tokens_map.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "added_tokens.json",
-    "README.md",
-];
 
 /// Opens `reference`:
 ///
@@ -281,25 +267,13 @@ fn open_files(
     })
 }
 
-/// Largest `config.json` read, in bytes (real ones are a few KiB). Its nesting is bounded by
-/// serde_json's recursion limit (128).
-pub(crate) const MAX_CONFIG_LEN: u64 = 16 << 20;
-
-/// Reads and parses `config.json`; `Err` says why it is ignored.
-pub(crate) fn read_config(path: &Path) -> std::result::Result<serde_json::Value, String> {
-    let bytes = fsafe::read_capped(path, MAX_CONFIG_LEN).map_err(|e| e.to_string())?;
-    match serde_json::from_slice(&bytes) {
-        Ok(v @ serde_json::Value::Object(_)) => Ok(v),
-        Ok(_) => Err("not a JSON object".into()),
-        Err(e) => Err(format!("not valid JSON: {e}")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use taoke_dtype::Dtype;
+
+    use crate::side::MAX_CONFIG_LEN;
 
     use super::*;
 

@@ -18,7 +18,7 @@ use taoke_remote::hf::{self, HfLocation};
 use taoke_remote::{Client, RemoteFile};
 
 use crate::format::{self, Loader};
-use crate::open::{read_config, SIDE_FILES};
+use crate::side::{read_config, SIDE_FILES};
 use crate::{Checkpoint, Error, FileId, Format, ModelFile, OpenOptions, Result};
 
 /// Largest GGUF header prefix fetched.
