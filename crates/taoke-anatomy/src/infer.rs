@@ -367,11 +367,18 @@ pub fn match_by_content(
                 score[a][b] = best;
             }
         }
-        let cost: Vec<Vec<f64>> = score
+        // Minimum cost = maximum total r; 1e9 marks a pair that is not a candidate. Hungarian
+        // alone (not lapjv): its tie rule depends only on the matrix, and these matrices hold
+        // many equal costs.
+        let cost: Vec<f64> = score
             .iter()
-            .map(|row| row.iter().map(|s| s.map_or(1e9, |(r, _)| -r)).collect())
+            .flat_map(|row| row.iter().map(|s| s.map_or(1e9, |(r, _)| -r)))
             .collect();
-        for (a, b) in assign_max(&cost) {
+        let Ok(assignment) = taoke_stats::lap::assign_min_hungarian(&cost, ts.len(), rs.len())
+        else {
+            continue; // a non-finite r: no match in this class rather than a wrong one
+        };
+        for (a, b) in assignment.pairs() {
             if let Some((r, transposed)) = score[a][b] {
                 if r >= opts.min_r {
                     out.push(ContentMatch {
@@ -386,111 +393,4 @@ pub fn match_by_content(
     }
     out.sort_by_key(|m| m.target);
     Ok(out)
-}
-
-/// Minimum-cost one-to-one assignment (Hungarian algorithm, O(n²m)) of an `n × m` cost matrix;
-/// returns `(row, column)` pairs for `min(n, m)` rows or columns.
-pub fn assign_max(cost: &[Vec<f64>]) -> Vec<(usize, usize)> {
-    let n = cost.len();
-    let m = cost.first().map_or(0, Vec::len);
-    if n == 0 || m == 0 {
-        return Vec::new();
-    }
-    if n > m {
-        let t: Vec<Vec<f64>> = (0..m)
-            .map(|j| (0..n).map(|i| cost[i][j]).collect())
-            .collect();
-        let mut p: Vec<(usize, usize)> = hungarian(&t).into_iter().map(|(j, i)| (i, j)).collect();
-        p.sort_unstable();
-        return p;
-    }
-    hungarian(cost)
-}
-
-/// Hungarian algorithm for `n ≤ m` (potentials, 1-based internally).
-fn hungarian(a: &[Vec<f64>]) -> Vec<(usize, usize)> {
-    let n = a.len();
-    let m = a[0].len();
-    let inf = f64::INFINITY;
-    let mut u = vec![0.0; n + 1];
-    let mut v = vec![0.0; m + 1];
-    let mut p = vec![0usize; m + 1];
-    let mut way = vec![0usize; m + 1];
-    for i in 1..=n {
-        p[0] = i;
-        let mut j0 = 0usize;
-        let mut minv = vec![inf; m + 1];
-        let mut used = vec![false; m + 1];
-        loop {
-            used[j0] = true;
-            let i0 = p[j0];
-            let mut delta = inf;
-            let mut j1 = 0usize;
-            for j in 1..=m {
-                if !used[j] {
-                    let cur = a[i0 - 1][j - 1] - u[i0] - v[j];
-                    if cur < minv[j] {
-                        minv[j] = cur;
-                        way[j] = j0;
-                    }
-                    if minv[j] < delta {
-                        delta = minv[j];
-                        j1 = j;
-                    }
-                }
-            }
-            for j in 0..=m {
-                if used[j] {
-                    u[p[j]] += delta;
-                    v[j] -= delta;
-                } else {
-                    minv[j] -= delta;
-                }
-            }
-            j0 = j1;
-            if p[j0] == 0 {
-                break;
-            }
-        }
-        loop {
-            let j1 = way[j0];
-            p[j0] = p[j1];
-            j0 = j1;
-            if j0 == 0 {
-                break;
-            }
-        }
-    }
-    let mut out: Vec<(usize, usize)> = (1..=m)
-        .filter(|&j| p[j] != 0)
-        .map(|j| (p[j] - 1, j - 1))
-        .collect();
-    out.sort_unstable();
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hungarian_finds_the_optimum() {
-        // Greedy would take (0,0)=1 then (1,1)=10: total 11; optimum is 2+3 = 5.
-        let c = vec![vec![1.0, 2.0], vec![3.0, 10.0]];
-        assert_eq!(assign_max(&c), vec![(0, 1), (1, 0)]);
-        let c = vec![
-            vec![4.0, 1.0, 3.0],
-            vec![2.0, 0.0, 5.0],
-            vec![3.0, 2.0, 2.0],
-        ];
-        let p = assign_max(&c);
-        let total: f64 = p.iter().map(|&(i, j)| c[i][j]).sum();
-        assert_eq!(total, 5.0);
-        // Rectangular both ways.
-        let c = vec![vec![5.0, 1.0, 9.0]];
-        assert_eq!(assign_max(&c), vec![(0, 1)]);
-        let c = vec![vec![5.0], vec![1.0], vec![9.0]];
-        assert_eq!(assign_max(&c), vec![(1, 0)]);
-        assert!(assign_max(&[]).is_empty());
-    }
 }

@@ -353,13 +353,8 @@ fn malformed_tensor_infos() {
 #[test]
 fn random_mutations_never_panic() {
     let bytes = sample();
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = taoke_test::XorShift64(0x9e37_79b9_7f4a_7c15);
+    let mut next = move || rng.next_u64();
     let mut errors = 0;
     for _ in 0..20_000 {
         let mut b = bytes.clone();

@@ -204,13 +204,11 @@ fn hostile_bytes_never_panic() {
         let _ = parse(&bytes[..n]);
     }
     // deterministic byte corruption (xorshift)
-    let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rng = taoke_test::XorShift64(0x9e37_79b9_7f4a_7c15);
     for _ in 0..20_000 {
         let mut b = bytes.clone();
         for _ in 0..3 {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
+            let s = rng.next_u64();
             let i = (s as usize) % b.len();
             b[i] = (s >> 32) as u8;
         }

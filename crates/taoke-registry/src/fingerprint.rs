@@ -156,14 +156,9 @@ pub struct Fingerprint {
     pub samples: Option<WeightSamples>,
 }
 
-/// 64-bit FNV-1a.
+/// 64-bit FNV-1a ([`taoke_stats::hash::fnv1a`]).
 pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    taoke_stats::hash::fnv1a(bytes)
 }
 
 fn is_plain(k: taoke_tokenizer::TokenKind) -> bool {

@@ -1,163 +1,7 @@
-//! Calibration: empirical nulls measured on independent pairs, labelled parametric tail
-//! extrapolation, and the Kolmogorov–Smirnov test against U(0, 1) used to check that the
+//! Calibration check: the Kolmogorov–Smirnov test against U(0, 1), used to check that the
 //! p-values of independent pairs are uniform.
 
-use crate::special::{ln_gamma_q, norm_ln_sf};
 use crate::{Result, StatsError};
-
-/// An empirical null distribution of a score (larger = more evidence of relatedness),
-/// measured on pairs known to be independent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EmpiricalNull {
-    sorted: Vec<f64>,
-    mean: f64,
-    std: f64,
-}
-
-/// A p-value from a calibrated null, with how it was obtained.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum NullPValue {
-    /// Rank-based: `(r + 1)/(n + 1)`, `r` = null samples ≥ the observation. Exact (valid)
-    /// for an exchangeable observation, but never below `1/(n+1)`.
-    Empirical {
-        /// `ln p`.
-        ln_p: f64,
-    },
-    /// Beyond the null sample the empirical p-value saturates; this is a **parametric
-    /// extrapolation** from a fitted tail (normal or gamma). It depends on the fitted family
-    /// and must be reported as such; treat it as indicative only.
-    Extrapolated {
-        /// `ln p` of the fitted tail.
-        ln_p: f64,
-        /// The empirical bound that was saturated, `ln(1/(n+1))`.
-        ln_p_empirical: f64,
-    },
-}
-
-impl NullPValue {
-    /// The `ln p`, whichever way it was obtained.
-    pub fn ln_p(&self) -> f64 {
-        match *self {
-            NullPValue::Empirical { ln_p } | NullPValue::Extrapolated { ln_p, .. } => ln_p,
-        }
-    }
-}
-
-/// Which parametric family to extrapolate the upper tail with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TailFit {
-    /// Normal with the sample mean and standard deviation.
-    Normal,
-    /// Gamma by the method of moments (shape `mean²/var`, scale `var/mean`); needs positive
-    /// samples (e.g. squared or absolute scores).
-    Gamma,
-}
-
-impl EmpiricalNull {
-    /// Stores the samples sorted. Needs at least 2 finite samples.
-    pub fn new(samples: &[f64]) -> Result<Self> {
-        if samples.len() < 2 {
-            return Err(StatsError::TooSmall {
-                what: "empirical null",
-                needed: 2,
-                got: samples.len(),
-                unit: "samples",
-            });
-        }
-        if let Some(index) = samples.iter().position(|v| !v.is_finite()) {
-            return Err(StatsError::NonFinite {
-                what: "empirical null samples",
-                index,
-            });
-        }
-        let mut sorted = samples.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let n = sorted.len() as f64;
-        let mean = sorted.iter().sum::<f64>() / n;
-        let std = (sorted.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-        Ok(Self { sorted, mean, std })
-    }
-
-    /// The sorted samples.
-    pub fn samples(&self) -> &[f64] {
-        &self.sorted
-    }
-
-    /// Sample mean.
-    pub fn mean(&self) -> f64 {
-        self.mean
-    }
-
-    /// Sample standard deviation (`n − 1`).
-    pub fn std(&self) -> f64 {
-        self.std
-    }
-
-    /// Number of null samples at or above `x`.
-    pub fn count_at_or_above(&self, x: f64) -> usize {
-        let below = self.sorted.partition_point(|&v| v < x);
-        self.sorted.len() - below
-    }
-
-    /// `ln` of the empirical upper-tail p-value `(r + 1)/(n + 1)`.
-    pub fn ln_p_upper(&self, x: f64) -> f64 {
-        let r = self.count_at_or_above(x) as f64;
-        ((r + 1.0) / (self.sorted.len() as f64 + 1.0)).ln()
-    }
-
-    /// `ln` of the empirical lower-tail p-value `(r + 1)/(n + 1)`, `r` = null samples
-    /// ≤ `x`: for distances, where smaller means more related.
-    pub fn ln_p_lower(&self, x: f64) -> f64 {
-        let r = self.sorted.partition_point(|&v| v <= x) as f64;
-        ((r + 1.0) / (self.sorted.len() as f64 + 1.0)).ln()
-    }
-
-    /// `ln p` of the fitted tail (labelled extrapolation; see [`NullPValue::Extrapolated`]).
-    pub fn ln_p_fitted(&self, x: f64, fit: TailFit) -> Result<f64> {
-        match fit {
-            TailFit::Normal => {
-                if self.std.is_nan() || self.std <= 0.0 {
-                    return Err(StatsError::InvalidArgument {
-                        what: "normal tail fit",
-                        message: "null samples are constant".into(),
-                    });
-                }
-                Ok(norm_ln_sf((x - self.mean) / self.std))
-            }
-            TailFit::Gamma => {
-                if !(self.mean > 0.0 && self.std > 0.0) || self.sorted[0] < 0.0 {
-                    return Err(StatsError::InvalidArgument {
-                        what: "gamma tail fit",
-                        message: "needs non-negative, non-constant null samples".into(),
-                    });
-                }
-                let var = self.std * self.std;
-                let shape = self.mean * self.mean / var;
-                let scale = var / self.mean;
-                Ok(ln_gamma_q(shape, (x / scale).max(0.0)))
-            }
-        }
-    }
-
-    /// The upper-tail p-value of `x`: empirical while at least one null sample reaches `x`,
-    /// otherwise the fitted tail (never larger than the empirical bound would be), labelled.
-    pub fn p_upper(&self, x: f64, fit: TailFit) -> Result<NullPValue> {
-        let ln_emp = self.ln_p_upper(x);
-        if self.count_at_or_above(x) > 0 {
-            return Ok(NullPValue::Empirical { ln_p: ln_emp });
-        }
-        let ln_fit = self.ln_p_fitted(x, fit)?;
-        Ok(NullPValue::Extrapolated {
-            ln_p: ln_fit.min(ln_emp),
-            ln_p_empirical: ln_emp,
-        })
-    }
-
-    /// Z score against the null mean and standard deviation (the AWM-style summary).
-    pub fn z_score(&self, x: f64) -> f64 {
-        (x - self.mean) / self.std
-    }
-}
 
 /// Result of a one-sample Kolmogorov–Smirnov test.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -212,7 +56,7 @@ pub fn ks_uniform(values: &[f64]) -> Result<KsTest> {
 
 /// `P(D_n ≥ d)` (two-sided). Exact via Marsaglia–Tsang–Wang when the matrix is small,
 /// asymptotic otherwise.
-pub fn ks_two_sided_sf(n: usize, d: f64) -> (f64, bool) {
+fn ks_two_sided_sf(n: usize, d: f64) -> (f64, bool) {
     if d <= 0.0 {
         return (1.0, true);
     }
@@ -323,30 +167,6 @@ fn mat_pow(a: &[f64], m: usize, n: usize) -> (Vec<f64>, i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn empirical_rule() {
-        let null = EmpiricalNull::new(&[0.1, 0.2, 0.3, 0.4]).unwrap();
-        assert!((null.ln_p_upper(0.25) - (3.0f64 / 5.0).ln()).abs() < 1e-15);
-        assert!((null.ln_p_upper(0.4) - (2.0f64 / 5.0).ln()).abs() < 1e-15);
-        assert!((null.ln_p_upper(9.0) - (1.0f64 / 5.0).ln()).abs() < 1e-15);
-        assert!((null.ln_p_lower(0.2) - (3.0f64 / 5.0).ln()).abs() < 1e-15);
-        assert!((null.ln_p_lower(-1.0) - (1.0f64 / 5.0).ln()).abs() < 1e-15);
-        match null.p_upper(9.0, TailFit::Normal).unwrap() {
-            NullPValue::Extrapolated {
-                ln_p,
-                ln_p_empirical,
-            } => {
-                assert!(ln_p < ln_p_empirical && ln_p < -100.0)
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            null.p_upper(0.2, TailFit::Gamma).unwrap(),
-            NullPValue::Empirical { .. }
-        ));
-        assert!(EmpiricalNull::new(&[1.0]).is_err());
-    }
 
     #[test]
     fn ks_asymptotic_close_to_exact() {

@@ -1,251 +1,62 @@
-//! Depth alignment: which block of the reference `A` each block of the candidate `B` came
-//! from, given a block-to-block score matrix (e.g. CKA, or a centred spectral similarity).
+//! Depth alignment: which block of `B` each block of `A` corresponds to, given a
+//! block-to-block score matrix (e.g. `−ln p` of a per-block-pair test).
 //!
-//! - [`align_depth_monotone`]: dynamic programming over a monotone path that allows
-//!   **gaps** (blocks of `A` dropped by depth pruning, blocks of `B` that match nothing) and
-//!   **repeats** (several consecutive blocks of `B` mapped to the same block of `A`, as in
-//!   depth up-scaling by block duplication). POSA-like (GhostSpec) with explicit penalties.
-//! - [`align_depth_lap`]: one-to-one, non-monotone assignment (AWM's layer matching), for
-//!   comparison; reorderings show up as crossings.
-//! - [`align_depth_argmax`]: each block of `B` to its best block of `A`, independently
-//!   (many-to-one, non-monotone; captures SOLAR-style "0..24 + 8..32" up-scaling that no
-//!   monotone path can).
-//!
-//! Scores should be **centred**: positive = evidence for correspondence, negative = against
-//! (e.g. `similarity − null mean`). With uncentred scores (all positive) the DP prefers to
-//! match everything.
+//! [`monotone_map`] is a dynamic programme over monotone paths: block `i` of `A` maps to a
+//! block `j(i)` of `B` with `j` non-decreasing in `i`, maximizing `Σ_i score[i, j(i)]`.
+//! Repeats (several blocks of `A` on one block of `B`, as after depth up-scaling by block
+//! duplication) and gaps (blocks of `B` that no block of `A` maps to, as after depth pruning
+//! of `A`'s source) cost nothing; a caller that wants only confident links filters the path
+//! afterwards.
 
-use crate::lap::assign_max;
-use crate::{Result, StatsError};
-
-/// A block mapping.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DepthAlignment {
-    /// For each block of `B`, the block of `A` it maps to, or `None`.
-    pub b_to_a: Vec<Option<usize>>,
-    /// Objective value: sum of matched scores minus penalties (DP), or sum of matched scores.
-    pub score: f64,
-}
-
-impl DepthAlignment {
-    /// Blocks of `A` that no block of `B` maps to (e.g. pruned blocks).
-    pub fn unmatched_a(&self, n_a: usize) -> Vec<usize> {
-        let mut used = vec![false; n_a];
-        for a in self.b_to_a.iter().flatten() {
-            if *a < n_a {
-                used[*a] = true;
-            }
-        }
-        (0..n_a).filter(|&i| !used[i]).collect()
-    }
-}
-
-/// Penalties of [`align_depth_monotone`] (all ≥ 0, subtracted from the objective).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DepthPenalties {
-    /// Per block of `A` left unmatched.
-    pub gap_a: f64,
-    /// Per block of `B` left unmatched.
-    pub gap_b: f64,
-    /// Per extra block of `B` mapped to the same block of `A` (a repeat).
-    pub repeat: f64,
-}
-
-impl Default for DepthPenalties {
-    fn default() -> Self {
-        Self {
-            gap_a: 0.0,
-            gap_b: 0.0,
-            repeat: 0.0,
-        }
-    }
-}
-
-fn check_scores(scores: &[f64], n_a: usize, n_b: usize) -> Result<()> {
-    let needed = n_a.checked_mul(n_b);
-    if needed != Some(scores.len()) {
-        return Err(StatsError::BufferLength {
-            what: "depth score matrix",
-            rows: n_a,
-            cols: n_b,
-            needed: needed.unwrap_or(usize::MAX),
-            len: scores.len(),
-        });
-    }
-    if let Some(index) = scores.iter().position(|v| !v.is_finite()) {
-        return Err(StatsError::NonFinite {
-            what: "depth score matrix",
-            index,
-        });
-    }
-    Ok(())
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Step {
-    None,
-    // D cell
-    Fresh,
-    Repeat,
-    // P cell
-    Match,
-    SkipA,
-    SkipB,
-}
-
-/// Monotone depth alignment maximizing `Σ score[a, b]` over matched pairs minus penalties.
-/// `scores` is row-major `n_a × n_b` (row = block of A). `B`'s blocks map in order to
-/// non-decreasing blocks of `A`; consecutive `B` blocks may share an `A` block (repeat).
+/// The monotone map maximizing the total score: `path[i]` is the block of `B` chosen for
+/// block `i` of `A`, non-decreasing in `i`. `scores` is row-major `n_a × n_b` (row = block of
+/// `A`); empty when `n_a` or `n_b` is 0.
 ///
-/// Recurrences over prefixes (`i` blocks of A, `j` of B):
-/// `D[i][j]` = best with `B_{j−1}` matched to `A_{i−1}`,
-/// `P[i][j]` = best overall;
-/// `D[i][j] = s(i−1, j−1) + max(P[i−1][j−1], D[i][j−1] − repeat)`,
-/// `P[i][j] = max(D[i][j], P[i−1][j] − gap_a, P[i][j−1] − gap_b)`. `O(n_a n_b)`.
-pub fn align_depth_monotone(
-    scores: &[f64],
-    n_a: usize,
-    n_b: usize,
-    penalties: DepthPenalties,
-) -> Result<DepthAlignment> {
-    check_scores(scores, n_a, n_b)?;
-    let w = n_b + 1;
-    let neg = f64::NEG_INFINITY;
-    let mut d = vec![neg; (n_a + 1) * w];
-    let mut p = vec![0.0f64; (n_a + 1) * w];
-    let mut d_step = vec![Step::None; (n_a + 1) * w];
-    let mut p_step = vec![Step::None; (n_a + 1) * w];
-    for i in 1..=n_a {
-        p[i * w] = p[(i - 1) * w] - penalties.gap_a;
-        p_step[i * w] = Step::SkipA;
+/// Recurrence: `dp[0][j] = s(0, j)`, `dp[i][j] = s(i, j) + max_{k ≤ j} dp[i−1][k]`, `O(n_a n_b)`.
+/// Ties, fixed so that the path is reproducible: the running maximum over `k ≤ j` keeps the
+/// **first** (lowest) `k` reaching it (only a strictly greater value replaces it), and the end
+/// of the path is the **last** `j` with the largest `dp[n_a−1][j]` (`Iterator::max_by` with
+/// `f64::total_cmp`).
+///
+/// # Panics
+/// When `scores.len() != n_a * n_b` (a caller bug: the matrix is built by the caller).
+pub fn monotone_map(scores: &[f64], n_a: usize, n_b: usize) -> Vec<usize> {
+    assert_eq!(
+        Some(scores.len()),
+        n_a.checked_mul(n_b),
+        "monotone_map: the score matrix must have n_a × n_b entries"
+    );
+    if n_a == 0 || n_b == 0 {
+        return Vec::new();
     }
-    for j in 1..=n_b {
-        p[j] = p[j - 1] - penalties.gap_b;
-        p_step[j] = Step::SkipB;
-    }
-    for i in 1..=n_a {
-        for j in 1..=n_b {
-            let s = scores[(i - 1) * n_b + (j - 1)];
-            let fresh = p[(i - 1) * w + (j - 1)];
-            let rep = d[i * w + (j - 1)] - penalties.repeat;
-            let (best, step) = if rep > fresh {
-                (rep, Step::Repeat)
-            } else {
-                (fresh, Step::Fresh)
-            };
-            d[i * w + j] = s + best;
-            d_step[i * w + j] = step;
-            let mut pb = d[i * w + j];
-            let mut ps = Step::Match;
-            let sa = p[(i - 1) * w + j] - penalties.gap_a;
-            if sa > pb {
-                pb = sa;
-                ps = Step::SkipA;
+    let s = scores;
+    // dp[i][j]: best total for blocks 0..=i of A with block i mapped to j.
+    let mut dp = vec![f64::NEG_INFINITY; n_a * n_b];
+    let mut from = vec![0usize; n_a * n_b];
+    dp[..n_b].copy_from_slice(&s[..n_b]);
+    for i in 1..n_a {
+        let mut best = f64::NEG_INFINITY;
+        let mut arg = 0;
+        for j in 0..n_b {
+            if dp[(i - 1) * n_b + j] > best {
+                best = dp[(i - 1) * n_b + j];
+                arg = j;
             }
-            let sb = p[i * w + (j - 1)] - penalties.gap_b;
-            if sb > pb {
-                pb = sb;
-                ps = Step::SkipB;
-            }
-            p[i * w + j] = pb;
-            p_step[i * w + j] = ps;
+            dp[i * n_b + j] = best + s[i * n_b + j];
+            from[i * n_b + j] = arg;
         }
     }
-    // Traceback.
-    let mut b_to_a = vec![None; n_b];
-    let (mut i, mut j) = (n_a, n_b);
-    let mut in_d = false;
-    while i > 0 || j > 0 {
-        if in_d {
-            b_to_a[j - 1] = Some(i - 1);
-            match d_step[i * w + j] {
-                Step::Repeat => {
-                    j -= 1;
-                }
-                _ => {
-                    i -= 1;
-                    j -= 1;
-                    in_d = false;
-                }
-            }
-        } else {
-            match p_step[i * w + j] {
-                Step::Match => in_d = true,
-                Step::SkipA => i -= 1,
-                Step::SkipB => j -= 1,
-                _ => {
-                    // Border cells: i == 0 or j == 0.
-                    if i > 0 {
-                        i -= 1;
-                    } else {
-                        j -= 1;
-                    }
-                }
-            }
+    let mut j = (0..n_b)
+        .max_by(|&x, &y| dp[(n_a - 1) * n_b + x].total_cmp(&dp[(n_a - 1) * n_b + y]))
+        .unwrap_or(0);
+    let mut path = vec![0usize; n_a];
+    for i in (0..n_a).rev() {
+        path[i] = j;
+        if i > 0 {
+            j = from[i * n_b + j];
         }
     }
-    Ok(DepthAlignment {
-        b_to_a,
-        score: p[n_a * w + n_b],
-    })
-}
-
-/// One-to-one (non-monotone) assignment maximizing the total score; pairs scoring below
-/// `min_score` are dropped afterwards (reported as unmatched).
-pub fn align_depth_lap(
-    scores: &[f64],
-    n_a: usize,
-    n_b: usize,
-    min_score: f64,
-) -> Result<DepthAlignment> {
-    check_scores(scores, n_a, n_b)?;
-    // Assign B's blocks (rows of the transposed matrix) to A's blocks.
-    let t: Vec<f64> = (0..n_b)
-        .flat_map(|j| (0..n_a).map(move |i| (i, j)))
-        .map(|(i, j)| scores[i * n_b + j])
-        .collect();
-    let asg = assign_max(&t, n_b, n_a)?;
-    let mut score = 0.0;
-    let b_to_a = asg
-        .row_to_col
-        .iter()
-        .enumerate()
-        .map(|(j, a)| {
-            a.filter(|&i| scores[i * n_b + j] >= min_score)
-                .inspect(|&i| {
-                    score += scores[i * n_b + j];
-                })
-        })
-        .collect();
-    Ok(DepthAlignment { b_to_a, score })
-}
-
-/// Each block of `B` to its highest-scoring block of `A` (ties: the lowest index), dropped
-/// when below `min_score`.
-pub fn align_depth_argmax(
-    scores: &[f64],
-    n_a: usize,
-    n_b: usize,
-    min_score: f64,
-) -> Result<DepthAlignment> {
-    check_scores(scores, n_a, n_b)?;
-    let mut score = 0.0;
-    let b_to_a = (0..n_b)
-        .map(|j| {
-            let mut best: Option<(usize, f64)> = None;
-            for i in 0..n_a {
-                let s = scores[i * n_b + j];
-                if best.is_none_or(|(_, b)| s > b) {
-                    best = Some((i, s));
-                }
-            }
-            best.filter(|&(_, s)| s >= min_score).map(|(i, s)| {
-                score += s;
-                i
-            })
-        })
-        .collect();
-    Ok(DepthAlignment { b_to_a, score })
+    path
 }
 
 #[cfg(test)]
@@ -253,82 +64,78 @@ mod tests {
     use super::*;
     use crate::rng::SplitMix64;
 
-    /// A has 12 blocks; B drops A's blocks 3 and 8 and duplicates block 5:
-    /// B = [0,1,2,4,5,5,6,7,9,10,11] (11 blocks).
-    fn pruned_and_upscaled() -> (Vec<usize>, Vec<f64>, usize, usize) {
-        let truth = vec![0, 1, 2, 4, 5, 5, 6, 7, 9, 10, 11];
-        let (n_a, n_b) = (12, truth.len());
+    /// Every non-decreasing path of length `n_a` over `0..n_b`, by brute force.
+    fn best_total(s: &[f64], n_a: usize, n_b: usize) -> f64 {
+        fn rec(s: &[f64], n_b: usize, i: usize, lo: usize, n_a: usize) -> f64 {
+            if i == n_a {
+                return 0.0;
+            }
+            (lo..n_b)
+                .map(|j| s[i * n_b + j] + rec(s, n_b, i + 1, j, n_a))
+                .fold(f64::NEG_INFINITY, f64::max)
+        }
+        rec(s, n_b, 0, 0, n_a)
+    }
+
+    fn total(s: &[f64], n_b: usize, path: &[usize]) -> f64 {
+        path.iter().enumerate().map(|(i, &j)| s[i * n_b + j]).sum()
+    }
+
+    #[test]
+    fn pruned_and_upscaled_depth_is_recovered() {
+        // A = B with B's blocks 3 and 8 dropped and block 5 duplicated:
+        // A's 11 blocks map to B's [0,1,2,4,5,5,6,7,9,10,11].
+        let truth = [0usize, 1, 2, 4, 5, 5, 6, 7, 9, 10, 11];
+        let (n_a, n_b) = (truth.len(), 12);
         let mut rng = SplitMix64::new(8);
         let mut s = vec![0.0; n_a * n_b];
-        for i in 0..n_a {
-            for (j, &t) in truth.iter().enumerate() {
-                // related pair ≈ 0.8, neighbouring blocks 0.3 (adjacent layers look alike),
-                // others ≈ 0; centred by subtracting a null level of 0.1.
-                let base = if i == t {
-                    0.8
-                } else if i.abs_diff(t) == 1 {
-                    0.3
-                } else {
-                    0.0
+        for (i, &t) in truth.iter().enumerate() {
+            for j in 0..n_b {
+                let base = match t.abs_diff(j) {
+                    0 => 40.0,
+                    1 => 8.0,
+                    _ => 0.0,
                 };
-                s[i * n_b + j] = base + 0.05 * rng.normal() - 0.1;
+                s[i * n_b + j] = base + rng.next_f64();
             }
         }
-        (truth, s, n_a, n_b)
+        let path = monotone_map(&s, n_a, n_b);
+        assert_eq!(path, truth);
+        assert!((total(&s, n_b, &path) - best_total(&s, n_a, n_b)).abs() < 1e-9);
     }
 
     #[test]
-    fn dp_recovers_gaps_and_repeat() {
-        let (truth, s, n_a, n_b) = pruned_and_upscaled();
-        let al = align_depth_monotone(
-            &s,
-            n_a,
-            n_b,
-            DepthPenalties {
-                gap_a: 0.0,
-                gap_b: 0.2,
-                repeat: 0.05,
-            },
-        )
-        .unwrap();
-        let got: Vec<usize> = al.b_to_a.iter().map(|a| a.unwrap()).collect();
-        assert_eq!(got, truth);
-        assert_eq!(al.unmatched_a(n_a), vec![3, 8]);
-        // The objective equals the sum of the chosen scores minus one repeat penalty.
-        let manual: f64 = truth
-            .iter()
-            .enumerate()
-            .map(|(j, &i)| s[i * n_b + j])
-            .sum::<f64>()
-            - 0.05;
-        assert!((al.score - manual).abs() < 1e-12);
+    fn optimal_on_random_scores() {
+        let mut rng = SplitMix64::new(21);
+        for &(n_a, n_b) in &[(1usize, 1usize), (1, 5), (5, 1), (4, 6), (6, 4), (7, 7)] {
+            let s: Vec<f64> = (0..n_a * n_b).map(|_| rng.next_f64() * 10.0).collect();
+            let path = monotone_map(&s, n_a, n_b);
+            assert_eq!(path.len(), n_a);
+            assert!(path.windows(2).all(|w| w[0] <= w[1]), "{path:?}");
+            let got = total(&s, n_b, &path);
+            let want = best_total(&s, n_a, n_b);
+            assert!((got - want).abs() < 1e-9, "{n_a}x{n_b}: {got} vs {want}");
+        }
     }
 
     #[test]
-    fn lap_cannot_express_the_repeat() {
-        let (truth, s, n_a, n_b) = pruned_and_upscaled();
-        let al = align_depth_lap(&s, n_a, n_b, 0.2).unwrap();
-        let distinct: std::collections::BTreeSet<_> = al.b_to_a.iter().flatten().collect();
-        assert_eq!(distinct.len(), al.b_to_a.iter().flatten().count());
-        let correct = al
-            .b_to_a
-            .iter()
-            .zip(&truth)
-            .filter(|(a, t)| **a == Some(**t))
-            .count();
-        assert_eq!(correct, n_b - 1);
-        let am = align_depth_argmax(&s, n_a, n_b, 0.2).unwrap();
-        let got: Vec<usize> = am.b_to_a.iter().map(|a| a.unwrap()).collect();
-        assert_eq!(got, truth);
+    fn ties_are_broken_as_documented() {
+        // All zero: the running maximum keeps k = 0, the end is the last column, so the path
+        // ends on the last column and every earlier block falls back to column 0.
+        assert_eq!(monotone_map(&[0.0; 12], 3, 4), vec![0, 0, 3]);
+        // One row: the last maximum.
+        assert_eq!(monotone_map(&[1.0, 5.0, 5.0, 2.0], 1, 4), vec![2]);
+        // Forward pass: block 0 ties on columns 1 and 2; block 1 reaches column 2 from the
+        // first of them.
+        let s = [0.0, 5.0, 5.0, 0.0, 0.0, 9.0];
+        assert_eq!(monotone_map(&s, 2, 3), vec![1, 2]);
+        assert!(monotone_map(&[], 0, 3).is_empty());
+        assert!(monotone_map(&[], 3, 0).is_empty());
     }
 
     #[test]
-    fn negative_scores_leave_gaps() {
-        // Nothing related: every score negative, zero penalties → all unmatched, score 0.
-        let s = vec![-0.1; 4 * 5];
-        let al = align_depth_monotone(&s, 4, 5, DepthPenalties::default()).unwrap();
-        assert!(al.b_to_a.iter().all(|a| a.is_none()));
-        assert_eq!(al.score, 0.0);
-        assert!(align_depth_monotone(&s, 4, 4, DepthPenalties::default()).is_err());
+    #[should_panic(expected = "n_a × n_b")]
+    fn wrong_matrix_size_is_a_bug() {
+        monotone_map(&[0.0; 5], 2, 3);
     }
 }

@@ -8,6 +8,11 @@
 //! can, on degenerate float input) the crate falls back to its own O(n²m) shortest
 //! augmenting path solver with dual potentials, which is slower but unconditional.
 //!
+//! That solver is also public as [`assign_min_hungarian`]: no padding, no `lapjv`, and a tie
+//! rule that depends only on the cost matrix (the lowest column index wins each scan), for
+//! small matrices where reproducible tie-breaking matters more than speed (tensor-role
+//! matching in `taoke-anatomy`, whose matrices hold many equal "not a candidate" costs).
+//!
 //! Complexity: O(n³) worst case for `n = max(rows, cols)`, much less on random dense input
 //! (0.1–0.3 s for 2048² row-cosine costs of related matrices, ≈ 1 s for independent ones,
 //! release build on a loaded 2-core machine). Memory: `n² × 8` bytes for the padded costs
@@ -161,9 +166,30 @@ pub fn assign_min(costs: &[f64], rows: usize, cols: usize) -> Result<Assignment>
     assign_signed(costs, rows, cols, 1.0)
 }
 
+/// Assignment minimizing `Σ costs[i, π(i)]` (`costs` row-major `rows × cols`) by the
+/// Hungarian method alone, the fallback solver of this module (see the module docs for when
+/// to prefer it to [`assign_min`]). `total` is the sum of the assigned costs.
+pub fn assign_min_hungarian(costs: &[f64], rows: usize, cols: usize) -> Result<Assignment> {
+    check_buffer(costs, rows, cols)?;
+    if rows == 0 || cols == 0 {
+        return Ok(Assignment {
+            row_to_col: vec![None; rows],
+            total: 0.0,
+        });
+    }
+    let row_to_col = solve_sap(costs, rows, cols);
+    let total = row_to_col
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.map(|c| costs[i * cols + c]))
+        .sum();
+    Ok(Assignment { row_to_col, total })
+}
+
 /// Shortest augmenting path with dual potentials (the classical O(n²m) Hungarian method,
 /// Kuhn–Munkres in the Jonker–Volgenant/Dijkstra form), for `rows ≤ cols` after an internal
-/// transpose.
+/// transpose. Rows are added in order; within a scan the first column reaching the minimum
+/// wins.
 fn solve_sap(costs: &[f64], rows: usize, cols: usize) -> Vec<Option<usize>> {
     if rows > cols {
         // Transpose: assign every column to a row, then invert.
@@ -322,6 +348,35 @@ mod tests {
             .map(|(i, j)| c[i * 50 + j.unwrap()])
             .sum();
         assert_eq!(a.total, t);
+    }
+
+    #[test]
+    fn hungarian_finds_the_optimum() {
+        let pairs = |c: &[f64], r, k| assign_min_hungarian(c, r, k).unwrap().pairs();
+        // Greedy would take (0,0)=1 then (1,1)=10: total 11; optimum is 2+3 = 5.
+        assert_eq!(pairs(&[1.0, 2.0, 3.0, 10.0], 2, 2), vec![(0, 1), (1, 0)]);
+        let c = [4.0, 1.0, 3.0, 2.0, 0.0, 5.0, 3.0, 2.0, 2.0];
+        assert_eq!(assign_min_hungarian(&c, 3, 3).unwrap().total, 5.0);
+        // Rectangular both ways.
+        assert_eq!(pairs(&[5.0, 1.0, 9.0], 1, 3), vec![(0, 1)]);
+        assert_eq!(pairs(&[5.0, 1.0, 9.0], 3, 1), vec![(1, 0)]);
+        assert!(pairs(&[], 0, 0).is_empty());
+        assert_eq!(
+            assign_min_hungarian(&[], 2, 0).unwrap().row_to_col,
+            vec![None, None]
+        );
+        // Ties: all-equal costs give the identity (first column wins each scan), whatever
+        // lapjv would pick.
+        assert_eq!(pairs(&[1e9; 9], 3, 3), vec![(0, 0), (1, 1), (2, 2)]);
+        assert!(assign_min_hungarian(&[f64::NAN], 1, 1).is_err());
+        // Same optimum as the lapjv path on random input.
+        let mut r = SplitMix64::new(17);
+        for &(rows, cols) in &[(6usize, 6usize), (4, 9), (9, 4)] {
+            let c: Vec<f64> = (0..rows * cols).map(|_| r.next_f64()).collect();
+            let h = assign_min_hungarian(&c, rows, cols).unwrap();
+            let l = assign_min(&c, rows, cols).unwrap();
+            assert!((h.total - l.total).abs() < 1e-12);
+        }
     }
 
     #[test]

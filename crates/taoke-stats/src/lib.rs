@@ -7,20 +7,24 @@
 //! | module | what it does | null hypothesis / output |
 //! |---|---|---|
 //! | [`matching`] | Zhu et al.'s φ_U: LAP matching of hidden-unit rows on cosine similarity, Spearman of the matching, `ln p` | H0: the two weight sets are independent and one of them has an exchangeable (permutation-invariant) law over hidden units |
-//! | [`combine`] | Fisher, Stouffer, Holm–Bonferroni, all on natural-log p-values | independent p-values under H0 |
-//! | [`cka`] | unbiased linear CKA; vocabulary-anchored hidden-dimension alignment (assignment with signs, orthogonal Procrustes) | a similarity, not a p-value: calibrate with [`calibration`] |
-//! | [`spectral`] | singular values of products (`W_q W_kᵀ`, `W_v W_o`) via thin QR, randomized top-k SVD, spectrum distances | a distance |
-//! | [`depth`] | block-to-block depth alignment: monotone DP with gaps and repeats, LAP, argmax | a mapping and score |
-//! | [`delta`] | `‖A−B‖/‖B‖`, effective rank, energy fractions, skewness/kurtosis, Jarque–Bera and D'Agostino K², isotropy against the Marchenko–Pastur edge | H0 of the normality tests: the delta is i.i.d. Gaussian |
-//! | [`calibration`] | empirical null with the `(r+1)/(n+1)` rule, labelled parametric tail extrapolation, KS test against U(0,1) | |
-//! | [`correlation`] | centred Pearson, Spearman with average ranks, their t-test `ln p` | H0: no correlation |
-//! | [`special`] | log-space special functions: Student t, χ², normal tails, regularized incomplete beta and gamma | |
+//! | [`lap`] | linear assignment (lapjv with a Hungarian fallback; the Hungarian method alone where ties must break reproducibly) | an optimal assignment |
+//! | [`combine`] | Fisher's combination of natural-log p-values | independent p-values under H0 |
+//! | [`cka`] | unbiased linear CKA, prepared once per matrix for block × block comparisons | a similarity, not a p-value: calibrate it on independent pairs |
+//! | [`align`] | `f32` products and orthogonal Procrustes between two models' hidden coordinates | an orthogonal map |
+//! | [`spectral`] | singular values, randomized top-k singular values of a product (`W_qᵀ W_k`, `W_o W_v`) without forming it, spectrum distances | a distance |
+//! | [`depth`] | monotone block-to-block depth map (dynamic programme with repeats and gaps) | a mapping |
+//! | [`calibration`] | Kolmogorov–Smirnov test against U(0,1) (are null p-values uniform?) | H0: i.i.d. U(0,1) |
+//! | [`correlation`] | centred Pearson | a coefficient |
+//! | [`special`] | log-space special functions: Student t, χ² (even dof) and normal tails, regularized incomplete beta | |
+//! | [`rng`] | the seeded SplitMix64 generator and its finalizer | |
+//! | [`hash`] | 64-bit FNV-1a | |
 //!
 //! # Conventions
 //!
 //! - Matrices are [`Matrix`] (owned, row-major `f32`) and [`MatrixRef`] (a borrowed view). The
-//!   weights stay `f32` in memory; every reduction, Gram product and decomposition runs in `f64`
-//!   through `faer`.
+//!   weights stay `f32` in memory; reductions and decompositions run in `f64` through `faer`;
+//!   the large products (cosine matrices, CKA cross products, Procrustes' `Bᵀ A`) are `f32`
+//!   GEMMs, as each function documents.
 //! - Every p-value is returned as its natural logarithm `ln p`, computed in log space so that
 //!   the astronomically small p-values of related models (Zhu et al. report the float64
 //!   underflow 2.2e-308) stay finite and comparable. `ln p = 0` means p = 1.
@@ -30,13 +34,14 @@
 
 #![deny(missing_docs)]
 
+pub mod align;
 pub mod calibration;
 pub mod cka;
 pub mod combine;
 pub mod correlation;
-pub mod delta;
 pub mod depth;
 mod error;
+pub mod hash;
 pub mod lap;
 pub mod matching;
 mod matrix;

@@ -1,5 +1,5 @@
 //! Zhu et al.'s permutation-equivariant weight test φ_U (ICML 2025, arXiv 2502.12292) and its
-//! rectangular, subset and agreement variants.
+//! rectangular and subset variants.
 //!
 //! # The test
 //!
@@ -60,16 +60,12 @@
 //! `h_a ≠ h_b` the subset is drawn from the smaller side and matched into *all* rows of the
 //! larger one (rectangular case above), which keeps validity but not the cost saving.
 //!
-//! # Permuted copies: the agreement statistic
+//! # Permuted copies
 //!
 //! A copy whose hidden units were permuted (`B = P A`) defeats the identity-based test: `π`
-//! recovers `P`, but `ρ` against the identity is null. Zhu et al.'s unconstrained φ_MATCH
-//! compares two matchings of the same units instead, e.g. `π_up` (from up-projection rows) and
-//! `π_gate` (gate rows): [`matching_agreement`] gives Spearman between `π_up(i)` and
-//! `π_gate(i)`. Under H0 this is exact only if the two matrices are independent within each
-//! model (true at random initialisation, not after training), so its p-value is **not exact**
-//! and must be calibrated on independent pairs ([`crate::calibration`]); Zhu et al. found it
-//! close to uniform on 141 independent pairs.
+//! recovers `P`, but `ρ` against the identity is null. The engine handles such copies by
+//! aligning units before testing (and Zhu et al.'s unconstrained φ_MATCH compares two
+//! matchings of the same units instead).
 
 use crate::lap::PaddedCosts;
 use crate::matrix::{gemm_abt_f32, unit_rows_f32};
@@ -120,15 +116,6 @@ impl RowMatching {
         } else {
             self.total_similarity / self.pairs.len() as f64
         }
-    }
-
-    /// `π` as a vector over rows of `A` (`None` for unmatched rows, only when `h_a > h_b`).
-    pub fn a_to_b(&self) -> Vec<Option<usize>> {
-        let mut out = vec![None; self.rows_a];
-        for &(i, j) in &self.pairs {
-            out[i] = Some(j);
-        }
-        out
     }
 }
 
@@ -237,7 +224,7 @@ fn distinct_ranks(v: &[usize]) -> Vec<usize> {
 }
 
 /// Spearman test of paired **distinct** indices `(x_k, y_k)` (each side without repeats):
-/// the core of φ_U and of [`matching_agreement`]. Needs `n ≥ 3`.
+/// the core of φ_U. Needs `n ≥ 3`.
 pub fn rank_pairs_test(pairs: &[(usize, usize)], alternative: Alternative) -> Result<MatchingTest> {
     let n = pairs.len();
     if n < 3 {
@@ -371,24 +358,6 @@ pub fn phi_u_subset(
         };
         Ok(PhiU { matching, test })
     }
-}
-
-/// Agreement of two matchings of the same units (φ_MATCH-style; e.g. up-projection and gate
-/// rows): Spearman between `π₁(i)` and `π₂(i)` over the `A` rows matched in both. Detects
-/// permuted copies; its p-value is **not exact** under H0 (see the module docs) and needs
-/// calibration.
-pub fn matching_agreement(
-    m1: &RowMatching,
-    m2: &RowMatching,
-    alternative: Alternative,
-) -> Result<MatchingTest> {
-    let b2 = m2.a_to_b();
-    let pairs: Vec<(usize, usize)> = m1
-        .pairs
-        .iter()
-        .filter_map(|&(i, j1)| b2.get(i).copied().flatten().map(|j2| (j1, j2)))
-        .collect();
-    rank_pairs_test(&pairs, alternative)
 }
 
 #[cfg(test)]

@@ -258,11 +258,6 @@ pub(crate) fn matmul(lhs: FaerRef<'_, f64>, rhs: FaerRef<'_, f64>) -> Mat<f64> {
     out
 }
 
-/// Converts a `faer` matrix back to a row-major `f32` [`Matrix`].
-pub(crate) fn from_faer(m: FaerRef<'_, f64>) -> Matrix {
-    Matrix::from_fn(m.nrows(), m.ncols(), |i, j| m[(i, j)] as f32)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

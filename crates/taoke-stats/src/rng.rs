@@ -7,6 +7,19 @@
 
 use crate::Matrix;
 
+/// The Weyl increment of SplitMix64 (`⌊2⁶⁴/φ⌋`, odd).
+pub const SPLITMIX64_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The SplitMix64 finalizer (Stafford's "Mix13" variant of the MurmurHash3 mixer): a
+/// bijection of `u64` whose output bits each depend on every input bit. [`SplitMix64`] returns
+/// `splitmix64_mix(state)` after adding [`SPLITMIX64_GAMMA`] to its state; on its own it
+/// hashes a counter or combines seed words.
+pub fn splitmix64_mix(z: u64) -> u64 {
+    let z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// SplitMix64 (Steele, Lea & Flood 2014): a 64-bit state advanced by a Weyl increment and
 /// finalised by a bijective mixer. Passes BigCrush; ample for sampling.
 #[derive(Debug, Clone)]
@@ -22,11 +35,8 @@ impl SplitMix64 {
 
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.state = self.state.wrapping_add(SPLITMIX64_GAMMA);
+        splitmix64_mix(self.state)
     }
 
     /// Uniform in `[0, 1)` with 53 random bits.
@@ -102,6 +112,13 @@ mod tests {
         let mut r = SplitMix64::new(1234567);
         assert_eq!(r.next_u64(), 6457827717110365317);
         assert_eq!(r.next_u64(), 3203168211198807973);
+        // The generator is the finalizer applied to a Weyl sequence.
+        let mut r = SplitMix64::new(99);
+        for k in 1..=5u64 {
+            let want = splitmix64_mix(99u64.wrapping_add(k.wrapping_mul(SPLITMIX64_GAMMA)));
+            assert_eq!(r.next_u64(), want);
+        }
+        assert_eq!(splitmix64_mix(0), 0);
     }
 
     #[test]

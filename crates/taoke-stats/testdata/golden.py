@@ -53,7 +53,7 @@ for x, df in [(5000.0, 64), (1e5, 2000), (3401.0, 6)]:
     q = mpmath.gammainc(mpmath.mpf(df) / 2, mpmath.mpf(x) / 2, mpmath.inf, regularized=True)
     out(f"chi2_logsf_mp({x}, {df})", mpmath.log(q))
 
-for x, df in [(3.0, 4), (100.0, 10), (5000.0, 64), (1e5, 2000), (7.5, 3), (0.2, 9)]:
+for x, df in [(3.0, 4), (100.0, 10), (5000.0, 64), (1e5, 2000)]:
     out(f"chi2_logsf({x}, {df})", stats.chi2.logsf(x, df))
 
 for z in [-3.0, -1.0, 0.5, 1.4, 1.6, 4.0, 6.0, 10.0, 40.0]:
@@ -62,15 +62,10 @@ for z in [-3.0, -1.0, 0.5, 1.4, 1.6, 4.0, 6.0, 10.0, 40.0]:
 for a, b, x in [(2.5, 0.5, 0.3), (60.0, 0.5, 0.01), (0.5, 3.0, 0.9)]:
     out(f"ln_betainc({a}, {b}, {x})", np.log(special.betainc(a, b, x)))
 
-# correlations on deterministic vectors; y has ties (rounded)
+# correlation on deterministic vectors; y has ties (rounded)
 x = np.array([det_uniform(i, 1) for i in range(40)])
 y = np.array([round(det_uniform(i, 2) * 5 + x[i] * 3, 0) for i in range(40)])
-r = stats.spearmanr(x, y)
-out("spearman_rho", r.statistic)
-out("spearman_logp_two_sided", np.log(r.pvalue))
-r = stats.pearsonr(x, y)
-out("pearson_r", r.statistic)
-out("pearson_logp_two_sided", np.log(r.pvalue))
+out("pearson_r", stats.pearsonr(x, y).statistic)
 
 # assignments on integer-derived matrices
 for rows, cols, seed in [(8, 8, 3), (30, 30, 4), (20, 35, 5), (35, 20, 6)]:
@@ -119,27 +114,11 @@ for n, seed, power in [(50, 7, 1.0), (300, 8, 1.0), (200, 9, 1.3)]:
     d = stats.kstest(u, "uniform").statistic
     out(f"ks_p_mtw_mp(n={n}, seed {seed}, pow {power})", mtw_sf(n, d))
 
-# normality tests
-g = np.array([det_normalish(i, 10) for i in range(500)])
-sk = np.array([np.exp(0.5 * det_normalish(i, 11)) for i in range(500)])
-for name, v in [("normalish", g), ("lognormalish", sk)]:
-    out(f"skew({name})", stats.skew(v))
-    out(f"excess_kurtosis({name})", stats.kurtosis(v))
-    r = stats.jarque_bera(v)
-    out(f"jb_stat({name})", r.statistic)
-    out(f"jb_logp({name})", np.log(r.pvalue))
-    r = stats.normaltest(v)
-    out(f"k2_stat({name})", r.statistic)
-    out(f"k2_logp({name})", np.log(r.pvalue))
-
 # p-value combination
 ps = [0.01, 0.2, 0.03]
 r = stats.combine_pvalues(ps, method="fisher")
 out("fisher_stat", r.statistic)
 out("fisher_logp", np.log(r.pvalue))
-r = stats.combine_pvalues(ps, method="stouffer")
-out("stouffer_z", r.statistic)
-out("stouffer_logp", np.log(r.pvalue))
 
 
 # unbiased linear CKA (Song et al. 2012 U-statistic), kernel form, as an independent check
@@ -159,4 +138,3 @@ Y = np.array([[X[i, j % 5] * (j + 1) * 0.3 + det_normalish(i * 7 + j, 21) for j 
               for i in range(20)])
 K, L = X @ X.T, Y @ Y.T
 out("cka_unbiased", hsic_u(K, L) / np.sqrt(hsic_u(K, K) * hsic_u(L, L)))
-out("hsic_unbiased", hsic_u(K, L))

@@ -9,13 +9,12 @@
 //! (scipy 1.17.1, numpy 2.4.6, mpmath 1.4.1). `det_uniform` mirrors the script's integer hash.
 
 use taoke_stats::calibration::ks_uniform;
-use taoke_stats::cka::{cka_unbiased, hsic_unbiased};
-use taoke_stats::combine::{fisher, stouffer};
-use taoke_stats::correlation::{correlation_test, pearson, spearman};
-use taoke_stats::delta::{dagostino_k2, jarque_bera, moments_f64};
-use taoke_stats::lap::{assign_max, assign_min};
-use taoke_stats::special::{chi2_ln_sf, ln_beta_inc_reg, norm_ln_sf, t_ln_sf};
-use taoke_stats::{Alternative, Matrix};
+use taoke_stats::cka::CkaPrepared;
+use taoke_stats::combine::fisher;
+use taoke_stats::correlation::pearson;
+use taoke_stats::lap::{assign_max, assign_min, assign_min_hungarian};
+use taoke_stats::special::{chi2_even_ln_sf, ln_beta_inc_reg, norm_ln_sf, t_ln_sf};
+use taoke_stats::Matrix;
 
 fn det_uniform(i: u64, seed: u64) -> f64 {
     const M: u64 = 1 << 32;
@@ -67,12 +66,10 @@ fn chi2_and_normal_log_sf() {
     for &(x, df, want) in &[
         (3.0, 4.0, -0.5837092681258446),
         (100.0, 10.0, -37.44838565575167),
-        (7.5, 3.0, -2.8549542914761807),
-        (0.2, 9.0, -5.567499007148979e-07),
         (5000.0, 64.0, -2335.534324776415),
         (1e5, 2000.0, -45096.24173519999),
     ] {
-        assert_rel(chi2_ln_sf(x, df), want, 1e-11);
+        assert_rel(chi2_even_ln_sf(x, df as usize / 2), want, 1e-11);
     }
     for &(z, want) in &[
         (-3.0, -0.0013508099647481925),
@@ -97,19 +94,12 @@ fn chi2_and_normal_log_sf() {
 }
 
 #[test]
-fn correlations() {
+fn correlation() {
     let x: Vec<f64> = (0..40).map(|i| det_uniform(i, 1)).collect();
     let y: Vec<f64> = (0..40)
         .map(|i| (det_uniform(i as u64, 2) * 5.0 + x[i] * 3.0).round())
         .collect();
-    let rho = spearman(&x, &y).unwrap();
-    assert_rel(rho, 0.5059363964634866, 1e-13);
-    let t = correlation_test(rho, 40, Alternative::TwoSided).unwrap();
-    assert_rel(t.ln_p, -7.050718119901774, 1e-11);
-    let r = pearson(&x, &y).unwrap();
-    assert_rel(r, 0.4877745182973294, 1e-13);
-    let t = correlation_test(r, 40, Alternative::TwoSided).unwrap();
-    assert_rel(t.ln_p, -6.564378902873437, 1e-11);
+    assert_rel(pearson(&x, &y).unwrap(), 0.4877745182973294, 1e-13);
 }
 
 #[test]
@@ -126,6 +116,9 @@ fn linear_sum_assignment_totals() {
         let a = assign_min(&c, rows, cols).unwrap();
         assert_rel(a.total, min_total, 1e-12);
         assert_eq!(a.pairs().len(), rows.min(cols));
+        let h = assign_min_hungarian(&c, rows, cols).unwrap();
+        assert_rel(h.total, min_total, 1e-12);
+        assert_eq!(h.pairs().len(), rows.min(cols));
         let a = assign_max(&c, rows, cols).unwrap();
         assert_rel(a.total, max_total, 1e-12);
     }
@@ -151,73 +144,27 @@ fn kolmogorov_smirnov_uniform() {
 }
 
 #[test]
-fn normality_tests() {
-    let g: Vec<f64> = (0..500).map(|i| det_normalish(i, 10)).collect();
-    let s: Vec<f64> = (0..500)
-        .map(|i| (0.5 * det_normalish(i, 11)).exp())
-        .collect();
-    for (v, skew, kurt, jb, jb_lp, k2, k2_lp) in [
-        (
-            &g,
-            -0.012601889900182352,
-            -0.03075924991389556,
-            0.03294504107272408,
-            -0.016472520536362,
-            0.013798174173974755,
-            -0.006899087086987408,
-        ),
-        (
-            &s,
-            1.6952818418354494,
-            4.116684530282056,
-            592.5627836435743,
-            -296.28139182178717,
-            180.54921545435013,
-            -90.27460772717507,
-        ),
-    ] {
-        let m = moments_f64(v).unwrap();
-        assert_rel(m.skewness, skew, 1e-10);
-        assert_rel(m.excess_kurtosis, kurt, 1e-10);
-        let t = jarque_bera(&m);
-        assert_rel(t.statistic, jb, 1e-10);
-        assert_rel(t.ln_p, jb_lp, 1e-10);
-        let t = dagostino_k2(&m).unwrap();
-        assert_rel(t.statistic, k2, 1e-9);
-        assert_rel(t.ln_p, k2_lp, 1e-9);
-    }
-}
-
-#[test]
 fn p_value_combination() {
     let ln: Vec<f64> = [0.01f64, 0.2, 0.03].iter().map(|p| p.ln()).collect();
     let (x, lp) = fisher(&ln).unwrap();
     assert_rel(x, 19.442331991484345, 1e-14);
     assert_rel(lp, -5.661211032648623, 1e-12);
-    let (z, lp) = stouffer(&ln, None).unwrap();
-    assert_rel(z, 2.914904513021473, 1e-10);
-    assert_rel(lp, -6.331711221659774, 1e-10);
     // mpmath: ln P(χ²(6) > 3401)
     let (_, lp) = fisher(&[-800.0, -900.0, -0.5]).unwrap();
     assert_rel(lp, -1686.314615847267, 1e-12);
 }
 
 #[test]
-fn unbiased_cka_matches_kernel_form() {
+fn prepared_cka_matches_kernel_form() {
     let x = Matrix::from_fn(20, 5, |i, j| det_normalish((i * 5 + j) as u64, 20) as f32);
     let y = Matrix::from_fn(20, 7, |i, j| {
         let xv = det_normalish((i * 5 + j % 5) as u64, 20);
         (xv * (j as f64 + 1.0) * 0.3 + det_normalish((i * 7 + j) as u64, 21)) as f32
     });
     // The script uses float64 inputs; ours are f32, so compare at f32-rounding tolerance.
-    assert_rel(
-        cka_unbiased(x.view(), y.view()).unwrap(),
-        0.5662949386889414,
-        1e-5,
+    let (px, py) = (
+        CkaPrepared::new(x.view()).unwrap(),
+        CkaPrepared::new(y.view()).unwrap(),
     );
-    assert_rel(
-        hsic_unbiased(x.view(), y.view()).unwrap(),
-        7.8956047244824905,
-        1e-5,
-    );
+    assert_rel(px.cka(&py).unwrap(), 0.5662949386889414, 1e-5);
 }

@@ -2,8 +2,7 @@
 //! synthetic derivatives built from a real checkpoint, so the statistics see real weight
 //! distributions (heavy tails, structured rows) rather than Gaussian toys.
 
-use taoke_stats::delta::{analyze_delta, DeltaOptions};
-use taoke_stats::matching::{match_rows, matching_agreement, phi_u, phi_u_subset};
+use taoke_stats::matching::{match_rows, phi_u, phi_u_subset};
 use taoke_stats::rng::SplitMix64;
 use taoke_stats::{Alternative, Matrix};
 
@@ -121,49 +120,7 @@ fn minilm_ffn_fine_tune_and_permuted_copy() {
     let m_down = match_rows(down_t.view(), down_t_p.view()).unwrap();
     let exact_up = m_up.pairs.iter().filter(|&&(i, j)| j == perm[i]).count();
     let exact_down = m_down.pairs.iter().filter(|&&(i, j)| j == perm[i]).count();
-    let ag = matching_agreement(&m_up, &m_down, Alternative::Greater).unwrap();
-    eprintln!(
-        "permuted copy: up recovered {exact_up}/1536, down {exact_down}/1536, agreement rho {:.4} ln p {:.1}",
-        ag.rho, ag.ln_p
-    );
+    eprintln!("permuted copy: up recovered {exact_up}/1536, down {exact_down}/1536");
     assert_eq!(exact_up, 1536);
     assert_eq!(exact_down, 1536);
-    assert!(ag.ln_p < -1000.0);
-}
-
-#[test]
-fn minilm_delta_noise_washed_vs_lora() {
-    let p =
-        taoke_test::model_or_skip!(taoke_test::test_model("all-MiniLM-L6-v2/model.safetensors"));
-    let m = load(&p, &["encoder.layer.1.attention.self.query.weight"]);
-    let w = &m[0];
-    let s = std_of(w);
-    let mut rng = SplitMix64::new(700);
-    let washed = Matrix::from_fn(w.rows, w.cols, |i, j| {
-        w.get(i, j) + (rng.normal() * s / 700.0) as f32
-    });
-    let tuned = lora(w, 0.02, &mut rng);
-    let opts = DeltaOptions::default();
-    let dw = analyze_delta(washed.view(), w.view(), opts).unwrap();
-    let dt = analyze_delta(tuned.view(), w.view(), opts).unwrap();
-    eprintln!(
-        "minilm q noise-washed: std ratio x700 {:.4}, kurt {:.3}, K2 ln p {:.2}, edge ratio {:.3}, erank {:.1}",
-        dw.std_ratio * 700.0,
-        dw.moments.excess_kurtosis,
-        dw.dagostino.ln_p,
-        dw.isotropy.edge_ratio,
-        dw.effective_rank.unwrap_or(f64::NAN)
-    );
-    eprintln!(
-        "minilm q lora: rel norm {:.4}, erank {:.2}, energy top-8 {:.5}, edge ratio {:.2}",
-        dt.relative_norm,
-        dt.effective_rank.unwrap_or(f64::NAN),
-        dt.energy_top,
-        dt.isotropy.edge_ratio
-    );
-    assert!((dw.std_ratio * 700.0 - 1.0).abs() < 0.03);
-    assert!(dw.moments.excess_kurtosis.abs() < 0.1);
-    assert!(dw.dagostino.ln_p > (1e-4f64).ln());
-    assert!(dw.isotropy.edge_ratio < 1.1 && dw.effective_rank.unwrap() > 200.0);
-    assert!(dt.effective_rank.unwrap() < 9.0 && dt.energy_top > 0.999);
 }

@@ -8,6 +8,7 @@ use taoke_anatomy::{
 };
 
 use crate::common::{load, onnx_hints};
+use taoke_test::xorshift_noise as noise;
 
 struct Mem(Vec<Vec<f32>>);
 
@@ -18,18 +19,6 @@ impl TensorSource for Mem {
             .cloned()
             .ok_or_else(|| "no such tensor".into())
     }
-}
-
-fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
 }
 
 fn transpose(w: &[f32], r: usize, c: usize) -> Vec<f32> {

@@ -420,13 +420,8 @@ fn random_pickle_mutations_never_panic() {
     ]);
     let pkl = b.pickle(&root);
     assert_eq!(parse_state_dict(&pkl).expect("valid").tensors.len(), 2);
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = taoke_test::XorShift64(0x9E37_79B9_7F4A_7C15);
+    let mut next = move || rng.next_u64();
     let mut errors = 0;
     for _ in 0..20_000 {
         let mut p = pkl.clone();
