@@ -8,7 +8,8 @@
 //! Procrustes — that is how cross-lingual embedding alignment works). The exact tests run on
 //! units whose order stays exchangeable under the null whatever the alignment.
 
-use taoke_stats::{Matrix, MatrixRef};
+pub use taoke_stats::align::{matmul, matmul_tn, procrustes_f32 as procrustes};
+use taoke_stats::Matrix;
 
 /// How B's residual coordinates map to A's.
 #[derive(Debug, Clone)]
@@ -110,22 +111,6 @@ impl Transform {
     }
 }
 
-/// `a · b` with faer.
-pub fn matmul(a: MatrixRef<'_>, b: MatrixRef<'_>) -> Matrix {
-    let fa = faer::MatRef::from_row_major_slice(a.data(), a.rows(), a.cols());
-    let fb = faer::MatRef::from_row_major_slice(b.data(), b.rows(), b.cols());
-    let c = fa * fb;
-    Matrix::from_fn(a.rows(), b.cols(), |i, j| c[(i, j)])
-}
-
-/// `aᵀ · b` with faer.
-pub fn matmul_tn(a: MatrixRef<'_>, b: MatrixRef<'_>) -> Matrix {
-    let fa = faer::MatRef::from_row_major_slice(a.data(), a.rows(), a.cols());
-    let fb = faer::MatRef::from_row_major_slice(b.data(), b.rows(), b.cols());
-    let c = fa.transpose() * fb;
-    Matrix::from_fn(a.cols(), b.cols(), |i, j| c[(i, j)])
-}
-
 /// Centres each column of `x` (subtracts the column mean).
 pub fn center_columns(x: &mut Matrix) {
     for j in 0..x.cols {
@@ -137,20 +122,6 @@ pub fn center_columns(x: &mut Matrix) {
             x.data[i * x.cols + j] -= mean as f32;
         }
     }
-}
-
-/// Orthogonal Procrustes: the orthogonal `M` (`d_b × d_a`, square) minimizing ‖B·M − A‖.
-pub fn procrustes(a: MatrixRef<'_>, b: MatrixRef<'_>) -> Option<Matrix> {
-    if a.cols() != b.cols() || a.rows() != b.rows() {
-        return None;
-    }
-    let c = matmul_tn(b, a); // d_b × d_a = Bᵀ A
-    let fc = faer::Mat::<f64>::from_fn(c.rows, c.cols, |i, j| f64::from(c.get(i, j)));
-    let svd = fc.thin_svd().ok()?;
-    let m = svd.U() * svd.V().transpose();
-    Some(Matrix::from_fn(m.nrows(), m.ncols(), |i, j| {
-        m[(i, j)] as f32
-    }))
 }
 
 /// Relative residual ‖B·M − A‖ / ‖A‖ of a transform.

@@ -56,18 +56,9 @@ pub fn spectral_null() -> Null {
     nulls().spectral_mse
 }
 
-/// `ln P(Z > x)` for a standard normal `Z`, accurate in the far tail (no underflow).
-pub fn ln_normal_sf(x: f64) -> f64 {
-    if x < 5.0 {
-        // erfc via the complementary error function of statrs.
-        let p = 0.5 * statrs::function::erf::erfc(x / std::f64::consts::SQRT_2);
-        return p.max(f64::MIN_POSITIVE).ln();
-    }
-    // Asymptotic series: φ(x)/x · (1 − 1/x² + 3/x⁴ − 15/x⁶).
-    let x2 = x * x;
-    let series = 1.0 - 1.0 / x2 + 3.0 / (x2 * x2) - 15.0 / (x2 * x2 * x2);
-    -0.5 * x2 - (x * (2.0 * std::f64::consts::PI).sqrt()).ln() + series.ln()
-}
+/// `ln P(Z > x)` for a standard normal `Z`, accurate in the far tail (no underflow): the
+/// one implementation in taoke-stats.
+pub use taoke_stats::special::norm_ln_sf_asymptotic as ln_normal_sf;
 
 #[cfg(test)]
 mod tests {

@@ -592,16 +592,7 @@ pub fn read_matrix_samples(
 
 /// The first SplitMix64 output for seed `z`: a seeded hash of `z`.
 fn splitmix(z: u64) -> u64 {
-    taoke_stats::rng::SplitMix64::new(z).next_u64()
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    taoke_stats::rng::splitmix64_mix(z.wrapping_add(taoke_stats::rng::SPLITMIX64_GAMMA))
 }
 
 /// The `k` of `0..n` with the smallest seeded hashes, ascending.
@@ -637,7 +628,8 @@ pub fn sample_positions(
     if rows == 0 || cols == 0 {
         return Vec::new();
     }
-    let seed = fnv1a(format!("taoke-samples/{block}/{role}/{rows}x{cols}").as_bytes());
+    let seed =
+        taoke_stats::hash::fnv1a(format!("taoke-samples/{block}/{role}/{rows}x{cols}").as_bytes());
     let n_rows = rows.min(SAMPLE_ROWS.max(PER_MATRIX.div_ceil(cols)));
     let per_row = cols.min(PER_MATRIX / n_rows).max(1);
     bottom_k(rows, n_rows, seed)

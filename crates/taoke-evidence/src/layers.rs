@@ -22,7 +22,7 @@ pub(crate) fn layer_map(tests: &[BlockTest], la: u32, lb: u32) -> Vec<LayerLink>
     for t in tests {
         s[t.a as usize * lb + t.b as usize] = (-t.test.ln_p).max(0.0);
     }
-    let path = monotone_path(&s, la, lb);
+    let path = taoke_stats::depth::monotone_map(&s, la, lb);
     let ln_thresh = LINK_P.ln();
     path.iter()
         .enumerate()
@@ -37,38 +37,6 @@ pub(crate) fn layer_map(tests: &[BlockTest], la: u32, lb: u32) -> Vec<LayerLink>
             })
         })
         .collect()
-}
-
-/// The monotone path maximizing the total score: `path[i]` is block `i`'s partner, with
-/// `path` non-decreasing (dynamic programming over `la × lb` scores, row-major).
-fn monotone_path(s: &[f64], la: usize, lb: usize) -> Vec<usize> {
-    // dp[i][j]: best total for blocks 0..=i of A with block i mapped to j.
-    let mut dp = vec![f64::NEG_INFINITY; la * lb];
-    let mut from = vec![0usize; la * lb];
-    dp[..lb].copy_from_slice(&s[..lb]);
-    for i in 1..la {
-        let mut best = f64::NEG_INFINITY;
-        let mut arg = 0;
-        for j in 0..lb {
-            if dp[(i - 1) * lb + j] > best {
-                best = dp[(i - 1) * lb + j];
-                arg = j;
-            }
-            dp[i * lb + j] = best + s[i * lb + j];
-            from[i * lb + j] = arg;
-        }
-    }
-    let mut j = (0..lb)
-        .max_by(|&x, &y| dp[(la - 1) * lb + x].total_cmp(&dp[(la - 1) * lb + y]))
-        .unwrap_or(0);
-    let mut path = vec![0usize; la];
-    for i in (0..la).rev() {
-        path[i] = j;
-        if i > 0 {
-            j = from[i * lb + j];
-        }
-    }
-    path
 }
 
 /// Whether the deeper model (`a_deeper`) has several blocks whose best significant partner is

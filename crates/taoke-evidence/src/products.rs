@@ -56,7 +56,7 @@ fn top_spectrum(left: &Matrix, right: &Matrix) -> Option<Vec<f64>> {
 }
 
 fn gaussian(rows: usize, cols: usize, seed: u64) -> Matrix {
-    let mut rng = SplitMix64::new(seed ^ 0x9e37_79b9_7f4a_7c15);
+    let mut rng = SplitMix64::new(seed ^ taoke_stats::rng::SPLITMIX64_GAMMA);
     // Open interval (0, 1): the half-step keeps ln(u) finite.
     let mut u = move || ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
     Matrix::from_fn(rows, cols, |_, _| {
