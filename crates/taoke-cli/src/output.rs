@@ -139,10 +139,14 @@ impl Output {
 /// repeated by rusqlite), control characters escaped.
 pub fn error_line(err: &anyhow::Error) -> String {
     let mut line = String::new();
+    let mut prev = String::new();
     for cause in err.chain() {
         let text = cause.to_string();
         let text = text.trim();
-        if text.is_empty() || line.contains(text) {
+        // Said already, or the previous cause again with a prefix ("Error code 26: …").
+        let repeated = line.contains(text) || (!prev.is_empty() && text.ends_with(&prev));
+        prev = text.to_owned();
+        if text.is_empty() || repeated {
             continue;
         }
         if !line.is_empty() {

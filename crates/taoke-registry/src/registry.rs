@@ -821,7 +821,7 @@ pub fn parse_pack(bytes: &[u8], file: &str) -> Result<Vec<(EntryMeta, Vec<u8>)>>
         file: file.to_owned(),
         message: m,
     };
-    let h = taoke_safetensors::Header::parse(&bytes).map_err(|e| bad(e.to_string()))?;
+    let h = taoke_safetensors::Header::parse(bytes).map_err(|e| bad(e.to_string()))?;
     match h.metadata.get("taoke.pack.version") {
         Some(v) if v == PACK_VERSION => {}
         Some(v) => {
