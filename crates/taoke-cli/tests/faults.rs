@@ -574,7 +574,8 @@ fn alpha_outside_its_range_is_refused() {
             ("often", "not a number"),
         ] {
             let mut args = c.clone();
-            args.extend(["--alpha", bad]);
+            let flag = format!("--alpha={bad}");
+            args.push(&flag);
             let (code, stdout, err) = run(&args);
             assert_eq!(code, 2, "{args:?}: {err}");
             assert!(stdout.is_empty());
