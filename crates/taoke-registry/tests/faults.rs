@@ -156,9 +156,7 @@ fn fingerprint_declaring_huge_counts_is_refused_fast() {
     let fp = tiny_fingerprint(1, 0.0, 0, "base");
     let huge = declaring_blocks(&fp, 65_536, 60_000);
     let t = Instant::now();
-    let e = Fingerprint::from_bytes(&huge, "huge.fp")
-        .err()
-        .expect("refused");
+    let e = Fingerprint::from_bytes(&huge, "huge.fp").expect_err("refused");
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     let msg = e.to_string();
     assert!(
@@ -186,9 +184,7 @@ fn fingerprint_declaring_huge_counts_is_refused_fast() {
     let mut out = Vec::new();
     out.extend((header.len() as u64).to_le_bytes());
     out.extend(header.as_bytes());
-    let e = Fingerprint::from_bytes(&out, "liar.fp")
-        .err()
-        .expect("refused");
+    let e = Fingerprint::from_bytes(&out, "liar.fp").expect_err("refused");
     assert!(e.to_string().contains("liar.fp"), "{e}");
 }
 
@@ -202,7 +198,7 @@ fn hostile_packs_and_exports() {
     let mut reg = Registry::open(&reg_path).unwrap();
     reg.add(&meta("one"), &tiny_fingerprint(1, 0.0, 0, "one"), false)
         .unwrap();
-    let e = reg.export(&reg_path, &[]).err().expect("refused");
+    let e = reg.export(&reg_path, &[]).expect_err("refused");
     assert!(e.to_string().contains("r.sqlite"), "{e}");
     assert!(reg.integrity_ok().unwrap());
     assert_eq!(reg.list().unwrap().len(), 1);
@@ -213,11 +209,11 @@ fn hostile_packs_and_exports() {
         .is_ok_and(|s| s.success());
     if ok {
         let t = Instant::now();
-        let e = reg.import(&fifo, false).err().expect("refused");
+        let e = reg.import(&fifo, false).expect_err("refused");
         assert!(t.elapsed() < Duration::from_secs(2));
         assert!(e.to_string().contains("pack.fifo"), "{e}");
     }
-    let e = reg.import(dir.path(), false).err().expect("refused");
+    let e = reg.import(dir.path(), false).expect_err("refused");
     assert!(e.to_string().contains("not a regular file"), "{e}");
     // A pack claiming two entries with one tensor.
     let pack = dir.path().join("short.pack");
@@ -241,9 +237,7 @@ fn hostile_packs_and_exports() {
         &meta,
     )
     .unwrap();
-    let e = taoke_registry::registry::parse_pack(&out, "short.pack")
-        .err()
-        .expect("refused");
+    let e = taoke_registry::registry::parse_pack(&out, "short.pack").expect_err("refused");
     assert!(
         e.to_string().contains("short.pack") && e.to_string().contains("entry.1"),
         "{e}"
