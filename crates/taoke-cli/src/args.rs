@@ -40,6 +40,36 @@ pub enum ColorChoice {
     Never,
 }
 
+/// Largest significance level accepted by `--alpha` (exclusive).
+pub const MAX_ALPHA: f64 = 0.01;
+
+/// The default significance level of every command (the comparison engine's).
+pub fn default_alpha() -> f64 {
+    taoke_evidence::Options::default().alpha
+}
+
+/// Parses `--alpha`: a number with 0 < α < [`MAX_ALPHA`]. A larger α calls independent pairs
+/// related (and makes `--fail-on related` fire); 0, a negative value or NaN makes no p-value
+/// significant, so a fine-tune passes a CI gate as "inconclusive".
+pub fn parse_alpha(s: &str) -> Result<f64, String> {
+    let a: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))?;
+    if !a.is_finite() || a <= 0.0 {
+        return Err(format!(
+            "{s} is not a significance level: α must be a number above 0 (at 0 or NaN no p-value is significant, so every related pair would pass as inconclusive)"
+        ));
+    }
+    if a >= MAX_ALPHA {
+        return Err(format!(
+            "{s} is too large: α must be below {MAX_ALPHA} (a larger α calls independent models related; the default is {})",
+            default_alpha()
+        ));
+    }
+    Ok(a)
+}
+
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -145,8 +175,8 @@ pub struct CompareArgs {
     /// Exit with code 1 when the verdict matches.
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOn>,
-    /// Significance level for "related" (combined p-value of independence).
-    #[arg(long, default_value_t = 1e-6)]
+    /// Significance level for "related" (combined p-value of independence); 0 < α < 0.01.
+    #[arg(long, default_value_t = default_alpha(), value_parser = parse_alpha)]
     pub alpha: f64,
     /// Large models: no sampling (every unit, token, row and block); slow and memory-hungry,
     /// for checking that the default sampled analysis reaches the same verdict.

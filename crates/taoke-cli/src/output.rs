@@ -21,6 +21,8 @@ pub struct Output {
     pub progress: bool,
     /// Use ANSI colours on stderr (progress).
     pub stderr_color: bool,
+    /// The command's inputs (never written over).
+    inputs: std::sync::Mutex<Vec<String>>,
 }
 
 impl Output {
@@ -43,6 +45,7 @@ impl Output {
             quiet: g.quiet,
             progress: !g.quiet && stderr_tty,
             stderr_color,
+            inputs: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -68,12 +71,30 @@ impl Output {
         Progress { bar }
     }
 
-    /// Writes data to `path`, or to stdout when `None`.
+    /// Records the command's inputs (model paths as given): [`Output::write_data`] refuses
+    /// to write over any of them.
+    pub fn set_inputs<S: AsRef<str>>(&self, inputs: &[S]) {
+        if let Ok(mut v) = self.inputs.lock() {
+            *v = inputs.iter().map(|s| s.as_ref().to_owned()).collect();
+        }
+    }
+
+    /// Refuses `path` when it names one of the inputs recorded by [`Output::set_inputs`] or
+    /// given here.
+    pub fn refuse_input(&self, path: &Path, more: &[&str]) -> anyhow::Result<()> {
+        let mut all: Vec<String> = self.inputs.lock().map(|v| v.clone()).unwrap_or_default();
+        all.extend(more.iter().map(|s| (*s).to_owned()));
+        taoke_registry::atomic::refuse_input(path, &all)?;
+        Ok(())
+    }
+
+    /// Writes data to `path` (atomically: a temporary file in the same folder, flushed, then
+    /// renamed; never over an input), or to stdout when `None`.
     pub fn write_data(&self, path: Option<&Path>, data: &str) -> anyhow::Result<()> {
         match path {
             Some(p) => {
-                std::fs::write(p, data)
-                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", p.display()))?;
+                self.refuse_input(p, &[])?;
+                taoke_registry::atomic::write(p, data.as_bytes())?;
                 self.hint(&format!("wrote {}", p.display()));
             }
             None => {
@@ -88,21 +109,18 @@ impl Output {
     /// A `hint:` line on stderr (unless quiet).
     pub fn hint(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("hint: {msg}");
+            eprintln!("hint: {}", escape(msg));
         }
     }
 
     /// A `warning:` line on stderr.
     pub fn warn(&self, msg: &str) {
-        eprintln!("warning: {msg}");
+        eprintln!("warning: {}", escape(msg));
     }
 
     /// Prints an error and its causes on stderr.
     pub fn error(&self, err: &anyhow::Error) {
-        // One line: the context chain joined with ": " (scripts and logs read one line per
-        // error; the innermost cause names the file and the tensor).
-        let line = format!("{err:#}").replace('\n', " ");
-        eprintln!("error: {line}");
+        eprintln!("error: {}", error_line(err));
     }
 
     /// Wraps `s` in bold when colour is on.
@@ -113,6 +131,55 @@ impl Output {
             s.to_owned()
         }
     }
+}
+
+/// One line for an error: its context chain joined with ": " (scripts and logs read one line
+/// per error; the innermost cause names the file and the tensor), a cause left out when the
+/// message before it already says it (library errors that print their source, SQLite's text
+/// repeated by rusqlite), control characters escaped.
+pub fn error_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    let mut prev = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        // Said already, or the previous cause again with a prefix ("Error code 26: …").
+        let repeated = line.contains(text) || (!prev.is_empty() && text.ends_with(&prev));
+        prev = text.to_owned();
+        if text.is_empty() || repeated {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text);
+    }
+    escape(&line.replace('\n', " ")).into_owned()
+}
+
+/// `s` safe to print on a terminal: control characters (escape sequences, carriage returns,
+/// newlines) and the bidirectional-text overrides that can make a name read as another are
+/// written as `\u{..}` escapes (`\n`, `\r`, `\t` as such). Names come from registry packs and
+/// file names written by strangers.
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if bad(c) => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A phase-level progress indicator on stderr (see [`Output::spinner`]).

@@ -278,6 +278,71 @@ fn sigkill_mid_registry_add_leaves_old_or_new() {
         let n = names(&reg);
         assert!(n == ["new", "old"] || n == ["old"], "{delay_ms} ms: {n:?}");
     }
+    // Four writers at once, two of them killed at random moments (seeded from the clock; the
+    // seed is in the failure message): every writer that exited 0 has its entry, nothing
+    // committed before is lost, the file is sound.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1);
+    let mut rng = seed | 1;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for round in 0..4 {
+        let before = names(&reg);
+        let mut children: Vec<(String, std::process::Child)> = (0..4)
+            .map(|k| {
+                let name = format!("c{round}-{k}");
+                let child = taoke()
+                    .args([
+                        "registry",
+                        "add",
+                        &fp_s,
+                        "--name",
+                        &name,
+                        "--registry",
+                        &reg_s,
+                    ])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                (name, child)
+            })
+            .collect();
+        let victims = [next() as usize % 4, next() as usize % 4];
+        std::thread::sleep(Duration::from_millis(next() % 150));
+        for &v in &victims {
+            let _ = children[v].1.kill();
+        }
+        let mut done = Vec::new();
+        for (name, mut child) in children.drain(..) {
+            let status = child.wait().unwrap();
+            match status.code() {
+                Some(0) => done.push(name),
+                Some(c) => panic!("seed {seed}: writer {name} failed with exit {c}"),
+                None => {} // killed
+            }
+        }
+        let after = names(&reg);
+        for n in before.iter().chain(&done) {
+            assert!(after.contains(n), "seed {seed}: `{n}` lost: {after:?}");
+        }
+        let mut dedup = after.clone();
+        dedup.dedup();
+        assert_eq!(dedup, after, "seed {seed}");
+        assert!(
+            taoke_registry::registry::Registry::open_existing(&reg)
+                .unwrap()
+                .integrity_ok()
+                .unwrap(),
+            "seed {seed}"
+        );
+    }
     let (code, out, _) = run(&[
         "identify",
         &model(&zoo, "a2"),

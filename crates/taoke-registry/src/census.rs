@@ -30,7 +30,7 @@ use std::fmt::Write as _;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::compare::{compare, FpComparison};
+use crate::compare::{compare_at, FpComparison};
 use crate::fingerprint::Fingerprint;
 use crate::identify::TIE_WINDOW;
 use crate::Result;
@@ -138,7 +138,7 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
         .collect();
     let results: Vec<((usize, usize), FpComparison)> = pairs
         .par_iter()
-        .map(|&(i, j)| compare(&models[i].1, &models[j].1).map(|c| ((i, j), c)))
+        .map(|&(i, j)| compare_at(&models[i].1, &models[j].1, alpha).map(|c| ((i, j), c)))
         .collect::<Result<_>>()?;
     let m = pairs.len().max(1) as f64;
     let thr = alpha.log10() - m.log10();

@@ -170,9 +170,17 @@ fn phi(a: &Matrix, b: &Matrix) -> Option<(f64, f64, f64, usize)> {
     ))
 }
 
-/// Compares query `b` against candidate `a`. Errors when the fingerprints come from different
-/// algorithms (never silently compared).
+/// Compares query `b` against candidate `a` at the default significance level
+/// ([`compare_at`]).
 pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
+    compare_at(a, b, taoke_evidence::Options::default().alpha)
+}
+
+/// Compares query `b` against candidate `a`; `alpha` is the caller's significance level, which
+/// decides which block pairs count as related (and so are measured in full and picked by
+/// p-value). Errors when the fingerprints come from different algorithms (never silently
+/// compared).
+pub fn compare_at(a: &Fingerprint, b: &Fingerprint, alpha: f64) -> Result<FpComparison> {
     let sh = shared(a, b);
     let mut tests = Vec::new();
     let mut ln_emb = None;
@@ -204,7 +212,7 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
             });
         }
     }
-    let emb_related = ln_emb.is_some_and(|l| l < (1e-6f64).ln());
+    let emb_related = ln_emb.is_some_and(|l| l < alpha.ln());
     // Canonical alignment of B to A.
     let mut ln_blocks = None;
     let mut cos_blocks = f64::NEG_INFINITY;
@@ -264,7 +272,7 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
                 // cosine, so disguised copies whose unit order changed still count as close).
                 // The screening subset decides; the chosen pairs are measured again on all
                 // stored units (closeness ranks copies finely; those p-values are not used).
-                let ln_thr = (1e-6f64).ln() - m.ln();
+                let ln_thr = alpha.ln() - m.ln();
                 let mut full: std::collections::BTreeMap<(usize, usize), (f64, f64, usize)> =
                     std::collections::BTreeMap::new();
                 let mut measure = |i: usize, j: usize, screen: (f64, f64, f64, usize)| {

@@ -71,6 +71,13 @@ pub const BASIS: usize = 64;
 pub const UNITS: usize = 256;
 /// Anchors in the prescreen Gram signature.
 pub const SCREEN_ANCHORS: usize = 24;
+/// Most blocks a fingerprint file may declare (the deepest released models have a few
+/// hundred).
+pub const MAX_BLOCKS: usize = 4096;
+/// Most anchors a fingerprint file may hold (fingerprints hold [`ANCHORS`]).
+pub const MAX_ANCHORS: usize = 16 * ANCHORS;
+/// Most sampled matrices a fingerprint file may declare (a few per block).
+pub const MAX_SAMPLED_MATRICES: usize = 16 * MAX_BLOCKS;
 /// Above this many stored values, tensors are stored as f16.
 pub const F16_ABOVE: usize = 1 << 19;
 
@@ -605,8 +612,24 @@ impl Fingerprint {
                 .ok_or_else(|| bad("no anchors key".into()))?,
         )
         .map_err(|e| bad(format!("anchors key: {e}")))?;
+        if anchors.len() > MAX_ANCHORS {
+            return Err(bad(format!(
+                "{} anchors, more than the cap of {MAX_ANCHORS}",
+                anchors.len()
+            )));
+        }
+        if info.blocks as usize > MAX_BLOCKS {
+            return Err(bad(format!(
+                "{} blocks, more than the cap of {MAX_BLOCKS}",
+                info.blocks
+            )));
+        }
+        // Tensors by name, looked up once each (a search per name was quadratic in the
+        // declared block count: 19 s at 65,536 blocks).
+        let by_name: std::collections::HashMap<&str, &taoke_safetensors::TensorEntry> =
+            h.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
         let data = |name: &str| -> Result<Option<(Vec<u64>, Vec<f32>)>> {
-            let Some(t) = h.tensors.iter().find(|t| t.name == name) else {
+            let Some(t) = by_name.get(name) else {
                 return Ok(None);
             };
             let (b, e) = t.data_offsets;
@@ -621,12 +644,30 @@ impl Fingerprint {
             let raw = bytes
                 .get(start as usize..end as usize)
                 .ok_or_else(|| bad(format!("tensor `{name}` past the end of the file")))?;
-            let n: u64 = t.shape.iter().product();
-            let mut out = vec![0f32; n as usize];
+            // The declared size must be the stored one before anything is allocated for it.
+            let n = t
+                .shape
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d))
+                .filter(|_| {
+                    matches!(
+                        t.dtype,
+                        taoke_dtype::Dtype::U32
+                            | taoke_dtype::Dtype::F32
+                            | taoke_dtype::Dtype::F16
+                            | taoke_dtype::Dtype::BF16
+                    )
+                });
+            if n.and_then(|n| t.dtype.bytes_for(n)) != Some(raw.len() as u64) {
+                return Err(bad(format!(
+                    "tensor `{name}`: {} bytes of {} for shape {:?}",
+                    raw.len(),
+                    t.dtype_name,
+                    t.shape
+                )));
+            }
+            let mut out = vec![0f32; n.unwrap_or(0) as usize];
             if matches!(t.dtype, taoke_dtype::Dtype::U32) {
-                if raw.len() != out.len() * 4 {
-                    return Err(bad(format!("tensor `{name}`: size")));
-                }
                 for (o, c) in out.iter_mut().zip(raw.chunks_exact(4)) {
                     *o = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32;
                 }
@@ -657,9 +698,6 @@ impl Fingerprint {
                     )));
                 }
             }
-        }
-        if info.blocks > 1 << 16 {
-            return Err(bad(format!("{} blocks", info.blocks)));
         }
         let mut blocks = Vec::new();
         for i in 0..info.blocks {
@@ -695,6 +733,12 @@ impl Fingerprint {
             (true, Some(js)) => {
                 let mut ms: Vec<crate::samples::SampledMatrix> =
                     serde_json::from_str(js).map_err(|e| bad(format!("samples key: {e}")))?;
+                if ms.len() > MAX_SAMPLED_MATRICES {
+                    return Err(bad(format!(
+                        "{} sampled matrices, more than the cap of {MAX_SAMPLED_MATRICES}",
+                        ms.len()
+                    )));
+                }
                 let want: usize = ms.iter().map(|m| m.n as usize).sum();
                 let (_, vals) = data("samples.values")?
                     .ok_or_else(|| bad("samples key without `samples.values`".into()))?;

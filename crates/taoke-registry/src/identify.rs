@@ -15,7 +15,7 @@
 
 use serde::Serialize;
 
-use crate::compare::{compare, Screen, Test};
+use crate::compare::{compare_at, Screen, Test};
 use crate::fingerprint::{Fingerprint, ModelInfo};
 use crate::Result;
 
@@ -34,7 +34,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            alpha: 1e-6,
+            alpha: taoke_evidence::Options::default().alpha,
             candidates: 32,
         }
     }
@@ -248,7 +248,7 @@ pub fn identify(
     )> = loaded
         .par_iter()
         .map(|(i, s, fp)| {
-            compare(fp, query).map(|c| {
+            compare_at(fp, query, opts.alpha).map(|c| {
                 (
                     *i,
                     *s,
@@ -295,7 +295,7 @@ pub fn identify(
         });
         fps.push(fp);
     }
-    direction(&mut matches, &fps, query)?;
+    direction(&mut matches, &fps, query, opts.alpha)?;
     let merge_of = merge_of(query, &matches, &fps);
     rank(&mut matches, &query.info);
     let known = matches.first().is_some_and(rel);
@@ -559,7 +559,12 @@ fn dist(closeness: f64) -> f64 {
 ///    ±0.5 and δ² ≥ 1e-7 (above float rounding of the stored values).
 ///
 /// Every match stays listed; only the order and the labels change.
-pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint) -> Result<()> {
+pub fn direction(
+    matches: &mut [Match],
+    fps: &[Fingerprint],
+    query: &Fingerprint,
+    alpha: f64,
+) -> Result<()> {
     let related: Vec<usize> = (0..matches.len()).filter(|&k| rel(&matches[k])).collect();
     for &k in &related {
         matches[k].direction = Some(ANCESTOR_OR_RELATIVE);
@@ -572,6 +577,7 @@ pub fn direction(matches: &mut [Match], fps: &[Fingerprint], query: &Fingerprint
         fps,
         query,
         related,
+        alpha,
     };
     // 0. Exact equality of sampled weights (sparse merges), among the related entries of the
     //    query's depth that are not copies of it; it takes precedence over distances.
@@ -604,6 +610,8 @@ struct Directions<'a> {
     fps: &'a [Fingerprint],
     query: &'a Fingerprint,
     related: Vec<usize>,
+    /// Significance level of the exact tests between entries.
+    alpha: f64,
 }
 
 /// An identical or same-weights match.
@@ -640,7 +648,7 @@ impl Directions<'_> {
             .collect();
         let same: Vec<bool> = jobs
             .par_iter()
-            .map(|&(r, k)| compare(&fps[r], &fps[k]).map(|c| c.copy_like))
+            .map(|&(r, k)| compare_at(&fps[r], &fps[k], self.alpha).map(|c| c.copy_like))
             .collect::<Result<_>>()?;
         let mut groups: Vec<Vec<usize>> = Vec::new();
         for g in &ties {
@@ -676,13 +684,13 @@ impl Directions<'_> {
         let cc: Vec<(f64, f64)> = pairs
             .par_iter()
             .map(|&(a, b)| {
-                compare(&fps[groups[a][0]], &fps[groups[b][0]])
+                compare_at(&fps[groups[a][0]], &fps[groups[b][0]], self.alpha)
                     .map(|c| (c.closeness, c.log10_p.unwrap_or(0.0)))
             })
             .collect::<Result<_>>()?;
         // Two representatives count only when the exact tests relate them (a distance between
         // unrelated-looking copies, e.g. one rotated and one MLP-permuted, means nothing).
-        let pair_thr = (1e-6f64).log10() - (pairs.len().max(1) as f64).log10();
+        let pair_thr = self.alpha.log10() - (pairs.len().max(1) as f64).log10();
         let dd = |a: usize, b: usize| -> f64 {
             let (a, b) = (a.min(b), a.max(b));
             pairs
@@ -901,7 +909,7 @@ impl Directions<'_> {
             let ratios: Vec<(usize, f64)> = jobs
                 .par_iter()
                 .map(|&(c, e)| {
-                    compare(&fps[c], &fps[e]).map(|x| {
+                    compare_at(&fps[c], &fps[e], self.alpha).map(|x| {
                         let delta = 1.0 - matches[c].closeness;
                         let r = ((1.0 - x.closeness) - (1.0 - matches[e].closeness)) / delta;
                         (c, r)

@@ -14,6 +14,8 @@
 //! - [`identify`]: a fast prescreen over every entry, then the exact tests on the top
 //!   candidates; "no known ancestor" when none passes.
 //! - [`census`]: fingerprints many models, infers the lineage forest, writes JSON, DOT, HTML.
+//! - [`atomic`]: output files written whole or not at all (temporary file, fsync, rename), and
+//!   outputs that would overwrite an input refused.
 //!
 //! # Terminology
 //! - *anchor*: a token chosen by its normalized string's hash, shared by any two models whose
@@ -21,6 +23,7 @@
 //! - *closeness*: mean cosine of matched units; ranks related candidates (copies ≈ 1).
 #![deny(missing_docs)]
 
+pub mod atomic;
 pub mod census;
 pub mod compare;
 pub mod fingerprint;

@@ -145,6 +145,8 @@ pub struct Entry {
 pub struct Registry {
     conn: Connection,
     path: PathBuf,
+    /// An empty file with no schema (opened without creating one): reads as no entries.
+    empty: bool,
 }
 
 fn now_utc() -> String {
@@ -172,27 +174,111 @@ fn now_utc() -> String {
     )
 }
 
+/// How long a writer waits for another one (the SQLite busy timeout, and the retry deadline of
+/// the steps that SQLite does not retry itself).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether an SQLite error means another connection holds the lock.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Runs `f` again while it fails because the database is locked, until [`BUSY_TIMEOUT`]: the
+/// journal-mode switch and a read that meets another process's switch or recovery are not
+/// retried by SQLite's busy handler.
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    let mut wait = std::time::Duration::from_millis(2);
+    loop {
+        match f() {
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Applies the pending migrations in one IMMEDIATE transaction: the write lock is taken before
+/// the version is read, so two processes opening a new file never both create the tables.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    retry_busy(|| {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version = user_version(&tx)?;
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            tx.execute_batch(m)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        }
+        tx.commit()
+    })
+}
+
 impl Registry {
-    /// Opens (creating if needed) the registry at `path`, applying pending migrations.
+    /// Opens (creating the file and its folders if needed) the registry at `path` for
+    /// writing, applying pending migrations. Any number of processes may open and write the
+    /// same file at once: writes take the lock first (IMMEDIATE transactions) and wait for it
+    /// up to 10 s.
     pub fn open(path: &Path) -> Result<Registry> {
-        let file = path.display().to_string();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::Io {
                 file: dir.display().to_string(),
                 source: e,
             })?;
         }
+        Registry::connect(path, true)
+    }
+
+    /// Opens an existing registry without creating anything: for the commands that read it
+    /// (`identify`, `registry list`, `export`, `compare --context-registry`) and `remove`. A
+    /// missing file is an error naming it; a file of an older schema is migrated; an empty
+    /// file (no schema yet) reads as a registry of no entries and is left as it is.
+    pub fn open_existing(path: &Path) -> Result<Registry> {
+        let file = path.display().to_string();
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => {
+                return Err(Error::Entry {
+                    file,
+                    message: "not a regular file".into(),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Entry {
+                    file,
+                    message: "does not exist".into(),
+                })
+            }
+            Err(e) => return Err(Error::Io { file, source: e }),
+        }
+        Registry::connect(path, false)
+    }
+
+    fn connect(path: &Path, create: bool) -> Result<Registry> {
+        use rusqlite::OpenFlags;
+        let file = path.display().to_string();
         let sql = |e| Error::Sql {
             file: file.clone(),
             source: e,
         };
-        let mut conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(sql)?;
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let mut conn = Connection::open_with_flags(path, flags).map_err(sql)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
         // Refuse anything that is not an SQLite database before writing to it.
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(sql)?;
+        let version = retry_busy(|| user_version(&conn)).map_err(sql)?;
         if version > MIGRATIONS.len() as i64 {
             return Err(Error::Format {
                 file,
@@ -202,22 +288,45 @@ impl Registry {
                 ),
             });
         }
-        let _: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        if !create && version == 0 {
+            let tables: i64 = retry_busy(|| {
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            })
             .map_err(sql)?;
+            if tables > 0 {
+                return Err(Error::Format {
+                    file,
+                    message: "an SQLite database but not a taoke registry (no schema version)"
+                        .into(),
+                });
+            }
+            // An empty file: nothing to read, nothing written.
+            return Ok(Registry {
+                conn,
+                path: path.to_owned(),
+                empty: true,
+            });
+        }
+        if create {
+            let _: String =
+                retry_busy(|| conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)))
+                    .map_err(sql)?;
+        }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
             .map_err(sql)?;
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = conn.transaction().map_err(sql)?;
-            tx.execute_batch(m).map_err(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .map_err(sql)?;
-            tx.commit().map_err(sql)?;
+        if version < MIGRATIONS.len() as i64 {
+            migrate(&mut conn).map_err(sql)?;
         }
         Ok(Registry {
             conn,
             path: path.to_owned(),
+            empty: false,
         })
+    }
+
+    /// Whether the file holds no registry yet (an empty file opened by [`Registry::open_existing`]).
+    pub fn is_empty_file(&self) -> bool {
+        self.empty
     }
 
     /// The registry file.
@@ -249,7 +358,16 @@ impl Registry {
             file: file.clone(),
             source: e,
         };
-        let tx = self.conn.transaction().map_err(sql)?;
+        if self.empty {
+            return Err(Error::Entry {
+                file: file.clone(),
+                message: "the file holds no registry yet".into(),
+            });
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql)?;
         let exists: Option<i64> = tx
             .query_row(
                 "SELECT id FROM entries WHERE name = ?1",
@@ -309,15 +427,34 @@ impl Registry {
 
     /// Removes an entry by name; whether it existed.
     pub fn remove(&mut self, name: &str) -> Result<bool> {
-        let n = self
+        if self.empty {
+            return Ok(false);
+        }
+        let tx = self
             .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| Error::Sql {
+                file: self.path.display().to_string(),
+                source: e,
+            })?;
+        let n = tx
             .execute("DELETE FROM entries WHERE name = ?1", [name])
-            .map_err(|e| self.sql(e))?;
+            .map_err(|e| Error::Sql {
+                file: self.path.display().to_string(),
+                source: e,
+            })?;
+        tx.commit().map_err(|e| Error::Sql {
+            file: self.path.display().to_string(),
+            source: e,
+        })?;
         Ok(n > 0)
     }
 
     /// Lists entries by name.
     pub fn list(&self) -> Result<Vec<Entry>> {
+        if self.empty {
+            return Ok(Vec::new());
+        }
         let mut st = self
             .conn
             .prepare(
@@ -357,6 +494,9 @@ impl Registry {
     /// `catalog` table (schema 2). Entries of another algorithm are refused (never silently
     /// compared).
     pub fn entries(&self) -> Result<Vec<EntryRef>> {
+        if self.empty {
+            return Ok(Vec::new());
+        }
         let mut st = self
             .conn
             .prepare(
@@ -425,6 +565,9 @@ impl Registry {
 
     /// Loads an entry by name: metadata and fingerprint.
     pub fn get(&self, name: &str) -> Result<Option<(EntryMeta, Fingerprint)>> {
+        if self.empty {
+            return Ok(None);
+        }
         let row: Option<(EntryMeta, Vec<u8>)> = self
             .conn
             .query_row(
@@ -458,31 +601,43 @@ impl Registry {
 
     /// Writes a pack of the named entries (all when `names` is empty) to `path` (atomically:
     /// a temporary file renamed into place). Returns the number of entries.
+    /// The pack never overwrites the registry itself.
     pub fn export(&self, path: &Path, names: &[String]) -> Result<usize> {
-        let mut st = self
-            .conn
-            .prepare(
-                "SELECT name, publisher, licence, source, fingerprint FROM entries ORDER BY name",
-            )
-            .map_err(|e| self.sql(e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((
-                    EntryMeta {
-                        name: r.get(0)?,
-                        publisher: r.get(1)?,
-                        licence: r.get(2)?,
-                        source: r.get(3)?,
-                    },
-                    r.get::<_, Vec<u8>>(4)?,
-                ))
-            })
-            .map_err(|e| self.sql(e))?;
+        if crate::atomic::same_file(path, &self.path) {
+            return Err(Error::Entry {
+                file: self.path.display().to_string(),
+                message: format!(
+                    "refusing to export over the registry itself ({})",
+                    path.display()
+                ),
+            });
+        }
         let mut entries = Vec::new();
-        for row in rows {
-            let (m, b) = row.map_err(|e| self.sql(e))?;
-            if names.is_empty() || names.contains(&m.name) {
-                entries.push((m, b));
+        if !self.empty {
+            let mut st = self
+                .conn
+                .prepare(
+                    "SELECT name, publisher, licence, source, fingerprint FROM entries ORDER BY name",
+                )
+                .map_err(|e| self.sql(e))?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        EntryMeta {
+                            name: r.get(0)?,
+                            publisher: r.get(1)?,
+                            licence: r.get(2)?,
+                            source: r.get(3)?,
+                        },
+                        r.get::<_, Vec<u8>>(4)?,
+                    ))
+                })
+                .map_err(|e| self.sql(e))?;
+            for row in rows {
+                let (m, b) = row.map_err(|e| self.sql(e))?;
+                if names.is_empty() || names.contains(&m.name) {
+                    entries.push((m, b));
+                }
             }
         }
         for n in names {
@@ -510,10 +665,19 @@ impl Registry {
                 Fingerprint::from_bytes(b, &format!("{} (entry `{}`)", path.display(), m.name))?;
             fps.push((m, fp));
         }
-        let tx = self.conn.transaction().map_err(|e| Error::Sql {
-            file: file.clone(),
-            source: e,
-        })?;
+        if self.empty {
+            return Err(Error::Entry {
+                file: file.clone(),
+                message: "the file holds no registry yet".into(),
+            });
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| Error::Sql {
+                file: file.clone(),
+                source: e,
+            })?;
         let mut added = 0;
         let mut skipped = 0;
         // Reuse `add`'s statement through a temporary registry view of the transaction.
@@ -605,24 +769,59 @@ pub fn write_pack(path: &Path, entries: &[(EntryMeta, Vec<u8>)]) -> Result<()> {
         .collect();
     let mut buf = Vec::new();
     taoke_safetensors::write(&mut buf, &tensors, &meta).map_err(io)?;
-    let tmp = path.with_extension("tmp-pack");
-    std::fs::write(&tmp, &buf).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
+    crate::atomic::write(path, &buf).map_err(|e| io(e.source))?;
     Ok(())
 }
 
-/// Reads a pack file: (metadata, fingerprint bytes) per entry.
+/// Largest pack read (bytes): a few thousand fingerprints of large models.
+pub const MAX_PACK_BYTES: u64 = 1 << 30;
+
+/// Most entries in a pack.
+pub const MAX_PACK_ENTRIES: usize = 1 << 16;
+
+/// Reads a pack file: (metadata, fingerprint bytes) per entry. Anything but a regular file
+/// (a FIFO, a device) is refused before it is opened; the size is checked before reading and
+/// at most [`MAX_PACK_BYTES`] + 1 bytes are read.
 pub fn read_pack(path: &Path) -> Result<Vec<(EntryMeta, Vec<u8>)>> {
+    use std::io::Read;
     let file = path.display().to_string();
+    let io = |e| Error::Io {
+        file: file.clone(),
+        source: e,
+    };
     let bad = |m: String| Error::Format {
         file: file.clone(),
         message: m,
     };
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        file: file.clone(),
-        source: e,
-    })?;
-    let h = taoke_safetensors::Header::parse(&bytes).map_err(|e| bad(e.to_string()))?;
+    let m = std::fs::metadata(path).map_err(io)?;
+    if !m.is_file() {
+        return Err(bad("not a regular file".into()));
+    }
+    if m.len() > MAX_PACK_BYTES {
+        return Err(bad(format!(
+            "{} bytes, more than the {MAX_PACK_BYTES}-byte cap of a pack",
+            m.len()
+        )));
+    }
+    let mut bytes = Vec::with_capacity(m.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_PACK_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_PACK_BYTES {
+        return Err(bad(format!(
+            "more than the {MAX_PACK_BYTES}-byte cap of a pack"
+        )));
+    }
+    parse_pack(&bytes, &file)
+}
+
+/// Parses a pack's bytes; `file` names it in errors.
+pub fn parse_pack(bytes: &[u8], file: &str) -> Result<Vec<(EntryMeta, Vec<u8>)>> {
+    let bad = |m: String| Error::Format {
+        file: file.to_owned(),
+        message: m,
+    };
+    let h = taoke_safetensors::Header::parse(bytes).map_err(|e| bad(e.to_string()))?;
     match h.metadata.get("taoke.pack.version") {
         Some(v) if v == PACK_VERSION => {}
         Some(v) => {
@@ -638,13 +837,19 @@ pub fn read_pack(path: &Path) -> Result<Vec<(EntryMeta, Vec<u8>)>> {
             .ok_or_else(|| bad("no entries key".into()))?,
     )
     .map_err(|e| bad(format!("entries key: {e}")))?;
+    if metas.len() > MAX_PACK_ENTRIES {
+        return Err(bad(format!(
+            "{} entries, more than the cap of {MAX_PACK_ENTRIES}",
+            metas.len()
+        )));
+    }
+    let by_name: std::collections::HashMap<&str, &taoke_safetensors::TensorEntry> =
+        h.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
     let mut out = Vec::new();
     for (i, m) in metas.into_iter().enumerate() {
         let name = format!("entry.{i}");
-        let t = h
-            .tensors
-            .iter()
-            .find(|t| t.name == name)
+        let t = by_name
+            .get(name.as_str())
             .ok_or_else(|| bad(format!("missing tensor `{name}`")))?;
         let (b, e) = t.data_offsets;
         let raw = h

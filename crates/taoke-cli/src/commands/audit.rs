@@ -63,7 +63,7 @@ pub struct AuditArgs {
     #[arg(long)]
     pub fail_on_duty: bool,
     /// Significance level for "related" in the comparisons.
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = crate::args::default_alpha(), value_parser = crate::args::parse_alpha)]
     pub alpha: f64,
 }
 

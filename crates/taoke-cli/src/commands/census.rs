@@ -10,7 +10,7 @@ use taoke_registry::census::{census, to_dot, to_html};
 
 use crate::args::Format;
 use crate::commands::fingerprint::load_or_fingerprint;
-use crate::output::Output;
+use crate::output::{escape, Output};
 use crate::Status;
 
 /// `taoke census`.
@@ -24,7 +24,7 @@ pub struct CensusArgs {
     #[arg(long, short)]
     pub output: PathBuf,
     /// Significance level for "related" (after correction for the number of pairs).
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = crate::args::default_alpha(), value_parser = crate::args::parse_alpha)]
     pub alpha: f64,
     /// Format of the summary on stdout.
     #[arg(long, value_enum, default_value_t = Format::Terminal)]
@@ -41,9 +41,64 @@ fn is_weight_file(p: &Path) -> bool {
         .any(|e| name.ends_with(e))
 }
 
+/// What identifies a file or folder however it is reached (symlinks, `.`, hard links): its
+/// device and inode, else its canonical path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum FileId {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+fn file_id(p: &Path) -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::metadata(p) {
+            return Some(FileId::Inode(m.dev(), m.ino()));
+        }
+    }
+    p.canonicalize().ok().map(FileId::Path)
+}
+
+/// The walk's state: folders entered and models found, by [`FileId`], so a symlink loop
+/// (`l0 -> .`) is entered once and a model reached by two paths is counted once.
+#[derive(Default)]
+struct Walk {
+    dirs: std::collections::HashSet<FileId>,
+    models: std::collections::HashSet<FileId>,
+    found: Vec<(String, String)>,
+    /// Models reached again by another path: (path, the name it was first found under).
+    duplicates: Vec<(String, String)>,
+}
+
+impl Walk {
+    /// Adds a model unless it was found already.
+    fn add(&mut self, name: String, reference: String) {
+        match file_id(Path::new(&reference)) {
+            Some(id) if !self.models.insert(id.clone()) => {
+                let first = self
+                    .found
+                    .iter()
+                    .find(|(_, r)| file_id(Path::new(r)).as_ref() == Some(&id))
+                    .map(|(n, _)| n.clone())
+                    .unwrap_or_default();
+                self.duplicates.push((name, first));
+            }
+            _ => self.found.push((name, reference)),
+        }
+    }
+}
+
 /// Finds models under `dir`: a folder holding safetensors/ONNX/PyTorch weights is one model;
-/// every GGUF file is one model; other folders are searched (depth ≤ 8).
-fn discover(dir: &Path, base: &Path, depth: usize, found: &mut Vec<(String, String)>) {
+/// every GGUF file is one model; other folders are searched (depth ≤ 8). Symlinks are
+/// followed, but every folder is entered once and every model counted once.
+fn discover(dir: &Path, base: &Path, depth: usize, walk: &mut Walk) {
+    let Some(id) = file_id(dir) else {
+        return;
+    };
+    if !walk.dirs.insert(id) {
+        return;
+    }
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
     };
@@ -61,16 +116,19 @@ fn discover(dir: &Path, base: &Path, depth: usize, found: &mut Vec<(String, Stri
         p.is_file() && is_weight_file(p) && !p.to_string_lossy().to_lowercase().ends_with(".gguf")
     });
     if folder_model {
-        found.push((rel(dir), dir.to_string_lossy().into_owned()));
+        walk.add(rel(dir), dir.to_string_lossy().into_owned());
     }
     for p in &entries {
         if p.is_file() && p.to_string_lossy().to_lowercase().ends_with(".gguf") {
-            found.push((rel(p), p.to_string_lossy().into_owned()));
+            walk.add(rel(p), p.to_string_lossy().into_owned());
         } else if p.is_dir() && !folder_model && depth < 8 {
-            discover(p, base, depth + 1, found);
+            discover(p, base, depth + 1, walk);
         }
     }
 }
+
+/// The three output files of a census in `dir`.
+const OUTPUTS: [&str; 3] = ["census.json", "census.dot", "census.html"];
 
 /// Runs `taoke census`.
 pub fn run(args: CensusArgs, out: &Output) -> anyhow::Result<Status> {
@@ -80,38 +138,70 @@ pub fn run(args: CensusArgs, out: &Output) -> anyhow::Result<Status> {
         alpha,
         format,
     } = args;
-    let mut found = Vec::new();
+    // Never over an input (checked before the work).
+    for name in OUTPUTS {
+        taoke_registry::atomic::refuse_input(&output.join(name), &inputs)?;
+    }
+    let mut walk = Walk::default();
     for i in &inputs {
         let p = Path::new(i);
         if p.is_dir() && !p.join("config.json").exists() && !p.join("model.safetensors").exists() {
-            discover(p, p, 0, &mut found);
+            discover(p, p, 0, &mut walk);
         } else {
-            found.push((i.clone(), i.clone()));
+            walk.add(i.clone(), i.clone());
         }
     }
+    for (name, first) in &walk.duplicates {
+        out.warn(&format!(
+            "skipping {name}: the same model as {first} (reached again through a link)"
+        ));
+    }
+    let found = walk.found;
     if found.len() < 2 {
         anyhow::bail!("census needs at least two models; found {}", found.len());
     }
     let mut fps = Vec::new();
+    let mut failed = Vec::new();
     for (k, (name, reference)) in found.iter().enumerate() {
         out.hint(&format!("[{}/{}] {name}", k + 1, found.len()));
         match load_or_fingerprint(reference, out) {
             Ok(fp) => fps.push((name.clone(), fp)),
-            Err(e) => out.warn(&format!("skipping {name}: {e:#}")),
+            Err(e) => {
+                out.warn(&format!(
+                    "skipping {name}: {}",
+                    crate::output::error_line(&e)
+                ));
+                failed.push(name.clone());
+            }
         }
+    }
+    if fps.len() < 2 {
+        anyhow::bail!(
+            "census needs at least two models; {} of {} could not be read ({}; see the warnings above)",
+            failed.len(),
+            found.len(),
+            failed.join(", ")
+        );
     }
     let sp = out.spinner(format!("comparing {} models pairwise", fps.len()));
     let c = census(&fps, alpha)?;
     sp.done();
     std::fs::create_dir_all(&output)
         .with_context(|| format!("cannot create `{}`", output.display()))?;
-    let write = |name: &str, text: &str| -> anyhow::Result<()> {
-        let p = output.join(name);
-        std::fs::write(&p, text).with_context(|| format!("cannot write `{}`", p.display()))
-    };
-    write("census.json", &(serde_json::to_string_pretty(&c)? + "\n"))?;
-    write("census.dot", &to_dot(&c))?;
-    write("census.html", &to_html(&c))?;
+    // All three or none: each is written to a temporary file first, and only when all three
+    // are on disk are they renamed over the previous census.
+    let texts = [
+        serde_json::to_string_pretty(&c)? + "\n",
+        to_dot(&c),
+        to_html(&c),
+    ];
+    let paths = OUTPUTS.map(|n| output.join(n));
+    let files: Vec<(&Path, &[u8])> = paths
+        .iter()
+        .zip(&texts)
+        .map(|(p, t)| (p.as_path(), t.as_bytes()))
+        .collect();
+    taoke_registry::atomic::write_many(&files)?;
     let text = match format {
         Format::Json => serde_json::to_string_pretty(&c)? + "\n",
         Format::Terminal => {
@@ -120,23 +210,26 @@ pub fn run(args: CensusArgs, out: &Output) -> anyhow::Result<Status> {
                 c.models.len(),
                 c.families.len(),
                 c.edges.len(),
-                output.display()
+                escape(&output.display().to_string())
             );
             for f in c.families.iter().filter(|f| f.members.len() > 1) {
-                let _ = writeln!(s, "family {} (root {}):", f.id, f.root);
+                let _ = writeln!(s, "family {} (root {}):", f.id, escape(&f.root));
                 for e in c.edges.iter().filter(|e| f.members.contains(&e.child)) {
                     let _ = writeln!(
                         s,
                         "  {} -> {}  [{} {:.4}]",
-                        e.parent, e.child, e.verdict, e.closeness
+                        escape(&e.parent),
+                        escape(&e.child),
+                        e.verdict,
+                        e.closeness
                     );
                 }
             }
-            let alone: Vec<&str> = c
+            let alone: Vec<std::borrow::Cow<str>> = c
                 .families
                 .iter()
                 .filter(|f| f.members.len() == 1)
-                .map(|f| f.root.as_str())
+                .map(|f| escape(&f.root))
                 .collect();
             if !alone.is_empty() {
                 let _ = writeln!(s, "no relatives: {}", alone.join(", "));

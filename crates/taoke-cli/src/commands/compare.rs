@@ -82,8 +82,19 @@ pub fn run(args: CompareArgs, out: &Output) -> anyhow::Result<Status> {
         context_registry,
         registry,
     } = args;
+    // `-o` never writes over an input; checked before the comparison, not after it.
+    let mut inputs = vec![a.clone(), b.clone()];
+    inputs.extend(context.iter().cloned());
+    if context_registry {
+        inputs.push(registry.path().to_string_lossy().into_owned());
+    }
+    out.set_inputs(&inputs);
+    if let Some(o) = &output {
+        out.refuse_input(o, &[])?;
+    }
+    // The registry is only read: a missing one is an error, never created.
     let reg = if context_registry {
-        Some(registry.open()?)
+        Some(registry.open_existing()?)
     } else {
         None
     };

@@ -52,12 +52,12 @@ pub fn load_or_fingerprint(reference: &str, out: &Output) -> anyhow::Result<Fing
 /// Runs `taoke fingerprint`.
 pub fn run(args: FingerprintArgs, out: &Output) -> anyhow::Result<Status> {
     let FingerprintArgs { model, output } = args;
+    // Never over the model (`fingerprint M -o M` replaced the model with its fingerprint).
+    out.set_inputs(&[model.as_str()]);
+    out.refuse_input(&output, &[])?;
     let fp = load_or_fingerprint(&model, out)?;
     let bytes = fp.to_bytes()?;
-    let tmp = output.with_extension("tmp-fingerprint");
-    std::fs::write(&tmp, &bytes).with_context(|| format!("cannot write `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, &output)
-        .with_context(|| format!("cannot write `{}`", output.display()))?;
+    taoke_registry::atomic::write(&output, &bytes)?;
     out.hint(&format!(
         "{} bytes: {} anchors, {} blocks, algorithm {}",
         bytes.len(),

@@ -10,7 +10,7 @@ use taoke_registry::identify::{identify, Identification, Options};
 use crate::args::Format;
 use crate::commands::fingerprint::load_or_fingerprint;
 use crate::commands::registry::RegistryPath;
-use crate::output::Output;
+use crate::output::{escape, Output};
 use crate::Status;
 
 /// `taoke identify`.
@@ -28,7 +28,7 @@ pub struct IdentifyArgs {
     #[arg(long, default_value_t = 32)]
     pub candidates: usize,
     /// Significance level for "related" (after correction for the candidates tested).
-    #[arg(long, default_value_t = 1e-6)]
+    #[arg(long, default_value_t = crate::args::default_alpha(), value_parser = crate::args::parse_alpha)]
     pub alpha: f64,
     /// When the best match's `source` is a local model, confirm with a full `compare`.
     #[arg(long)]
@@ -40,13 +40,14 @@ pub struct IdentifyArgs {
 
 fn terminal(r: &Identification, top: usize, out: &Output) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{}", out.bold(&r.summary));
+    // Names come from the registry (packs written by others): escaped.
+    let _ = writeln!(s, "{}", out.bold(&escape(&r.summary)));
     for (k, m) in r.matches.iter().take(top).enumerate() {
         let _ = writeln!(
             s,
             "  {:>2}. {:<32} {:<13} log10 p {:>9} (corrected)  closeness {:.4}  screen {:.3}{}",
             k + 1,
-            m.name,
+            escape(&m.name),
             m.verdict,
             m.log10_p_corrected
                 .map_or("-".into(), |l| format!("{l:.1}")),
@@ -54,10 +55,10 @@ fn terminal(r: &Identification, top: usize, out: &Output) -> String {
             m.screen,
             m.publisher
                 .as_deref()
-                .map_or(String::new(), |p| format!("  [{p}]"))
+                .map_or(String::new(), |p| format!("  [{}]", escape(p)))
         );
         if let (Some(d), Some(why)) = (m.direction, m.direction_reason.as_deref()) {
-            let _ = writeln!(s, "      {d}: {why}");
+            let _ = writeln!(s, "      {d}: {}", escape(why));
         }
     }
     if !r.same_tokenizer.is_empty() {
@@ -65,8 +66,8 @@ fn terminal(r: &Identification, top: usize, out: &Output) -> String {
             .same_tokenizer
             .iter()
             .map(|t| match &t.publisher {
-                Some(p) => format!("{} ({p})", t.name),
-                None => t.name.clone(),
+                Some(p) => format!("{} ({})", escape(&t.name), escape(p)),
+                None => escape(&t.name).into_owned(),
             })
             .collect();
         let _ = writeln!(
@@ -89,7 +90,8 @@ pub fn run(args: IdentifyArgs, out: &Output) -> anyhow::Result<Status> {
         confirm,
         top,
     } = args;
-    let reg = path.open()?;
+    // Only read: a missing or empty registry is an error naming it, never created.
+    let reg = path.open_nonempty()?;
     let query = load_or_fingerprint(&model, out)?;
     let entries = reg.entries()?;
     let r = identify(
@@ -140,7 +142,7 @@ pub fn run(args: IdentifyArgs, out: &Output) -> anyhow::Result<Status> {
                 let _ = writeln!(
                     s,
                     "confirmed by compare against {}: {}",
-                    c["a"].as_str().unwrap_or(""),
+                    escape(c["a"].as_str().unwrap_or("")),
                     c["verdict"].as_str().unwrap_or("")
                 );
             }

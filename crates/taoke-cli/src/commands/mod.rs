@@ -35,11 +35,18 @@ pub mod tokenizer_diff;
 /// Runs a parsed command.
 pub fn run(cmd: Command, out: &Output) -> anyhow::Result<Status> {
     match cmd {
-        Command::Inspect(a) => inspect::run(a, out),
+        Command::Inspect(a) => {
+            // `-o` never writes over the model (the output helper refuses its inputs).
+            out.set_inputs(&[a.model.as_str()]);
+            inspect::run(a, out)
+        }
         Command::Compare(a) => compare::run(a, out),
         Command::Demo(a) => demo::run(a, out),
         Command::TokenizerDiff(a) => tokenizer_diff::run(a, out),
-        Command::Audit(a) => audit::run(a, out),
+        Command::Audit(a) => {
+            out.set_inputs(&[a.model.as_str()]);
+            audit::run(a, out)
+        }
         Command::Fingerprint(a) => fingerprint::run(a, out),
         Command::Registry(a) => registry::run(a, out),
         Command::Identify(a) => identify::run(a, out),

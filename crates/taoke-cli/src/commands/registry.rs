@@ -11,7 +11,7 @@ use taoke_registry::registry::{default_path, EntryMeta, Registry};
 
 use crate::args::Format;
 use crate::commands::fingerprint::load_or_fingerprint;
-use crate::output::Output;
+use crate::output::{escape, Output};
 use crate::Status;
 
 /// The registry file option (shared by `registry`, `identify`).
@@ -24,10 +24,39 @@ pub struct RegistryPath {
 }
 
 impl RegistryPath {
-    /// Opens the registry.
+    /// The registry file.
+    pub fn path(&self) -> PathBuf {
+        self.registry.clone().unwrap_or_else(default_path)
+    }
+
+    /// Opens the registry for writing, creating it (and its folders) when missing.
     pub fn open(&self) -> anyhow::Result<Registry> {
-        let p = self.registry.clone().unwrap_or_else(default_path);
-        Ok(Registry::open(&p)?)
+        Ok(Registry::open(&self.path())?)
+    }
+
+    /// Opens an existing registry without creating anything (the commands that read it): a
+    /// missing file is an error naming it.
+    pub fn open_existing(&self) -> anyhow::Result<Registry> {
+        let p = self.path();
+        if std::fs::symlink_metadata(&p).is_err() {
+            anyhow::bail!(
+                "registry {} does not exist (build one with `taoke registry add MODEL` or `taoke registry build-default`, or name it with --registry or $TAOKE_REGISTRY)",
+                p.display()
+            );
+        }
+        Ok(Registry::open_existing(&p)?)
+    }
+
+    /// [`RegistryPath::open_existing`], and an error when the registry holds no entry.
+    pub fn open_nonempty(&self) -> anyhow::Result<Registry> {
+        let reg = self.open_existing()?;
+        if reg.list()?.is_empty() {
+            anyhow::bail!(
+                "registry {} is empty; build one with `taoke registry add MODEL` or `taoke registry build-default`",
+                reg.path().display()
+            );
+        }
+        Ok(reg)
     }
 }
 
@@ -118,7 +147,13 @@ fn default_name(reference: &str) -> String {
 /// Runs `taoke registry`.
 pub fn run(args: RegistryArgs, out: &Output) -> anyhow::Result<Status> {
     let RegistryArgs { path, action } = args;
-    let mut reg = path.open()?;
+    // Reading and removing never create a registry; adding does.
+    let mut reg = match action {
+        RegistryAction::List { .. }
+        | RegistryAction::Remove { .. }
+        | RegistryAction::Export { .. } => path.open_existing()?,
+        _ => path.open()?,
+    };
     match action {
         RegistryAction::Add {
             model,
@@ -159,15 +194,20 @@ pub fn run(args: RegistryArgs, out: &Output) -> anyhow::Result<Status> {
                         let _ = writeln!(
                             s,
                             "{:<32} {:<9} {:<11} {:<8} {:>12} {}",
-                            e.meta.name,
-                            e.kind,
-                            e.format.as_deref().unwrap_or("-"),
-                            e.architecture.as_deref().unwrap_or("-"),
+                            escape(&e.meta.name),
+                            escape(&e.kind),
+                            escape(e.format.as_deref().unwrap_or("-")),
+                            escape(e.architecture.as_deref().unwrap_or("-")),
                             e.params.map_or("-".into(), |p| p.to_string()),
-                            e.meta.publisher.as_deref().unwrap_or("")
+                            escape(e.meta.publisher.as_deref().unwrap_or(""))
                         );
                     }
-                    let _ = writeln!(s, "{} entries in {}", entries.len(), reg.path().display());
+                    let _ = writeln!(
+                        s,
+                        "{} entries in {}",
+                        entries.len(),
+                        escape(&reg.path().display().to_string())
+                    );
                     s
                 }
             };
