@@ -2,21 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-
-/// taoke (套殼): is this model derived from that one, how, and how sure are we?
-///
-/// Exit codes: 0 success, 1 a --fail-on check matched, 2 error.
-#[derive(Debug, Parser)]
-#[command(name = "taoke", version, about, long_about = None)]
-pub struct Cli {
-    /// Options for every command.
-    #[command(flatten)]
-    pub global: GlobalArgs,
-    /// The command.
-    #[command(subcommand)]
-    pub command: Command,
-}
+use clap::{Args, ValueEnum};
+use taoke_registry::registry::{default_path, Registry};
 
 /// Options for every command.
 #[derive(Debug, Args)]
@@ -92,50 +79,6 @@ pub enum ReportFormat {
     Html,
 }
 
-/// Commands.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Show what a checkpoint holds: format, files, architecture, tensors, dtypes, tokenizer.
-    Inspect(InspectArgs),
-    /// Is B derived from A? Verdict, kinds, direction, p-value and the evidence behind them.
-    ///
-    /// Exit code 1 when --fail-on matches the verdict.
-    Compare(CompareArgs),
-    /// Compare two tokenizers: identical, extended, reordered, overlapping or unrelated.
-    ///
-    /// Each side is a model (file, folder, repo id) or a tokenizer file (tokenizer.json,
-    /// tokenizer.model, vocab.txt, vocab.json).
-    TokenizerDiff(TokenizerDiffArgs),
-    /// Build (or reuse) the small zoo of tiny models with known lineage, compare a few
-    /// instructive pairs (a fine-tune, a disguised copy, a pruned model, an independent twin)
-    /// and write one HTML report; prints its path.
-    Demo(DemoArgs),
-    /// What the model's verified lineage brings with it: licence duties (checked where
-    /// mechanical), compute estimate against threshold rules, export and filing rules at a
-    /// date, CycloneDX ML-BOM. Not legal advice.
-    ///
-    /// Exit code 1 with --fail-on-duty when a duty check fails.
-    Audit(crate::commands::audit::AuditArgs),
-    /// Write a compact, versioned fingerprint of a model (for the registry and sharing).
-    Fingerprint(crate::commands::fingerprint::FingerprintArgs),
-    /// The registry of known models' fingerprints: add, list, remove, export, import,
-    /// build-default.
-    Registry(crate::commands::registry::RegistryArgs),
-    /// Which known model is inside this one? Ranks registry entries with verdicts and
-    /// p-values, or says "no known ancestor".
-    Identify(crate::commands::identify::IdentifyArgs),
-    /// The family tree of many models: fingerprints every model found, infers the lineage
-    /// forest, writes JSON, Graphviz DOT and HTML.
-    Census(crate::commands::census::CensusArgs),
-    /// The knowledge base compiled into the binary: `taoke kb list` shows every checkpoint and
-    /// family id `audit --base MODEL=KB_ID` accepts, with names and licences.
-    Kb(crate::commands::kb::KbArgs),
-    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
-    Completions(crate::commands::completions::CompletionsArgs),
-    /// Print the manual page (roff) to stdout: `taoke man > taoke.1`.
-    Man(crate::commands::completions::ManArgs),
-}
-
 /// `taoke tokenizer-diff`.
 #[derive(Debug, Args)]
 pub struct TokenizerDiffArgs {
@@ -195,7 +138,7 @@ pub struct CompareArgs {
     pub context_registry: bool,
     /// The registry file (with `--context-registry`).
     #[command(flatten)]
-    pub registry: crate::commands::registry::RegistryPath,
+    pub registry: RegistryPath,
 }
 
 /// `taoke inspect`.
@@ -224,4 +167,50 @@ pub struct DemoArgs {
     /// Zoo directory (default: `$TAOKE_ZOO_DIR/small`, else `~/.cache/taoke/zoo/small`).
     #[arg(long)]
     pub zoo: Option<PathBuf>,
+}
+
+/// The registry file option (shared by `registry`, `identify`).
+#[derive(Debug, Args)]
+pub struct RegistryPath {
+    /// The registry file (default: `$TAOKE_REGISTRY`, else
+    /// `$XDG_DATA_HOME/taoke/registry.sqlite`, else `~/.local/share/taoke/registry.sqlite`).
+    #[arg(long, global = true)]
+    pub registry: Option<PathBuf>,
+}
+
+impl RegistryPath {
+    /// The registry file.
+    pub fn path(&self) -> PathBuf {
+        self.registry.clone().unwrap_or_else(default_path)
+    }
+
+    /// Opens the registry for writing, creating it (and its folders) when missing.
+    pub fn open(&self) -> anyhow::Result<Registry> {
+        Ok(Registry::open(&self.path())?)
+    }
+
+    /// Opens an existing registry without creating anything (the commands that read it): a
+    /// missing file is an error naming it.
+    pub fn open_existing(&self) -> anyhow::Result<Registry> {
+        let p = self.path();
+        if std::fs::symlink_metadata(&p).is_err() {
+            anyhow::bail!(
+                "registry {} does not exist (build one with `taoke registry add MODEL` or `taoke registry build-default`, or name it with --registry or $TAOKE_REGISTRY)",
+                p.display()
+            );
+        }
+        Ok(Registry::open_existing(&p)?)
+    }
+
+    /// [`RegistryPath::open_existing`], and an error when the registry holds no entry.
+    pub fn open_nonempty(&self) -> anyhow::Result<Registry> {
+        let reg = self.open_existing()?;
+        if reg.list()?.is_empty() {
+            anyhow::bail!(
+                "registry {} is empty; build one with `taoke registry add MODEL` or `taoke registry build-default`",
+                reg.path().display()
+            );
+        }
+        Ok(reg)
+    }
 }

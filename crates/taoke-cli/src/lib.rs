@@ -42,7 +42,7 @@ pub const VERSION: &str = concat!(
 /// The clap command of the whole CLI, with [`VERSION`] (also used for completions and the
 /// manual page).
 pub fn command() -> clap::Command {
-    args::Cli::command().version(VERSION)
+    commands::Cli::command().version(VERSION)
 }
 
 /// Parses the command line, runs it and returns the exit code.
@@ -50,7 +50,7 @@ pub fn main() -> ExitCode {
     tune_allocator();
     let parsed = command()
         .try_get_matches()
-        .and_then(|m| args::Cli::from_arg_matches(&m));
+        .and_then(|m| commands::Cli::from_arg_matches(&m));
     let cli = match parsed {
         Ok(c) => c,
         Err(e) => {

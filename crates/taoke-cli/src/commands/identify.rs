@@ -8,8 +8,8 @@ use clap::Args;
 use taoke_registry::identify::{identify, Identification, Options};
 
 use crate::args::Format;
+use crate::args::RegistryPath;
 use crate::commands::fingerprint::load_or_fingerprint;
-use crate::commands::registry::RegistryPath;
 use crate::output::{escape, Output};
 use crate::Status;
 

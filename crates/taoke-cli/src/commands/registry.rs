@@ -9,56 +9,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use taoke_registry::registry::{default_path, EntryMeta, Registry};
 
-use crate::args::Format;
+use crate::args::{Format, RegistryPath};
 use crate::commands::fingerprint::load_or_fingerprint;
 use crate::output::{escape, Output};
 use crate::Status;
-
-/// The registry file option (shared by `registry`, `identify`).
-#[derive(Debug, Args)]
-pub struct RegistryPath {
-    /// The registry file (default: `$TAOKE_REGISTRY`, else
-    /// `$XDG_DATA_HOME/taoke/registry.sqlite`, else `~/.local/share/taoke/registry.sqlite`).
-    #[arg(long, global = true)]
-    pub registry: Option<PathBuf>,
-}
-
-impl RegistryPath {
-    /// The registry file.
-    pub fn path(&self) -> PathBuf {
-        self.registry.clone().unwrap_or_else(default_path)
-    }
-
-    /// Opens the registry for writing, creating it (and its folders) when missing.
-    pub fn open(&self) -> anyhow::Result<Registry> {
-        Ok(Registry::open(&self.path())?)
-    }
-
-    /// Opens an existing registry without creating anything (the commands that read it): a
-    /// missing file is an error naming it.
-    pub fn open_existing(&self) -> anyhow::Result<Registry> {
-        let p = self.path();
-        if std::fs::symlink_metadata(&p).is_err() {
-            anyhow::bail!(
-                "registry {} does not exist (build one with `taoke registry add MODEL` or `taoke registry build-default`, or name it with --registry or $TAOKE_REGISTRY)",
-                p.display()
-            );
-        }
-        Ok(Registry::open_existing(&p)?)
-    }
-
-    /// [`RegistryPath::open_existing`], and an error when the registry holds no entry.
-    pub fn open_nonempty(&self) -> anyhow::Result<Registry> {
-        let reg = self.open_existing()?;
-        if reg.list()?.is_empty() {
-            anyhow::bail!(
-                "registry {} is empty; build one with `taoke registry add MODEL` or `taoke registry build-default`",
-                reg.path().display()
-            );
-        }
-        Ok(reg)
-    }
-}
 
 /// `taoke registry`.
 #[derive(Debug, Args)]
