@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::format::{self, Loader};
-use crate::side::{read_config, SIDE_FILES};
+use crate::side::{config_of, SIDE_FILES};
 use crate::{fsafe, resolve, Checkpoint, Error, Format, IoMode, Result};
 
 /// Options for [`open_with`].
@@ -243,16 +243,7 @@ fn open_files(
             Err(e) => notes.push(format!("{n} ignored: {e}")),
         }
     }
-    let config = side_files
-        .iter()
-        .find(|p| p.file_name().is_some_and(|n| n == "config.json"))
-        .and_then(|p| match read_config(p) {
-            Ok(v) => Some(v),
-            Err(why) => {
-                notes.push(format!("config.json ignored: {why}"));
-                None
-            }
-        });
+    let config = config_of(&side_files, &mut notes);
     Ok(Checkpoint {
         reference: reference.to_owned(),
         path: path.to_path_buf(),

@@ -18,7 +18,7 @@ use taoke_remote::hf::{self, HfLocation};
 use taoke_remote::{Client, RemoteFile};
 
 use crate::format::{self, Loader};
-use crate::side::{read_config, SIDE_FILES};
+use crate::side::{config_of, SIDE_FILES};
 use crate::{Checkpoint, Error, FileId, Format, ModelFile, OpenOptions, Result};
 
 /// Largest GGUF header prefix fetched.
@@ -150,16 +150,7 @@ pub fn open_remote_with(
         }
     }
     let mut notes = plan.notes;
-    let config = side_files
-        .iter()
-        .find(|p| p.file_name().is_some_and(|n| n == "config.json"))
-        .and_then(|p| match read_config(p) {
-            Ok(v) => Some(v),
-            Err(why) => {
-                notes.push(format!("config.json ignored: {why}"));
-                None
-            }
-        });
+    let config = config_of(&side_files, &mut notes);
     Ok(Checkpoint {
         reference: reference.to_owned(),
         path: PathBuf::from(&plan.display),

@@ -33,3 +33,21 @@ pub(crate) fn read_config(path: &Path) -> std::result::Result<serde_json::Value,
         Err(e) => Err(format!("not valid JSON: {e}")),
     }
 }
+
+/// The parsed `config.json` among `side_files`, if any; a rejected one is left out with a
+/// note saying why.
+pub(crate) fn config_of(
+    side_files: &[std::path::PathBuf],
+    notes: &mut Vec<String>,
+) -> Option<serde_json::Value> {
+    side_files
+        .iter()
+        .find(|p| p.file_name().is_some_and(|n| n == "config.json"))
+        .and_then(|p| match read_config(p) {
+            Ok(v) => Some(v),
+            Err(why) => {
+                notes.push(format!("config.json ignored: {why}"));
+                None
+            }
+        })
+}
