@@ -52,6 +52,25 @@ pub(crate) fn recover_roles<'x>(a: &mut ModelView<'x>, b: &mut ModelView<'x>) ->
     n
 }
 
+/// Tensors above this many elements are never re-read to test a transpose.
+const TRANSPOSE_MAX: u64 = 1 << 24;
+
+/// Tensors above this many elements first compare a seeded row sample.
+const TRANSPOSE_SAMPLED: u64 = 1 << 22;
+
+/// Rows of that sample.
+const TRANSPOSE_SAMPLE_ROWS: usize = 64;
+
+/// Rows or values correlating above this are stored alike (no transpose to look for): related
+/// tensors stored alike correlate at ≥ 0.9, unrelated ones at ≈ 0.
+const STORED_ALIKE: f64 = 0.5;
+
+/// Read as the transpose, the values must correlate above this…
+const TRANSPOSED_FITS: f64 = 0.9;
+
+/// …and by this much more than as declared.
+const TRANSPOSED_MARGIN: f64 = 0.3;
+
 /// Block tensors with at least this many elements are checked for transposed bytes in block
 /// 0 only (a writer stores every block alike); smaller ones in every block.
 const BLOCK0_ONLY: u64 = 1 << 16;
