@@ -799,7 +799,7 @@ impl Directions<'_> {
             .copied()
             .find(|&k| !copy(&matches[k]) && matches[k].aligned);
         let mut undecided = Vec::new();
-        for &k in &related {
+        for &k in related {
             let m = &matches[k];
             if label[k].is_some() || !copy(m) {
                 continue;
