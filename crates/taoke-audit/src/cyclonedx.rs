@@ -8,10 +8,6 @@
 //! knowledge-base record). Checked duties and the compute estimate are `taoke:` properties of
 //! the model component.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 

@@ -3,7 +3,7 @@
 //! - [`shape`]: the published shapes (TinyLlama-1.1B, Llama-2-7B, Llama-3-8B, Llama-2-13B, a
 //!   scaled Mixtral-like MoE) and their tensor lists;
 //! - [`synth`]: seeded synthetic weights, row by row (a base, and a disguised fine-tune of it);
-//! - [`write`]: Hugging Face folders (bf16 shards) and GGUF files (Q4_K) written with the
+//! - [`write`](mod@write): Hugging Face folders (bf16 shards) and GGUF files (Q4_K) written with the
 //!   workspace's own writers in bounded memory;
 //! - [`measure`]: what a benchmark run records (wall, CPU, peak RSS, bytes read) and the
 //!   plain sequential read it is compared with.

@@ -39,8 +39,6 @@ pub struct ProductDelta {
     pub spectral_mse: Option<f64>,
 }
 
-/// The products, in report order.
-
 /// Singular values compared per product by the spectral signature.
 pub const SPECTRUM_K: usize = 16;
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use taoke_registry::registry::{default_path, EntryMeta, Registry};
+use taoke_registry::registry::{EntryMeta, Registry};
 
 use crate::args::{Format, RegistryPath};
 use crate::commands::fingerprint::load_or_fingerprint;
