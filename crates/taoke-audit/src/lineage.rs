@@ -2,7 +2,7 @@
 //!
 //! A [`Candidate`] is a base model at hand (a path or repository id) optionally tagged with the
 //! knowledge-base id it is. [`verify`] compares it with the audited model
-//! ([`taoke_evidence::compare`]) and returns an [`AncestorInput`] for [`crate::audit`]. A later
+//! ([`taoke_evidence::compare`]) and returns an [`AncestorInput`] for [`crate::audit()`]. A later
 //! registry lookup (`identify`) can produce `AncestorInput`s directly.
 
 use std::str::FromStr;

@@ -16,7 +16,7 @@
 //!   norm gains folded, compared through random sketches, to tell disguised copies (the same
 //!   weights) from trained derivatives;
 //! - a **verdict** with kinds, direction, per-component verdicts and the decisive evidence in
-//!   words ([`verdict`]).
+//!   words (the `verdict`, `kinds` and `words` stages).
 //!
 //! # Terminology
 //! - *related*: sharing a weight ancestor; the null hypothesis is independent initialisation

@@ -371,7 +371,7 @@ fn sketch_streamed(
 }
 
 /// [`compare_block`] for large models: each product's sketch `left·(right·Z)` is computed by
-/// reading the factors in chunks of [`CHUNK_ROWS`] rows (`right·Z` first, then `left` times
+/// reading the factors in chunks of at most 256 rows (`right·Z` first, then `left` times
 /// it), so memory is `O((d + h)·k)` plus one chunk, whatever the model's size. The same
 /// sketch as the in-memory path up to floating-point summation order; no spectra.
 pub fn compare_block_streamed(

@@ -1,6 +1,6 @@
 //! Output files written whole or not at all, and outputs that would overwrite an input refused.
 //!
-//! [`write`] (and [`write_many`] for a set of files that belong together) writes each file to a
+//! [`write`](fn@write) (and [`write_many`] for a set of files that belong together) writes each file to a
 //! temporary file in the same folder (`.NAME.tmp-PID-N`, created new), flushes it to disk
 //! (`fsync`), then renames it over the target, so a reader, a crash or a full disk sees the old
 //! file or the new one, never a truncated one. On any error the temporary file is removed and

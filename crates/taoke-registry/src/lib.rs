@@ -1,7 +1,7 @@
 //! Fingerprints of known models, a registry of them, `identify` (which known model is inside
 //! this one?) and `census` (the family tree of many models).
 //!
-//! - [`fingerprint`]: a compact, versioned summary of a model (anchored embeddings, a canonical
+//! - [`fingerprint`](mod@fingerprint): a compact, versioned summary of a model (anchored embeddings, a canonical
 //!   hidden basis, per-block MLP units on it); a safetensors file with `__metadata__` keys
 //!   `taoke.fingerprint.*`. Fingerprints of different algorithms are never compared
 //!   ([`Error::Incompatible`]).
