@@ -27,8 +27,8 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Largest significance level accepted by `--alpha` (exclusive).
-pub const MAX_ALPHA: f64 = 0.01;
+/// Largest significance level accepted by `--alpha` (exclusive): the engine's.
+pub use taoke_evidence::MAX_ALPHA;
 
 /// The default significance level of every command (the comparison engine's).
 pub fn default_alpha() -> f64 {
