@@ -274,13 +274,13 @@ mod tests {
     #[test]
     fn hf_cache_paths_give_repo_and_revision() {
         let p = Path::new(
-            "/home/x/.cache/huggingface/hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/c9745ed1d9f207416be6d2e6f8de32d1f16199bf/onnx/model.onnx",
+            "hf-home/hub/models--sentence-transformers--all-MiniLM-L6-v2/snapshots/c9745ed1d9f207416be6d2e6f8de32d1f16199bf/onnx/model.onnx",
         );
         let (repo, rev, inner) = hf_parts(p).unwrap();
         assert_eq!(repo, "sentence-transformers/all-MiniLM-L6-v2");
         assert_eq!(rev, "c9745ed1d9f207416be6d2e6f8de32d1f16199bf");
         assert_eq!(inner, "onnx/model.onnx");
-        assert!(hf_parts(Path::new("/tmp/models/foo/model.safetensors")).is_none());
+        assert!(hf_parts(Path::new("models/foo/model.safetensors")).is_none());
         let blob = format!("/x/.ollama/models/blobs/sha256-{}", "ab".repeat(32));
         assert_eq!(ollama_blob_sha256(Path::new(&blob)), Some("ab".repeat(32)));
         assert_eq!(ollama_blob_sha256(Path::new("/x/sha256-ab")), None);
