@@ -274,7 +274,7 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
         .sum()
 }
 
-fn read_checked(
+pub(crate) fn read_checked(
     src: &dyn TensorSource,
     t: &TensorDesc,
     index: usize,

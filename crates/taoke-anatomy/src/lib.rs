@@ -55,6 +55,7 @@
 
 pub mod describe;
 pub mod infer;
+pub mod invariant;
 pub mod layout;
 pub mod role;
 pub mod scheme;
@@ -67,6 +68,7 @@ pub use describe::{
     describe, Family, Field, FieldSource, MetaValue, Metadata, ModelDescription, NormKind,
 };
 pub use infer::{match_by_content, ContentMatch, ContentOptions};
+pub use invariant::{match_by_invariants, InvariantMatch, ResidualAxis};
 pub use layout::{halve_qk_rows, interleave_qk_rows, normalize_qk_rows, Orientation, QkRowOrder};
 pub use role::{CanonicalName, Component, Param, Role};
 pub use scheme::{classify_names, NameReport, SchemeId};
@@ -158,6 +160,18 @@ pub enum RoleSource {
         matched: String,
         /// Pearson correlation.
         r: f64,
+        /// Whether stored transposed relative to the reference.
+        transposed: bool,
+    },
+    /// From statistics that survive permutations and rotations, matched against a reference
+    /// model ([`match_by_invariants`]).
+    Invariant {
+        /// The matched reference tensor's name.
+        matched: String,
+        /// Distance of the two tensors' invariant signatures.
+        distance: f64,
+        /// Second-best candidate's distance over the best one (how sure).
+        margin: f64,
         /// Whether stored transposed relative to the reference.
         transposed: bool,
     },
@@ -316,27 +330,102 @@ impl Anatomy {
     /// [`match_by_content`] with this anatomy's tensors as targets): content decides.
     pub fn apply_content_matches(&mut self, reference: &Anatomy, matches: &[ContentMatch]) {
         for m in matches {
-            let (Some(t), Some(r)) = (
-                self.tensors.get_mut(m.target),
-                reference.tensors.get(m.reference),
-            ) else {
-                continue;
-            };
-            t.canonical = r.canonical;
-            t.source = RoleSource::Content {
+            let source = |r: &TensorAnatomy| RoleSource::Content {
                 matched: r.name.clone(),
                 r: m.r,
                 transposed: m.transposed,
             };
-            t.orientation = match (r.orientation, m.transposed) {
-                (Orientation::Expected, false) | (Orientation::Transposed, true) => {
-                    Orientation::Expected
-                }
-                (Orientation::Expected, true) | (Orientation::Transposed, false) => {
-                    Orientation::Transposed
-                }
-                (o, _) => o,
+            self.take_role(reference, m.target, m.reference, m.transposed, source);
+        }
+    }
+
+    /// Overrides roles with invariant matches against `reference` (from
+    /// [`match_by_invariants`] with this anatomy's tensors as targets).
+    pub fn apply_invariant_matches(&mut self, reference: &Anatomy, matches: &[InvariantMatch]) {
+        for m in matches {
+            let source = |r: &TensorAnatomy| RoleSource::Invariant {
+                matched: r.name.clone(),
+                distance: m.distance,
+                margin: m.margin,
+                transposed: m.transposed,
             };
+            self.take_role(reference, m.target, m.reference, m.transposed, source);
+        }
+    }
+
+    /// Tensor `target` takes the role of `reference`'s tensor `from`.
+    fn take_role(
+        &mut self,
+        reference: &Anatomy,
+        target: usize,
+        from: usize,
+        transposed: bool,
+        source: impl Fn(&TensorAnatomy) -> RoleSource,
+    ) {
+        let (Some(t), Some(r)) = (self.tensors.get_mut(target), reference.tensors.get(from)) else {
+            return;
+        };
+        t.canonical = r.canonical;
+        t.source = source(r);
+        t.orientation = match (r.orientation, transposed) {
+            (Orientation::Expected, false) | (Orientation::Transposed, true) => {
+                Orientation::Expected
+            }
+            (Orientation::Expected, true) | (Orientation::Transposed, false) => {
+                Orientation::Transposed
+            }
+            (o, _) => o,
+        };
+    }
+
+    /// The residual axis of tensor `i` as stored, from its role and orientation: the input
+    /// axis of matrices that read the residual stream, the output axis of those that write it.
+    pub fn residual_axis(&self, i: usize) -> Option<ResidualAxis> {
+        let t = self.tensors.get(i)?;
+        let reads = matches!(
+            t.canonical.role,
+            Role::AttnQ
+                | Role::AttnK
+                | Role::AttnV
+                | Role::AttnQkv
+                | Role::MlpGate
+                | Role::MlpUp
+                | Role::MlpGateUp
+                | Role::TokenEmbedding
+                | Role::LmHead
+                | Role::PositionEmbedding
+                | Role::ExpertGate
+                | Role::ExpertUp
+                | Role::MoeRouter
+                | Role::SharedExpertGate
+                | Role::SharedExpertUp
+        );
+        let writes = matches!(
+            t.canonical.role,
+            Role::AttnO | Role::MlpDown | Role::ExpertDown | Role::SharedExpertDown
+        );
+        // [out, in] as expected: rows are outputs; embeddings are [tokens, hidden].
+        let embedding = matches!(
+            t.canonical.role,
+            Role::TokenEmbedding | Role::LmHead | Role::PositionEmbedding
+        );
+        let rows_are_out = match t.orientation {
+            Orientation::Expected => true,
+            Orientation::Transposed => false,
+            _ => return None,
+        };
+        match (reads || embedding, writes) {
+            (true, _) => Some(if rows_are_out {
+                ResidualAxis::Cols
+            } else {
+                ResidualAxis::Rows
+            }),
+            (_, true) => Some(if rows_are_out {
+                ResidualAxis::Rows
+            } else {
+                ResidualAxis::Cols
+            }),
+            _ => None,
         }
     }
 }

@@ -5,8 +5,8 @@
 use taoke_anatomy::{Param, Role};
 use taoke_stats::Matrix;
 
-use crate::align::{self, Transform};
-use crate::measure::{Anchoring, Fit};
+use crate::align::{self, Transform, TransformKind};
+use crate::measure::{AlignmentTest, Anchoring, Fit};
 use crate::options::Options;
 use crate::units;
 use crate::view::ModelView;
@@ -20,6 +20,9 @@ const LARGE_MIN_TOKENS: usize = 256;
 
 /// Fewest shared-token rows for the embedding test and the residual map.
 const MIN_ANCHOR_TOKENS: usize = 8;
+
+/// Fewest shared tokens for the held-out alignment test (half fit the map, half test it).
+const MIN_HELD_OUT_TOKENS: usize = 32;
 
 /// Widths from which a good identity fit is accepted without trying the assignment and the
 /// SVD (they cost seconds at d = 4096).
@@ -66,6 +69,7 @@ pub(crate) fn anchor(
         transform: Transform::Identity,
         fit: Fit::NONE,
         emb_delta: None,
+        alignment: None,
         d_a,
     };
     if let (Some((sa, ca)), Some((sb, cb))) = (&ea, &eb) {
@@ -80,6 +84,14 @@ pub(crate) fn anchor(
             };
             out.emb_test = units::unit_test(&ca, &cb, budget, opts.seed).ok();
             let (t, f) = choose_transform(sa, sb);
+            // The held-out test refits a signed permutation (it contains the identity), or
+            // the rotation when a rotation was chosen, so its null is measured on every
+            // independent pair whatever map the full fit kept.
+            let test_kind = match t.kind() {
+                TransformKind::Rotation => TransformKind::Rotation,
+                _ => TransformKind::SignedPermutation,
+            };
+            out.alignment = held_out_alignment(sa, sb, test_kind);
             let mapped = t.apply(sb, sa.cols);
             out.emb_delta = Some(crate::products::delta(&sa.data, &mapped.data));
             out.transform = t;
@@ -247,4 +259,57 @@ fn choose_transform(sa: &Matrix, sb: &Matrix) -> (Transform, Fit) {
         rotation: r_rot,
     };
     (t, fit)
+}
+
+/// The held-out test of the residual map: the map of `kind` is fitted again on the even
+/// shared tokens and judged on the odd ones, by the median over A's hidden dimensions of the
+/// Fisher z of the held-out correlation between A's coordinate and B's mapped coordinate.
+/// A map that reflects shared weights predicts unseen tokens (z ≈ 2–4); a map fitted to
+/// unrelated coordinates does not (z ≈ 0 for a signed permutation; a rotation can align
+/// independently trained embeddings partly, hence its own null in
+/// [`crate::calibration::alignment_null`]).
+pub(crate) fn held_out_alignment(
+    sa: &Matrix,
+    sb: &Matrix,
+    kind: TransformKind,
+) -> Option<AlignmentTest> {
+    if sa.rows < MIN_HELD_OUT_TOKENS || sa.rows != sb.rows {
+        return None;
+    }
+    let even: Vec<usize> = (0..sa.rows).step_by(2).collect();
+    let odd: Vec<usize> = (1..sa.rows).step_by(2).collect();
+    let pick = |m: &Matrix, idx: &[usize]| m.view().select_rows(idx).ok();
+    let (fa, fb, ha, hb) = (
+        pick(sa, &even)?,
+        pick(sb, &even)?,
+        pick(sa, &odd)?,
+        pick(sb, &odd)?,
+    );
+    let t = match kind {
+        TransformKind::Identity if sa.cols == sb.cols => Transform::Identity,
+        TransformKind::Identity => return None,
+        TransformKind::SignedPermutation => signed_permutation(&fa, &fb)?,
+        TransformKind::Rotation => {
+            align::procrustes(fa.view(), fb.view()).map(Transform::Rotation)?
+        }
+    };
+    let mapped = t.apply(&hb, ha.cols);
+    let mut zs: Vec<f64> = (0..ha.cols)
+        .map(|i| {
+            let x: Vec<f32> = (0..ha.rows).map(|r| ha.get(r, i)).collect();
+            let y: Vec<f32> = (0..ha.rows).map(|r| mapped.get(r, i)).collect();
+            let r = taoke_anatomy::values::pearson(&x, &y).unwrap_or(0.0);
+            r.clamp(-0.999_999, 0.999_999).atanh()
+        })
+        .collect();
+    if zs.is_empty() {
+        return None;
+    }
+    zs.sort_unstable_by(f64::total_cmp);
+    Some(AlignmentTest {
+        kind,
+        median_z: taoke_stats::median(zs),
+        dims: ha.cols,
+        held_out: ha.rows,
+    })
 }

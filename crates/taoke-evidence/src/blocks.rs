@@ -100,7 +100,7 @@ pub(crate) fn block_evidence(
             fb.iter().flatten().map(|m| m.rows).collect(),
         );
     }
-    let tested = tested_pairs(la, lb, opts);
+    let tested = tested_pairs(la, lb, opts, &fa, &fb);
     out.tests = screen_pairs(&fa, &fb, &tested, la, lb, opts);
     out.cka = cka_pairs(va, vb, &fa, &fb, &tested, &out.tests, anchor, opts, large)?;
     out.experts = expert_tests(va, vb, &anchor.transform, d_a, opts)?;
@@ -108,10 +108,18 @@ pub(crate) fn block_evidence(
 }
 
 /// The block pairs tested: all when `la × lb` fits [`Options::max_block_pairs`], else a band
-/// around the proportional diagonal.
-fn tested_pairs(la: u32, lb: u32, opts: &Options) -> Vec<(u32, u32)> {
+/// around the proportional diagonal plus, for every block, the [`CANDIDATES`] blocks of the
+/// other side whose unit-norm profile is closest (duplicated or moved blocks lie off the
+/// band; the profile survives permutations of the residual stream and of the units).
+fn tested_pairs(
+    la: u32,
+    lb: u32,
+    opts: &Options,
+    fa: &[Option<Matrix>],
+    fb: &[Option<Matrix>],
+) -> Vec<(u32, u32)> {
     let all_pairs = (la as usize) * (lb as usize) <= opts.max_block_pairs;
-    (0..la)
+    let mut pairs: Vec<(u32, u32)> = (0..la)
         .flat_map(|i| (0..lb).map(move |j| (i, j)))
         .filter(|&(i, j)| {
             all_pairs || {
@@ -119,7 +127,69 @@ fn tested_pairs(la: u32, lb: u32, opts: &Options) -> Vec<(u32, u32)> {
                 (f64::from(j) - ej).abs() <= BAND
             }
         })
+        .collect();
+    if !all_pairs {
+        pairs.extend(profile_candidates(fa, fb));
+        pairs.sort_unstable();
+        pairs.dedup();
+    }
+    pairs
+}
+
+/// Candidate partners per block beyond the band.
+const CANDIDATES: usize = 2;
+
+/// Quantiles of a block's unit-feature row norms.
+fn norm_profile(m: &Matrix) -> Vec<f64> {
+    let mut norms: Vec<f64> = (0..m.rows)
+        .map(|r| {
+            m.row(r)
+                .iter()
+                .map(|&x| f64::from(x).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        })
+        .collect();
+    norms.sort_unstable_by(f64::total_cmp);
+    (0..16)
+        .map(|k| norms[((k as f64 + 0.5) / 16.0 * (norms.len() - 1) as f64) as usize])
         .collect()
+}
+
+/// Each block's [`CANDIDATES`] nearest blocks of the other side by [`norm_profile`], both ways.
+fn profile_candidates(fa: &[Option<Matrix>], fb: &[Option<Matrix>]) -> Vec<(u32, u32)> {
+    let prof = |f: &[Option<Matrix>]| -> Vec<Option<Vec<f64>>> {
+        f.iter()
+            .map(|m| m.as_ref().filter(|m| m.rows > 0).map(norm_profile))
+            .collect()
+    };
+    let (pa, pb) = (prof(fa), prof(fb));
+    let dist = |x: &[f64], y: &[f64]| -> f64 {
+        let num: f64 = x.iter().zip(y).map(|(p, q)| (p - q).powi(2)).sum();
+        let den: f64 = x.iter().map(|p| p * p).sum::<f64>().max(1e-30);
+        num / den
+    };
+    let mut out = Vec::new();
+    let nearest = |p: &Vec<f64>, others: &[Option<Vec<f64>>]| -> Vec<usize> {
+        let mut d: Vec<(f64, usize)> = others
+            .iter()
+            .enumerate()
+            .filter_map(|(j, o)| o.as_ref().map(|o| (dist(p, o), j)))
+            .collect();
+        d.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        d.into_iter().take(CANDIDATES).map(|x| x.1).collect()
+    };
+    for (i, p) in pa.iter().enumerate() {
+        if let Some(p) = p {
+            out.extend(nearest(p, &pb).into_iter().map(|j| (i as u32, j as u32)));
+        }
+    }
+    for (j, p) in pb.iter().enumerate() {
+        if let Some(p) = p {
+            out.extend(nearest(p, &pa).into_iter().map(|i| (i as u32, j as u32)));
+        }
+    }
+    out
 }
 
 /// Unit features of every block of both sides. Large models: on a seeded subset of units

@@ -25,6 +25,8 @@ struct Nulls {
     product_z: Null,
     block_cka: Null,
     spectral_mse: Null,
+    alignment_fixed: Null,
+    alignment_rotation: Null,
 }
 
 fn nulls() -> Nulls {
@@ -47,6 +49,37 @@ pub fn cka_null() -> Null {
     let mut n = nulls().block_cka;
     n.std = n.std.max(0.05);
     n
+}
+
+/// Floor of the held-out alignment null's standard deviation.
+const ALIGNMENT_STD_FLOOR: f64 = 0.05;
+
+/// Floors of the rotation null's mean and standard deviation: a rotation can align the
+/// embeddings of two independently trained models of one vocabulary (cross-lingual word
+/// embeddings are aligned that way), so the zoo's tiny models cannot bound it alone; held-out
+/// correlations of 0.66 (z = 0.8) count as chance, and one z unit is four standard deviations.
+const ROTATION_MEAN_FLOOR: f64 = 0.8;
+const ROTATION_STD_FLOOR: f64 = 0.25;
+
+/// The null of the held-out alignment statistic (median Fisher z over A's hidden dimensions)
+/// for a map of `kind`: identity and signed permutations share one null (a permutation cannot
+/// align unrelated coordinates beyond a few privileged dimensions, which the median ignores),
+/// rotations have their own, floored.
+pub fn alignment_null(kind: crate::align::TransformKind) -> Null {
+    let all = nulls();
+    match kind {
+        crate::align::TransformKind::Rotation => {
+            let mut n = all.alignment_rotation;
+            n.mean = n.mean.max(ROTATION_MEAN_FLOOR);
+            n.std = n.std.max(ROTATION_STD_FLOOR);
+            n
+        }
+        _ => {
+            let mut n = all.alignment_fixed;
+            n.std = n.std.max(ALIGNMENT_STD_FLOOR);
+            n
+        }
+    }
 }
 
 /// The distribution of the spectral statistic (mean squared difference of max-normalised top

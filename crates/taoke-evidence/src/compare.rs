@@ -117,6 +117,7 @@ fn measure(
             products: Vec::new(),
             tokenizer: None,
             delta_rank: Vec::new(),
+            grid: None,
         });
     }
     let large = is_large(va, opts.large_above) || is_large(vb, opts.large_above);
@@ -139,6 +140,7 @@ fn measure(
     let anchor = crate::anchor::anchor(va, vb, opts, large)?;
     let block = crate::blocks::block_evidence(va, vb, &anchor, opts, large)?;
     let products = products(va, vb, &anchor, &block, opts, large)?;
+    let grid = crate::rounding::grid_test(va, vb, &anchor.transform, &block.tests);
     let (la, lb) = blocks;
     let delta_rank =
         if anchor.transform.kind() == crate::align::TransformKind::Identity && la == lb && la > 0 {
@@ -156,6 +158,7 @@ fn measure(
         products,
         tokenizer,
         delta_rank,
+        grid,
     })
 }
 

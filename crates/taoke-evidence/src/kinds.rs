@@ -112,6 +112,10 @@ const MOVED: f64 = 0.99;
 /// stays below 1e-6; noise at std/700 gives ≈ 2e-3).
 const NOISE_FLOOR: f64 = 2e-4;
 
+/// Share of f32 values outside the other side's bf16/f16 rounding cells above which values
+/// changed after a recast (a plain recast: 0; noise at std/700: about a third).
+const RECAST_OUTSIDE: f64 = 0.05;
+
 /// The derivation kinds of a pair.
 pub(crate) fn kinds(x: &KindInputs<'_, '_>) -> BTreeSet<Kind> {
     let mut kinds = BTreeSet::new();
@@ -472,7 +476,10 @@ fn copy_kinds(x: &KindInputs<'_, '_>, rotated: bool, kinds: &mut BTreeSet<Kind>)
     {
         kinds.insert(Kind::Permuted);
     }
-    if noise_like(m, tol) {
+    // Noise added after a recast to f32 fills the mantissa bits the source format lacks.
+    let washed_recast = m.residual_identity()
+        && crate::rounding::recast_outside_cells(x.a, x.b).is_some_and(|f| f > RECAST_OUTSIDE);
+    if noise_like(m, tol) || washed_recast {
         kinds.insert(Kind::NoiseWashed);
     }
 }

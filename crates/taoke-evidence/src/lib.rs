@@ -38,6 +38,7 @@ mod options;
 pub mod products;
 pub mod report;
 mod roles;
+mod rounding;
 pub mod triage;
 pub mod units;
 mod verdict;

@@ -75,6 +75,28 @@ impl Fit {
     };
 }
 
+/// The held-out test of the residual map ([`crate::anchor::held_out_alignment`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AlignmentTest {
+    /// The kind of map refitted.
+    pub kind: crate::align::TransformKind,
+    /// Median over A's hidden dimensions of the held-out Fisher z.
+    pub median_z: f64,
+    /// Hidden dimensions of A.
+    pub dims: usize,
+    /// Held-out tokens.
+    pub held_out: usize,
+}
+
+/// The rounding-grid test ([`crate::rounding::grid_test`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GridTest {
+    /// Share of compared values outside the pair's rounding cells.
+    pub outside: f64,
+    /// Values compared.
+    pub values: usize,
+}
+
 /// The vocabulary anchoring: shared tokens, the embedding test and the residual map.
 #[derive(Debug, Clone)]
 pub(crate) struct Anchoring {
@@ -92,6 +114,8 @@ pub(crate) struct Anchoring {
     pub fit: Fit,
     /// Shared-token embeddings after the map.
     pub emb_delta: Option<ProductDelta>,
+    /// The held-out test of the map.
+    pub alignment: Option<AlignmentTest>,
     /// Residual width used for features (A's).
     pub d_a: usize,
 }
@@ -111,6 +135,7 @@ impl Anchoring {
                 rotation: 0.0,
             },
             emb_delta: None,
+            alignment: None,
             d_a: 0,
         }
     }
@@ -150,6 +175,8 @@ pub(crate) struct Measurements {
     /// Effective rank of the weight change (B − A) of a few matrices, as a fraction of the
     /// largest possible rank (same coordinates and depth only).
     pub delta_rank: Vec<f64>,
+    /// The rounding-grid test, when a side is block-quantized.
+    pub grid: Option<GridTest>,
 }
 
 impl Measurements {

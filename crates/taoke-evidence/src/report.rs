@@ -181,6 +181,12 @@ pub enum TestId {
     Spectral,
     /// Shared-token embeddings after the residual map.
     EmbeddingAlignment,
+    /// The residual map refitted on half the shared tokens, judged on the other half
+    /// (calibrated): survives renaming and residual permutations.
+    HeldOutAlignment,
+    /// Values of the finer side outside the coarser side's rounding cells (trained delta
+    /// under quantization).
+    RoundingGrid,
     /// Bit-identical tensors at the same role.
     TensorEquality,
     /// Share of bit-identical weights in moved matrices (TIES/DARE trace).
@@ -205,6 +211,8 @@ impl TestId {
             TestId::ProductMatch => "product-match",
             TestId::Spectral => "spectral",
             TestId::EmbeddingAlignment => "embedding-alignment",
+            TestId::HeldOutAlignment => "held-out-alignment",
+            TestId::RoundingGrid => "rounding-grid",
             TestId::TensorEquality => "tensor-equality",
             TestId::SparseUpdate => "sparse-update",
             TestId::FileIdentity => "file-identity",

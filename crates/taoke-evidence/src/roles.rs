@@ -15,22 +15,27 @@ impl TensorSource for Source<'_, '_> {
     }
 }
 
-/// Assigns roles to B's anonymous tensors by content matching against A (and vice versa).
+/// Assigns roles to B's anonymous tensors by content matching against A (and vice versa):
+/// first by value correlation in place ([`taoke_anatomy::match_by_content`]), then, for the
+/// tensors still unknown (permuted or rotated ones), by statistics that survive permutations
+/// and rotations ([`taoke_anatomy::match_by_invariants`]).
 pub(crate) fn recover_roles<'x>(a: &mut ModelView<'x>, b: &mut ModelView<'x>) -> usize {
-    let unknown = |v: &ModelView<'_>| -> Vec<usize> {
+    let unknown = |v: &ModelView<'_>, min_dims: usize| -> Vec<usize> {
         v.anatomy
             .tensors
             .iter()
             .enumerate()
-            .filter(|(_, t)| t.canonical.role == Role::Unknown && t.shape.len() == 2)
+            .filter(|(_, t)| {
+                t.canonical.role == Role::Unknown && (min_dims..=2).contains(&t.shape.len())
+            })
             .map(|(i, _)| i)
             .collect()
     };
     let mut n = 0;
     for flip in [false, true] {
         let (r, t) = if flip { (&*b, &*a) } else { (&*a, &*b) };
-        let targets = unknown(t);
-        if targets.is_empty() || unknown(r).len() >= targets.len() {
+        let targets = unknown(t, 2);
+        if targets.is_empty() || unknown(r, 2).len() >= targets.len() {
             continue;
         }
         let matches = taoke_anatomy::match_by_content(
@@ -48,8 +53,55 @@ pub(crate) fn recover_roles<'x>(a: &mut ModelView<'x>, b: &mut ModelView<'x>) ->
             t.anatomy.apply_content_matches(&reference, &m);
             t.reindex();
         }
+        let (r, t) = if flip { (&*b, &*a) } else { (&*a, &*b) };
+        let (reference, found) = invariant_roles(r, t);
+        if !found.is_empty() {
+            n += found.len();
+            let t = if flip { &mut *a } else { &mut *b };
+            t.anatomy.apply_invariant_matches(&reference, &found);
+            t.reindex();
+        }
     }
     n
+}
+
+/// The invariant matches of `t`'s tensors still unknown (matrices and vectors) against the
+/// tensors of `r` whose role `t` does not have yet.
+fn invariant_roles(
+    r: &ModelView<'_>,
+    t: &ModelView<'_>,
+) -> (taoke_anatomy::Anatomy, Vec<taoke_anatomy::InvariantMatch>) {
+    let targets: Vec<usize> = t
+        .anatomy
+        .tensors
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.canonical.role == Role::Unknown && matches!(x.shape.len(), 1 | 2))
+        .map(|(i, _)| i)
+        .collect();
+    if targets.is_empty() {
+        return (r.anatomy.clone(), Vec::new());
+    }
+    let candidates: Vec<usize> = r
+        .by_key
+        .iter()
+        .filter(|(k, _)| !t.by_key.contains_key(k))
+        .map(|(_, &i)| i)
+        .collect();
+    let axis: Vec<_> = (0..r.anatomy.tensors.len())
+        .map(|i| r.anatomy.residual_axis(i))
+        .collect();
+    let found = taoke_anatomy::match_by_invariants(
+        &descs(r.ck),
+        &Source(r),
+        &axis,
+        &candidates,
+        &descs(t.ck),
+        &Source(t),
+        &targets,
+    )
+    .unwrap_or_default();
+    (r.anatomy.clone(), found)
 }
 
 /// Tensors above this many elements are never re-read to test a transpose.

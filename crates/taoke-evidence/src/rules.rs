@@ -123,6 +123,7 @@ fn measured(blocks: u32, emb: UnitTest, diag: Option<UnitTest>, rel: f64, r: f64
                 permutation: 1.3,
                 rotation: 0.01,
             },
+            alignment: None,
             d_a: 16,
         },
         blocks: (blocks, blocks),
@@ -145,6 +146,7 @@ fn measured(blocks: u32, emb: UnitTest, diag: Option<UnitTest>, rel: f64, r: f64
         products: products(blocks, rel, r),
         tokenizer: None,
         delta_rank: Vec::new(),
+        grid: None,
     }
 }
 
@@ -307,10 +309,96 @@ fn verdict_rows() -> Vec<Row> {
     ]
 }
 
+/// A residual-permuted pair: the map is a signed permutation, the embedding test (against the
+/// identity) sees nothing, the blocks were not tested, and the held-out alignment gives `z`.
+fn permuted_untested(z: f64) -> Measurements {
+    let mut m = measured(2, test(f64::ln(0.5), 64, 0.0, 0.1), None, 1.4, 0.0);
+    m.anchor.transform =
+        Transform::SignedPermutation((0..16).rev().map(|i| Some((i, 1.0))).collect());
+    m.anchor.alignment = Some(crate::measure::AlignmentTest {
+        kind: crate::align::TransformKind::SignedPermutation,
+        median_z: z,
+        dims: 64,
+        held_out: 32,
+    });
+    m.products.clear();
+    m
+}
+
+/// Rows of the disguise-proof rules: the held-out alignment decides on its own, and a strong
+/// alignment with untested blocks is never `independent`.
+fn disguise_rows() -> Vec<Row> {
+    let null = crate::calibration::alignment_null(crate::align::TransformKind::SignedPermutation);
+    // Half-way between the null and significance: not significant, not chance either.
+    let middling = null.mean + 3.0 * null.std;
+    let mut grid = measured(
+        2,
+        test(LN_STRONG, 64, 1.0, 1.0),
+        Some(test(LN_STRONG, 64, 1.0, 1.0)),
+        1e-3,
+        0.99999,
+    );
+    grid.grid = Some(crate::measure::GridTest {
+        outside: 0.05,
+        values: 4096,
+    });
+    let mut grid_copy = measured(
+        2,
+        test(LN_STRONG, 64, 1.0, 1.0),
+        Some(test(LN_STRONG, 64, 1.0, 1.0)),
+        1e-3,
+        0.99999,
+    );
+    grid_copy.grid = Some(crate::measure::GridTest {
+        outside: 0.0,
+        values: 4096,
+    });
+    vec![
+        (
+            "permuted embeddings predicting held-out tokens (z = 2): related, permuted",
+            permuted_untested(2.0),
+            Verdict::Related,
+            &[Kind::Permuted],
+            &[],
+        ),
+        (
+            "a middling held-out alignment with nothing else: inconclusive, never independent",
+            permuted_untested(middling),
+            Verdict::Inconclusive,
+            &[],
+            &[],
+        ),
+        (
+            "a chance held-out alignment (z = null mean), untested blocks: nothing has power after the map",
+            permuted_untested(null.mean),
+            Verdict::Independent,
+            &[],
+            &[],
+        ),
+        (
+            "products within the copy tolerance but 5 % of values outside the rounding cells: trained",
+            grid,
+            Verdict::Related,
+            &[Kind::FineTune],
+            &[],
+        ),
+        (
+            "products within the copy tolerance, every value inside the rounding cells: a copy",
+            grid_copy,
+            Verdict::SameWeights,
+            &[],
+            &[Kind::FineTune],
+        ),
+    ]
+}
+
 #[test]
 fn verdict_rules() {
     let mut failures = Vec::new();
-    let rows = copy_and_training_rows().into_iter().chain(verdict_rows());
+    let rows = copy_and_training_rows()
+        .into_iter()
+        .chain(verdict_rows())
+        .chain(disguise_rows());
     for (row, m, verdict, present, absent) in rows {
         let (v, kinds) = judged(&m);
         if v != verdict

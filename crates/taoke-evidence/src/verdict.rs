@@ -50,6 +50,10 @@ const PRODUCTS_OVER_TOL: f64 = 2.0;
 /// fine-tunes usually do not.
 const MIN_TOLERANCE: f64 = 5e-3;
 
+/// A copy keeps every value inside the coarser side's rounding cells (zoo and real
+/// re-quantized copies: 0); a light fine-tune moves several percent of them out.
+const GRID_COPY: f64 = 0.01;
+
 /// The verdict stage's result before the context is consulted ([`conclude`] finishes it).
 pub(crate) struct Judged {
     pub verdict: Verdict,
@@ -95,14 +99,21 @@ pub(crate) fn judge(
     let products = product_findings(m, tol);
     evidence.extend(products.rows);
     let combined = with_products(exact, products.ln_p, opts);
+    let alignment = alignment_finding(m);
+    let alignment_ln_p = alignment.as_ref().map(|(_, p)| *p);
+    evidence.extend(alignment.map(|(row, _)| row));
+    let combined = with_products(combined, alignment_ln_p, opts);
     let significant = combined.is_some_and(|c| c < opts.ln_alpha());
     let emb_ok = m.anchor.emb_delta.is_some_and(|d| d.rel <= tol);
+    let grid_trained = m.grid.is_some_and(|g| g.outside > GRID_COPY);
+    evidence.extend(m.grid.map(grid_row));
     let same_weights = la == lb
+        && !grid_trained
         && products.ok
         && (emb_ok || m.anchor.emb_delta.is_none())
         && (significant || m.identical_files);
     evidence.extend(pair_rows(a, b, m));
-    let verdict = verdict_of(m, combined, same_weights, significant, opts);
+    let verdict = verdict_of(m, combined, alignment_ln_p, same_weights, significant, opts);
     let kinds = crate::kinds::kinds(&crate::kinds::KindInputs {
         a,
         b,
@@ -530,6 +541,48 @@ fn spectral_row(m: &Measurements) -> Option<Evidence> {
     ))
 }
 
+/// The rounding-grid row.
+fn grid_row(g: crate::measure::GridTest) -> Evidence {
+    Evidence::new(
+        TestId::RoundingGrid,
+        Scope::Blocks,
+        g.outside,
+        None,
+        format!(
+            "{} of {} sampled MLP weights lie outside the rounding cell of the coarser storage (a copy keeps every value inside, up to {}; a trained change moves values across cells)",
+            pct(g.outside),
+            g.values,
+            pct(GRID_COPY)
+        ),
+    )
+}
+
+/// The held-out alignment row and its calibrated `ln p`.
+fn alignment_finding(m: &Measurements) -> Option<(Evidence, f64)> {
+    let t = m.anchor.alignment?;
+    let null = crate::calibration::alignment_null(t.kind);
+    let ln_p = crate::calibration::ln_normal_sf((t.median_z - null.mean) / null.std);
+    let row = Evidence::new(
+        TestId::HeldOutAlignment,
+        Scope::Embeddings,
+        t.median_z,
+        Some(ln_p),
+        format!(
+            "the {} map of B's hidden coordinates, fitted on half of the shared tokens, predicts the other {} tokens with a median Fisher z of {:.3} over {} hidden dimensions (r = {:.3}); independent pairs give {:.3} ± {:.3} (n = {}); calibrated p = {} (normal tail fit)",
+            t.kind.as_str(),
+            t.held_out,
+            t.median_z,
+            t.dims,
+            t.median_z.tanh(),
+            null.mean,
+            null.std,
+            null.n,
+            fmt_p(ln_p)
+        ),
+    );
+    Some((row, ln_p))
+}
+
 /// The rows of the pair as a whole: the embedding alignment, element-wise triage, sparse
 /// updates, file identity and the tokenizer relation.
 fn pair_rows(a: &ModelView<'_>, b: &ModelView<'_>, m: &Measurements) -> Vec<Evidence> {
@@ -607,10 +660,12 @@ fn pair_rows(a: &ModelView<'_>, b: &ModelView<'_>, m: &Measurements) -> Vec<Evid
 }
 
 /// The verdict: identical, same-weights, related (combined p < α), independent (p at or
-/// above `independent_above` with a test that had power), else inconclusive.
+/// above `independent_above` with a test that had power after the residual alignment, and the
+/// held-out alignment agreeing), else inconclusive.
 fn verdict_of(
     m: &Measurements,
     combined: Option<f64>,
+    alignment_ln_p: Option<f64>,
     same_weights: bool,
     significant: bool,
     opts: &Options,
@@ -622,14 +677,21 @@ fn verdict_of(
     } else if significant {
         Verdict::Related
     } else {
-        let power = m
-            .anchor
-            .emb_test
-            .as_ref()
-            .is_some_and(|t| t.n >= POWER_UNITS)
+        // The embedding-columns test compares B's coordinates as they are: it has power only
+        // when the residual map is the identity. The held-out alignment has power whatever
+        // the map; a map that predicts unseen tokens better than chance forbids
+        // `independent` even when it is not significant.
+        let power = (m.residual_identity()
+            && m.anchor
+                .emb_test
+                .as_ref()
+                .is_some_and(|t| t.n >= POWER_UNITS))
+            || m.anchor.alignment.is_some_and(|t| t.dims >= POWER_UNITS)
             || m.block.tests.iter().any(|t| t.test.n >= POWER_UNITS);
+        let above = opts.independent_above.ln();
+        let alignment_agrees = alignment_ln_p.is_none_or(|p| p >= above);
         match combined {
-            Some(c) if power && c >= opts.independent_above.ln() => Verdict::Independent,
+            Some(c) if power && alignment_agrees && c >= above => Verdict::Independent,
             _ => Verdict::Inconclusive,
         }
     }
