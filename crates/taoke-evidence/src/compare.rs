@@ -68,8 +68,8 @@ pub fn compare_traced(
     opts: &Options,
     ctx: Option<&crate::context::Context<'_>>,
 ) -> Result<(Comparison, Trace)> {
-    let (va, vb, roles_recovered) = prepare(a, b);
-    let m = measure(&va, &vb, roles_recovered, opts)?;
+    let (mut va, mut vb, roles_recovered) = prepare(a, b);
+    let m = measure(&mut va, &mut vb, roles_recovered, opts)?;
     let judged = verdict::judge(&va, &vb, &m, opts);
     let trace = Trace {
         pairwise_kinds: judged.kinds.iter().copied().collect(),
@@ -97,9 +97,9 @@ fn prepare<'c>(a: &'c Checkpoint, b: &'c Checkpoint) -> (ModelView<'c>, ModelVie
 }
 
 /// Every measurement of the pair.
-fn measure(
-    va: &ModelView<'_>,
-    vb: &ModelView<'_>,
+fn measure<'x>(
+    va: &mut ModelView<'x>,
+    vb: &mut ModelView<'x>,
     roles_recovered: usize,
     opts: &Options,
 ) -> Result<Measurements> {
@@ -121,23 +121,29 @@ fn measure(
         });
     }
     let large = is_large(va, opts.large_above) || is_large(vb, opts.large_above);
-    let pairs = if opts.exhaustive {
-        triage::pair_deltas(va, vb, u64::MAX, u64::MAX)
-    } else {
-        // Large models: every matrix above 256 Ki values is read on sampled rows (not only
-        // the large MLP ones); small models are read whole.
-        let sample_above = if large {
-            opts.large_above.min(TRIAGE_SAMPLE_ABOVE)
-        } else {
-            opts.large_above
-        };
-        triage::pair_deltas(va, vb, TRIAGE_MAX_ELEMS, sample_above)
-    };
+    let mut pairs = recompute_pairs(va, vb, opts, large);
     let tokenizer = match (&va.vocab, &vb.vocab) {
         (Some(x), Some(y)) => Some(taoke_tokenizer::compare(x, y)),
         _ => None,
     };
     let anchor = crate::anchor::anchor(va, vb, opts, large)?;
+    // Roles inferred from invariant statistics are refined once the residual map is known.
+    crate::roles::refine_by_covariance(va, vb, &anchor.transform, anchor.d_a);
+    // Names that lie: blocks whose named matrices do not match A's in place, in a pair whose
+    // embeddings share their coordinates and predict each other.
+    let aligned = anchor
+        .alignment
+        .is_some_and(|t| t.median_z > LIES_CHECKED_ABOVE_Z)
+        && anchor.transform.kind() == crate::align::TransformKind::Identity;
+    let suspect: std::collections::BTreeSet<u32> = pairs
+        .iter()
+        .filter(|p| aligned && p.delta.r < IN_PLACE_R)
+        .filter_map(|p| p.block)
+        .collect();
+    if crate::roles::correct_lying_names(va, vb, &suspect, anchor.d_a) > 0 {
+        pairs = recompute_pairs(va, vb, opts, large);
+    }
+    let (va, vb) = (&*va, &*vb);
     let block = crate::blocks::block_evidence(va, vb, &anchor, opts, large)?;
     let products = products(va, vb, &anchor, &block, opts, large)?;
     let grid = crate::rounding::grid_test(va, vb, &anchor.transform, &block.tests);
@@ -160,6 +166,34 @@ fn measure(
         delta_rank,
         grid,
     })
+}
+
+/// Held-out alignment (median Fisher z) above which named matrices that do not match in place
+/// are checked for lying names (r = 0.76; copies and fine-tunes give z ≥ 2).
+const LIES_CHECKED_ABOVE_Z: f64 = 1.0;
+
+/// In-place correlation below which a named block matrix is suspect (fine-tunes keep ≈ 1).
+const IN_PLACE_R: f64 = 0.5;
+
+/// The element-wise triage of tensors at the same role.
+fn recompute_pairs(
+    va: &ModelView<'_>,
+    vb: &ModelView<'_>,
+    opts: &Options,
+    large: bool,
+) -> Vec<triage::PairDelta> {
+    if opts.exhaustive {
+        triage::pair_deltas(va, vb, u64::MAX, u64::MAX)
+    } else {
+        // Large models: every matrix above 256 Ki values is read on sampled rows (not only
+        // the large MLP ones); small models are read whole.
+        let sample_above = if large {
+            opts.large_above.min(TRIAGE_SAMPLE_ABOVE)
+        } else {
+            opts.large_above
+        };
+        triage::pair_deltas(va, vb, TRIAGE_MAX_ELEMS, sample_above)
+    }
 }
 
 /// Invariant products on the mapped block pairs (the diagonal when depths agree, else the

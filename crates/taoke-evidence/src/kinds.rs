@@ -39,6 +39,8 @@ pub(crate) struct KindInputs<'x, 'c> {
     pub cka_tests: &'x [BlockTest],
     /// Copy tolerance of the pair.
     pub tol: f64,
+    /// The rounding-grid test saw a trained change under the storage rounding.
+    pub trained_under_rounding: bool,
 }
 
 /// A rotation fits the shared-token embeddings: its residual is below this fraction of the
@@ -525,7 +527,7 @@ fn training_kinds(x: &KindInputs<'_, '_>, kinds: &mut BTreeSet<Kind>) {
     if med.is_finite() {
         if med > CONTINUED && !cut {
             kinds.insert(Kind::ContinuedPretraining);
-        } else if !structural || med > HEALED_OVER_TOL * tol {
+        } else if !structural || med > HEALED_OVER_TOL * tol || x.trained_under_rounding {
             kinds.insert(Kind::FineTune);
             // A low-rank change (LoRA merged into the weights): the delta's effective rank is
             // a small fraction of the possible rank in most matrices.

@@ -93,6 +93,15 @@ pub(crate) struct AlignmentTest {
 pub(crate) struct GridTest {
     /// Share of compared values outside the pair's rounding cells.
     pub outside: f64,
+    /// Share inside the coarser side's cell but off its centre by more than the finer side's
+    /// own rounding.
+    pub in_cell: f64,
+    /// Of those (formula formats only), the share in the inner half of the cell: rounding
+    /// from a finer original spreads over the cell (≈ 0.5); a small change of the quantized
+    /// values stays near the centre (≈ 1).
+    pub inner: Option<f64>,
+    /// Mean |difference| over the row's standard deviation.
+    pub change: f64,
     /// Values compared.
     pub values: usize,
 }

@@ -1,7 +1,9 @@
 //! Role recovery by content and transposed storage: the stage that makes both models'
 //! tensors comparable by canonical role before anything is measured.
 
-use taoke_anatomy::{ContentOptions, Role, TensorSource};
+use std::collections::BTreeSet;
+
+use taoke_anatomy::{ContentOptions, Role, RoleSource, TensorSource};
 use taoke_stats::rng::SplitMix64;
 
 use crate::view::{descs, ModelView};
@@ -212,4 +214,311 @@ fn reinterpreted(a: &ModelView<'_>, b: &ModelView<'_>, k: crate::view::Key, ib: 
         _ => f64::NAN,
     };
     r > TRANSPOSED_FITS && r > direct + TRANSPOSED_MARGIN
+}
+
+/// Columns of the random projection of the covariance sketches.
+const SKETCH_COLS: usize = 8;
+
+/// Seed of that projection.
+const SEED_SKETCH: u64 = 0x5ce7;
+
+/// The covariance sketch of a matrix that reads (`writer` false: `[units, d]`) or writes
+/// (`writer` true: `[d, units]`) the residual stream, in A's residual coordinates:
+/// `Wᵀ W R` over the units — invariant to any permutation of the units (or heads) — for a
+/// fixed random `R` (`d_a × 8`).
+fn covariance_sketch(
+    v: &ModelView<'_>,
+    i: usize,
+    writer: bool,
+    t: &crate::align::Transform,
+    r: &taoke_stats::Matrix,
+) -> Option<Vec<f64>> {
+    let m = v.matrix(i).ok()?;
+    let units = if writer { m.view().transpose() } else { m };
+    let w = t.apply_owned(units, r.rows);
+    if w.cols != r.rows {
+        return None;
+    }
+    let wr = crate::align::matmul(w.view(), r.view());
+    let s = crate::align::matmul_tn(w.view(), wr.view());
+    Some(s.data.iter().map(|&x| f64::from(x)).collect())
+}
+
+fn pearson64(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len().min(y.len()) as f64;
+    if n < 2.0 {
+        return 0.0;
+    }
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (p, q) in x.iter().zip(y) {
+        sxy += (p - mx) * (q - my);
+        sxx += (p - mx).powi(2);
+        syy += (q - my).powi(2);
+    }
+    if sxx <= 0.0 || syy <= 0.0 {
+        return 0.0;
+    }
+    sxy / (sxx * syy).sqrt()
+}
+
+/// Whether role `r` writes the residual stream (else, for the roles refined here, reads it).
+fn writes(r: Role) -> bool {
+    matches!(r, Role::AttnO | Role::MlpDown)
+}
+
+/// Roles whose invariant matches the covariance sketches refine.
+fn refinable(r: Role) -> bool {
+    matches!(
+        r,
+        Role::AttnQ
+            | Role::AttnK
+            | Role::AttnV
+            | Role::AttnO
+            | Role::MlpGate
+            | Role::MlpUp
+            | Role::MlpDown
+    )
+}
+
+/// Second pass of role recovery, once the residual map `t` (B → A) is known: the block
+/// matrices whose roles came from invariant statistics ([`recover_roles`]) are matched again
+/// among themselves by their covariance sketches in A's coordinates, which tell apart the
+/// matrices the distributions alone confuse (gate from up, K from V, one block from the
+/// next). Returns the tensors whose role changed.
+pub(crate) fn refine_by_covariance<'x>(
+    a: &mut ModelView<'x>,
+    b: &mut ModelView<'x>,
+    t: &crate::align::Transform,
+    d_a: usize,
+) -> usize {
+    if d_a == 0 {
+        return 0;
+    }
+    let r = sketch_projection(d_a);
+    let id = crate::align::Transform::Identity;
+    let mut changed = 0;
+    for flip in [false, true] {
+        // The side whose roles were inferred, and the named reference.
+        let (target, reference, t_target, t_reference) = if flip {
+            (&*a, &*b, &id, t)
+        } else {
+            (&*b, &*a, t, &id)
+        };
+        let inferred: Vec<usize> = target
+            .anatomy
+            .tensors
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| {
+                matches!(x.source, RoleSource::Invariant { .. }) && refinable(x.canonical.role)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if inferred.is_empty() {
+            continue;
+        }
+        // Classes: (writer, canonical shape) on both sides.
+        let shape = |v: &ModelView<'_>, i: usize| {
+            let rows = v.canonical_rows(i);
+            (rows, v.ck.tensors[i].n_elements() as usize / rows.max(1))
+        };
+        let mut classes: std::collections::BTreeMap<
+            (bool, (usize, usize)),
+            (Vec<usize>, Vec<usize>),
+        > = std::collections::BTreeMap::new();
+        for &i in &inferred {
+            let role = target.anatomy.tensors[i].canonical.role;
+            classes
+                .entry((writes(role), shape(target, i)))
+                .or_default()
+                .0
+                .push(i);
+        }
+        let roles: BTreeSet<Role> = inferred
+            .iter()
+            .map(|&i| target.anatomy.tensors[i].canonical.role)
+            .collect();
+        for (k, &j) in &reference.by_key {
+            if k.1.is_none() && k.0.is_some() && roles.contains(&k.2) {
+                if let Some(c) = classes.get_mut(&(writes(k.2), shape(reference, j))) {
+                    c.1.push(j);
+                }
+            }
+        }
+        let mut found: Vec<taoke_anatomy::InvariantMatch> = Vec::new();
+        for ((writer, _), (ts, rs)) in classes {
+            if rs.len() < ts.len() || ts.len() < 2 {
+                continue;
+            }
+            use rayon::prelude::*;
+            let st: Vec<Option<Vec<f64>>> = ts
+                .par_iter()
+                .map(|&i| covariance_sketch(target, i, writer, t_target, &r))
+                .collect();
+            let sr: Vec<Option<Vec<f64>>> = rs
+                .par_iter()
+                .map(|&j| covariance_sketch(reference, j, writer, t_reference, &r))
+                .collect();
+            let mut sim = vec![0f64; ts.len() * rs.len()];
+            for (p, x) in st.iter().enumerate() {
+                for (q, y) in sr.iter().enumerate() {
+                    if let (Some(x), Some(y)) = (x, y) {
+                        sim[p * rs.len() + q] = pearson64(x, y);
+                    }
+                }
+            }
+            let cost: Vec<f64> = sim.iter().map(|s| -s).collect();
+            let Ok(asg) = taoke_stats::lap::assign_min_hungarian(&cost, ts.len(), rs.len()) else {
+                continue;
+            };
+            for (p, q) in asg.pairs() {
+                let best = sim[p * rs.len() + q];
+                let second = (0..rs.len())
+                    .filter(|&k| k != q)
+                    .map(|k| sim[p * rs.len() + k])
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let transposed = matches!(
+                    target.anatomy.tensors[ts[p]].source,
+                    RoleSource::Invariant {
+                        transposed: true,
+                        ..
+                    }
+                );
+                found.push(taoke_anatomy::InvariantMatch {
+                    target: ts[p],
+                    reference: rs[q],
+                    distance: 1.0 - best,
+                    margin: if best < 1.0 {
+                        (1.0 - second) / (1.0 - best)
+                    } else {
+                        f64::INFINITY
+                    },
+                    transposed,
+                });
+            }
+        }
+        let before: Vec<_> = found
+            .iter()
+            .map(|m| target.anatomy.tensors[m.target].canonical)
+            .collect();
+        let reference_anatomy = reference.anatomy.clone();
+        let target = if flip { &mut *a } else { &mut *b };
+        target
+            .anatomy
+            .apply_invariant_matches(&reference_anatomy, &found);
+        changed += found
+            .iter()
+            .zip(&before)
+            .filter(|(m, c)| target.anatomy.tensors[m.target].canonical != **c)
+            .count();
+        target.reindex();
+    }
+    changed
+}
+
+/// Names that lie: in each block of B, the named matrices of one shape (gate and up, Q and K
+/// or O, K and V) are matched again to A's same-block matrices by their covariance sketches,
+/// and the names are overridden when another assignment fits clearly better
+/// ([`LIE_MARGIN`] in mean sketch correlation). Runs only where the views are comparable
+/// in place (`t` the identity) and a named block matrix does not correlate with A's at its
+/// name (`suspect` blocks). Returns the tensors whose role changed.
+pub(crate) fn correct_lying_names<'x>(
+    a: &ModelView<'x>,
+    b: &mut ModelView<'x>,
+    suspect: &BTreeSet<u32>,
+    d_a: usize,
+) -> usize {
+    if d_a == 0 || suspect.is_empty() {
+        return 0;
+    }
+    let r = sketch_projection(d_a);
+    let id = crate::align::Transform::Identity;
+    let mut moves: Vec<taoke_anatomy::InvariantMatch> = Vec::new();
+    for &blk in suspect {
+        // Named refinable matrices of this block, by (writer, shape).
+        let mut classes: std::collections::BTreeMap<(bool, Vec<u64>), Vec<(Role, usize, usize)>> =
+            std::collections::BTreeMap::new();
+        for (k, &ib) in &b.by_key {
+            let (Some(kb), None, role, taoke_anatomy::Param::Weight) = *k else {
+                continue;
+            };
+            if kb != blk || !refinable(role) {
+                continue;
+            }
+            let Some(ia) = a.index(Some(blk), role, taoke_anatomy::Param::Weight) else {
+                continue;
+            };
+            if a.ck.tensors[ia].shape != b.ck.tensors[ib].shape {
+                continue;
+            }
+            classes
+                .entry((writes(role), b.ck.tensors[ib].shape.clone()))
+                .or_default()
+                .push((role, ia, ib));
+        }
+        for ((writer, _), members) in classes {
+            if members.len() < 2 {
+                continue;
+            }
+            let sb: Vec<_> = members
+                .iter()
+                .map(|&(_, _, ib)| covariance_sketch(b, ib, writer, &id, &r))
+                .collect();
+            let sa: Vec<_> = members
+                .iter()
+                .map(|&(_, ia, _)| covariance_sketch(a, ia, writer, &id, &r))
+                .collect();
+            let n = members.len();
+            let mut sim = vec![0f64; n * n];
+            for p in 0..n {
+                for q in 0..n {
+                    if let (Some(x), Some(y)) = (&sb[p], &sa[q]) {
+                        sim[p * n + q] = pearson64(x, y);
+                    }
+                }
+            }
+            let cost: Vec<f64> = sim.iter().map(|s| -s).collect();
+            let Ok(asg) = taoke_stats::lap::assign_min_hungarian(&cost, n, n) else {
+                continue;
+            };
+            let pairs: Vec<(usize, usize)> = asg.pairs();
+            let best: f64 = pairs.iter().map(|&(p, q)| sim[p * n + q]).sum::<f64>() / n as f64;
+            let named: f64 = (0..n).map(|p| sim[p * n + p]).sum::<f64>() / n as f64;
+            if best - named < LIE_MARGIN {
+                continue;
+            }
+            for (p, q) in pairs {
+                if p != q {
+                    moves.push(taoke_anatomy::InvariantMatch {
+                        target: members[p].2,
+                        reference: members[q].1,
+                        distance: 1.0 - sim[p * n + q],
+                        margin: f64::INFINITY,
+                        transposed: false,
+                    });
+                }
+            }
+        }
+    }
+    if moves.is_empty() {
+        return 0;
+    }
+    let reference = a.anatomy.clone();
+    b.anatomy.apply_invariant_matches(&reference, &moves);
+    b.reindex();
+    moves.len()
+}
+
+/// Mean sketch correlation by which another assignment must beat the names' (a copy under
+/// its own names correlates at ≈ 1, a swapped pair far lower).
+const LIE_MARGIN: f64 = 0.3;
+
+/// The fixed random projection of the covariance sketches.
+fn sketch_projection(d_a: usize) -> taoke_stats::Matrix {
+    let mut rng = SplitMix64::new(SEED_SKETCH);
+    let vals: Vec<f32> = (0..d_a * SKETCH_COLS)
+        .map(|_| (rng.next_f64() * 2.0 - 1.0) as f32)
+        .collect();
+    taoke_stats::Matrix::from_fn(d_a, SKETCH_COLS, move |i, j| vals[i * SKETCH_COLS + j])
 }

@@ -15,7 +15,7 @@ use taoke_dtype::Dtype;
 use taoke_stats::rng::SplitMix64;
 use taoke_stats::Matrix;
 
-use crate::measure::{BlockTest, GridTest};
+use crate::measure::GridTest;
 use crate::triage::is_quantized;
 use crate::view::ModelView;
 
@@ -85,21 +85,40 @@ pub(crate) fn grid_test(
     a: &ModelView<'_>,
     b: &ModelView<'_>,
     transform: &crate::align::Transform,
-    tests: &[BlockTest],
+    tests: &[crate::measure::BlockTest],
 ) -> Option<GridTest> {
-    let (la, lb) = (a.n_blocks(), b.n_blocks());
-    if la != lb || la == 0 {
+    // A rotation mixes every coordinate: B's values are no longer A's values moved, so cells
+    // cannot be compared value by value.
+    if transform.kind() == crate::align::TransformKind::Rotation {
         return None;
     }
-    let mut blocks = vec![0, la / 2, la - 1];
-    blocks.dedup();
-    let mut outside = 0usize;
-    let mut total = 0usize;
-    for blk in blocks {
+    let (la, lb) = (a.n_blocks(), b.n_blocks());
+    if la == 0 || lb == 0 {
+        return None;
+    }
+    // Equal depths: the first, middle and last blocks; otherwise the first, middle and last
+    // links of the layer map.
+    let links: Vec<(u32, u32)> = if la == lb {
+        vec![(0, 0), (la / 2, la / 2), (la - 1, la - 1)]
+    } else {
+        let map = crate::layers::layer_map(tests, la, lb);
+        if map.is_empty() {
+            return None;
+        }
+        let n = map.len();
+        [0, n / 2, n - 1]
+            .iter()
+            .map(|&k| (map[k].a, map[k].b))
+            .collect()
+    };
+    let mut links = links;
+    links.dedup();
+    let mut acc = Tally::default();
+    for (blk_a, blk_b) in links {
         for role in [Role::MlpUp, Role::MlpGate] {
             let (Some(ia), Some(ib)) = (
-                a.index(Some(blk), role, Param::Weight),
-                b.index(Some(blk), role, Param::Weight),
+                a.index(Some(blk_a), role, Param::Weight),
+                b.index(Some(blk_b), role, Param::Weight),
             ) else {
                 continue;
             };
@@ -107,79 +126,128 @@ pub(crate) fn grid_test(
             if !(is_quantized(da) || is_quantized(db)) {
                 return None;
             }
-            let unit_pairs = tests
-                .iter()
-                .find(|t| t.a == blk && t.b == blk && t.test.identity_fraction < 0.9)
-                .map(|t| &t.test.pairs);
-            let Some((o, n)) = count_outside(a, ia, b, ib, transform, unit_pairs) else {
-                continue;
-            };
-            outside += o;
-            total += n;
+            if let Some(t) = tally(a, ia, b, ib, transform) {
+                acc.add(&t);
+            }
         }
     }
-    (total > 0).then(|| GridTest {
-        outside: outside as f64 / total as f64,
-        values: total,
+    (acc.values > 0).then(|| GridTest {
+        outside: acc.outside as f64 / acc.values as f64,
+        in_cell: acc.in_cell as f64 / acc.values as f64,
+        inner: (acc.graded > 0).then(|| acc.inner as f64 / acc.graded as f64),
+        change: acc.change / acc.values as f64,
+        values: acc.values,
     })
 }
 
-/// Values of the sampled rows of A's tensor `ia` outside the pair's rounding cells, and the
-/// values compared.
-fn count_outside(
+/// Counts of one comparison of sampled rows.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    values: usize,
+    /// Outside the pair's cells.
+    outside: usize,
+    /// Inside the coarser side's cell but farther from its centre than the finer side's own
+    /// rounding.
+    in_cell: usize,
+    /// In-cell values whose cell position is exactly known (formula formats).
+    graded: usize,
+    /// Of those, in the inner half of the cell.
+    inner: usize,
+    /// Sum over values of |difference| / the row's standard deviation.
+    change: f64,
+}
+
+impl Tally {
+    fn add(&mut self, t: &Tally) {
+        self.values += t.values;
+        self.outside += t.outside;
+        self.in_cell += t.in_cell;
+        self.graded += t.graded;
+        self.inner += t.inner;
+        self.change += t.change;
+    }
+}
+
+/// Formats whose cell step is known exactly from a block's values ([`half_steps`]), so that a
+/// value's position inside its cell is measured, not estimated.
+fn exact_cells(d: Dtype) -> bool {
+    matches!(
+        d,
+        Dtype::Q8_0 | Dtype::Q4_0 | Dtype::Q4_1 | Dtype::Q5_0 | Dtype::Q5_1 | Dtype::Q4_K
+    )
+}
+
+/// Matched rows must agree at least this well (cosine) to be compared value by value: a copy
+/// or light fine-tune under Q4 rounding keeps ≈ 0.99.
+const ROWS_MATCH: f64 = 0.9;
+
+/// Where the values of the sampled rows of A's tensor `ia` fall in the pair's rounding cells.
+/// Each sampled row of A is compared with B's row that matches it best (cosine, in A's
+/// residual coordinates), so permuted units are found again.
+fn tally(
     a: &ModelView<'_>,
     ia: usize,
     b: &ModelView<'_>,
     ib: usize,
     transform: &crate::align::Transform,
-    unit_pairs: Option<&Vec<(usize, usize)>>,
-) -> Option<(usize, usize)> {
+) -> Option<Tally> {
     let n = a.canonical_rows(ia);
     let rows_a = SplitMix64::new(SEED_ROWS ^ n as u64).sample_sorted(n, ROWS.min(n));
-    let rows_b: Vec<usize> = match unit_pairs {
-        Some(pairs) => {
-            let map: std::collections::HashMap<usize, usize> = pairs.iter().copied().collect();
-            rows_a
-                .iter()
-                .map(|r| map.get(r).copied())
-                .collect::<Option<_>>()?
-        }
-        None => rows_a.clone(),
-    };
-    if rows_b.iter().any(|&r| r >= b.canonical_rows(ib)) {
+    let xa = a.matrix_rows(ia, &rows_a).ok()?;
+    let xb: Matrix = transform.apply_owned(b.matrix(ib).ok()?, xa.cols);
+    if xa.cols != xb.cols || xb.rows == 0 {
         return None;
     }
-    let xa = a.matrix_rows(ia, &rows_a).ok()?;
-    // B's rows in the order of A's sample, then mapped to A's residual coordinates.
-    let mut sorted_b = rows_b.clone();
-    sorted_b.sort_unstable();
-    sorted_b.dedup();
-    let raw = b.matrix_rows(ib, &sorted_b).ok()?;
-    let pos: std::collections::HashMap<usize, usize> =
-        sorted_b.iter().enumerate().map(|(k, &r)| (r, k)).collect();
-    let ordered = raw
-        .view()
-        .select_rows(&rows_b.iter().map(|r| pos[r]).collect::<Vec<_>>())
-        .ok()?;
-    let xb: Matrix = transform.apply(&ordered, xa.cols);
-    if (xa.rows, xa.cols) != (xb.rows, xb.cols) {
+    let cos = taoke_stats::matching::cosine_matrix(xa.view(), xb.view()).ok()?;
+    let best: Vec<(usize, f64)> = (0..xa.rows)
+        .map(|r| {
+            let row = &cos[r * xb.rows..(r + 1) * xb.rows];
+            row.iter().enumerate().fold(
+                (0, f64::NEG_INFINITY),
+                |m, (k, &c)| if c > m.1 { (k, c) } else { m },
+            )
+        })
+        .collect();
+    let mean = best.iter().map(|b| b.1).sum::<f64>() / best.len().max(1) as f64;
+    if mean < ROWS_MATCH {
         return None;
     }
     let (da, db) = (dtype(a, ia), dtype(b, ib));
-    let mut outside = 0;
-    for r in 0..xa.rows {
-        let (ra, rb) = (xa.row(r), xb.row(r));
-        let ha = cell(ra, da);
-        let hb = cell(rb, db);
+    // The coarser side's cells grade the position of the finer side's value.
+    let a_coarse = crate::triage::precision_tolerance(da) >= crate::triage::precision_tolerance(db);
+    let graded = exact_cells(if a_coarse { da } else { db });
+    let mut t = Tally::default();
+    for (r, &(k, _)) in best.iter().enumerate() {
+        let (ra, rb) = (xa.row(r), xb.row(k));
+        let (ha, hb) = (cell(ra, da), cell(rb, db));
+        let std = row_std(ra).max(f64::MIN_POSITIVE);
         for c in 0..ra.len() {
             let (x, y) = (f64::from(ra[c]), f64::from(rb[c]));
-            let half = ha(c, x) + hb(c, y);
-            if (x - y).abs() > half * (1.0 + CELL_SLACK) + f64::EPSILON {
-                outside += 1;
+            let (hx, hy) = (ha(c, x), hb(c, y));
+            let (coarse, fine) = if a_coarse { (hx, hy) } else { (hy, hx) };
+            let d = (x - y).abs();
+            t.values += 1;
+            t.change += d / std;
+            if d > (coarse + fine) * (1.0 + CELL_SLACK) + f64::EPSILON {
+                t.outside += 1;
+            } else if d > fine * (1.0 + CELL_SLACK) + f64::EPSILON {
+                t.in_cell += 1;
+                if graded && coarse > 0.0 {
+                    t.graded += 1;
+                    if d <= coarse / 2.0 {
+                        t.inner += 1;
+                    }
+                }
             }
         }
     }
-    Some((outside, xa.rows * xa.cols))
+    Some(t)
+}
+
+fn row_std(x: &[f32]) -> f64 {
+    let n = x.len().max(1) as f64;
+    let m = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    (x.iter().map(|&v| (f64::from(v) - m).powi(2)).sum::<f64>() / n).sqrt()
 }
 
 /// The half width of the rounding cell of value `c` (`x`) of a row stored as `d`.

@@ -51,8 +51,25 @@ const PRODUCTS_OVER_TOL: f64 = 2.0;
 const MIN_TOLERANCE: f64 = 5e-3;
 
 /// A copy keeps every value inside the coarser side's rounding cells (zoo and real
-/// re-quantized copies: 0); a light fine-tune moves several percent of them out.
+/// re-quantized copies: 0); a light fine-tune of the original moves several percent of them
+/// out.
 const GRID_COPY: f64 = 0.01;
+
+/// A change that stays inside the cells is training when most values moved off their centre
+/// ([`GRID_IN_CELL`]), stayed in the inner half ([`GRID_INNER`]: re-rounding a finer original
+/// spreads them over the cell, ≈ 0.5) and by more than a noise wash ([`GRID_CHANGE`] of the
+/// row's standard deviation: noise at std/700 moves values by 0.1 %, a light fine-tune by 2–3 %).
+const GRID_IN_CELL: f64 = 0.5;
+const GRID_INNER: f64 = 0.8;
+const GRID_CHANGE: f64 = 5e-3;
+
+/// Whether the rounding-grid test shows a trained change under the rounding.
+fn trained_under_rounding(g: crate::measure::GridTest) -> bool {
+    g.outside > GRID_COPY
+        || (g.in_cell >= GRID_IN_CELL
+            && g.inner.is_some_and(|i| i >= GRID_INNER)
+            && g.change >= GRID_CHANGE)
+}
 
 /// The verdict stage's result before the context is consulted ([`conclude`] finishes it).
 pub(crate) struct Judged {
@@ -105,7 +122,7 @@ pub(crate) fn judge(
     let combined = with_products(combined, alignment_ln_p, opts);
     let significant = combined.is_some_and(|c| c < opts.ln_alpha());
     let emb_ok = m.anchor.emb_delta.is_some_and(|d| d.rel <= tol);
-    let grid_trained = m.grid.is_some_and(|g| g.outside > GRID_COPY);
+    let grid_trained = m.grid.is_some_and(trained_under_rounding);
     evidence.extend(m.grid.map(grid_row));
     let same_weights = la == lb
         && !grid_trained
@@ -125,6 +142,7 @@ pub(crate) fn judge(
         map_tests,
         cka_tests: &cka_tests,
         tol,
+        trained_under_rounding: grid_trained,
     });
     let direction = direction(a, b, &kinds, la, lb);
     Judged {
@@ -549,10 +567,13 @@ fn grid_row(g: crate::measure::GridTest) -> Evidence {
         g.outside,
         None,
         format!(
-            "{} of {} sampled MLP weights lie outside the rounding cell of the coarser storage (a copy keeps every value inside, up to {}; a trained change moves values across cells)",
-            pct(g.outside),
+            "of {} sampled MLP weights, {} lie outside the rounding cell of the coarser storage (a copy: none, up to {}) and {} inside it but off its centre{}; they moved by {} of the row's standard deviation on average; a copy re-rounded from a finer original spreads over the cell, a trained change of the quantized values stays near its centre or crosses cells",
             g.values,
-            pct(GRID_COPY)
+            pct(g.outside),
+            pct(GRID_COPY),
+            pct(g.in_cell),
+            g.inner.map_or(String::new(), |i| format!(" ({} of these in the inner half)", pct(i))),
+            pct(g.change)
         ),
     )
 }
@@ -761,9 +782,9 @@ fn pair_tolerance(a: &ModelView<'_>, b: &ModelView<'_>) -> f64 {
     worst(a).max(worst(b)).max(MIN_TOLERANCE)
 }
 
-/// Which way the derivation goes: quantization goes to the quantized side, depth changes to
-/// the pruned or up-scaled side, MoE up-cycling to the MoE side, vocabulary extension to the
-/// larger vocabulary.
+/// Which way the derivation goes: depth changes to the pruned or up-scaled side, MoE
+/// up-cycling to the MoE side, vocabulary extension to the larger vocabulary, and otherwise
+/// quantization to the quantized side.
 fn direction(
     a: &ModelView<'_>,
     b: &ModelView<'_>,
@@ -778,9 +799,6 @@ fn direction(
             Direction::AFromB
         }
     };
-    if kinds.contains(&Kind::Quantized) {
-        return b_derived(b.ck.tensors.iter().any(|t| is_quantized(t.dtype)));
-    }
     if kinds.contains(&Kind::PrunedDepth) || kinds.contains(&Kind::DepthUpscaled) {
         // Up-scaled: the deeper one derives; pruned: the shallower one derives.
         let deeper_is_a = la > lb;
@@ -798,6 +816,11 @@ fn direction(
     if kinds.contains(&Kind::VocabExtended) {
         let n = |v: &ModelView<'_>| v.vocab.as_ref().map_or(0, |v| v.tokens.len());
         return b_derived(n(b) > n(a));
+    }
+    // Storage last: a structural change says more about who derives than which side was
+    // quantized (a model up-scaled from a dequantized GGUF is the derived one).
+    if kinds.contains(&Kind::Quantized) {
+        return b_derived(b.ck.tensors.iter().any(|t| is_quantized(t.dtype)));
     }
     Direction::Unknown
 }
