@@ -200,6 +200,48 @@ fn census_of_real_models_each_in_its_own_folder() {
     assert!(names.contains(&INT8), "{names:?}");
     assert!(names.contains(&L3), "{names:?}");
     assert!(names.contains(&SMOL), "{names:?}");
+    html_draws_the_tree(&out);
+}
+
+/// census.html in headless Chromium: one tree (inline SVG) for the MiniLM family, its three
+/// models as nodes, the export's edge same-weights and paraphrase-L3's related, no console
+/// error, and a screenshot. Skips without Chromium; fails under CI.
+fn html_draws_the_tree(out: &Path) {
+    use taoke_report::browser;
+    if !browser::available() {
+        if taoke_test::in_ci() {
+            panic!(
+                "{} is missing under CI (scripts/ci-deps installs it)",
+                browser::CHROMIUM
+            );
+        }
+        eprintln!("skipped: {} not installed", browser::CHROMIUM);
+        return;
+    }
+    let page = out.join("census.html");
+    let profile = out.join("profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    let r = browser::dump_dom(&page, &profile).unwrap();
+    assert!(r.console_errors.is_empty(), "{:?}", r.console_errors);
+    assert_eq!(r.count(r#"<svg class="tree""#), 1, "{}", r.dom);
+    assert_eq!(r.count(r#"<g class="node"#), 3, "{}", r.dom);
+    assert_eq!(r.count(r#"<g class="node root""#), 1, "{}", r.dom);
+    assert_eq!(
+        r.count(r#"<line class="edge same-weights""#),
+        1,
+        "{}",
+        r.dom
+    );
+    assert_eq!(r.count(r#"<line class="edge related""#), 1, "{}", r.dom);
+    assert!(!r.dom.contains("merge"), "no merge drawn");
+    let png = out.join("census.png");
+    let profile2 = out.join("profile2");
+    std::fs::create_dir_all(&profile2).unwrap();
+    let errs = browser::screenshot(&page, &png, 1000, 800, &profile2).unwrap();
+    assert!(errs.is_empty(), "{errs:?}");
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(bytes.len() > 10_000, "screenshot is {} bytes", bytes.len());
 }
 
 #[test]

@@ -711,7 +711,140 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A self-contained HTML view of the forest (nested lists, no scripts, no network).
+/// One family drawn as a tree: inline SVG (no scripts, no Graphviz), the root on top, each
+/// model under its tree parent, edges coloured by verdict (same-weights dashed), the extra
+/// parents of a merge joined by dotted lines.
+fn family_svg(c: &Census, f: &Family) -> String {
+    const W: f64 = 230.0;
+    const H: f64 = 30.0;
+    const GAP_X: f64 = 20.0;
+    const GAP_Y: f64 = 60.0;
+    let parent_of = |m: &str| {
+        c.models
+            .iter()
+            .find(|x| x.name == m)
+            .and_then(|x| x.parent.clone())
+    };
+    let mut kids: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for m in &f.members {
+        if *m != f.root {
+            if let Some(p) = parent_of(m) {
+                if let Some(p) = f.members.iter().find(|x| **x == p) {
+                    kids.entry(p.as_str()).or_default().push(m.as_str());
+                }
+            }
+        }
+    }
+    // Depth-first: leaves take the next column, parents sit over their children's middle.
+    let mut pos: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+    fn place<'a>(
+        n: &'a str,
+        depth: usize,
+        kids: &BTreeMap<&'a str, Vec<&'a str>>,
+        next: &mut f64,
+        pos: &mut BTreeMap<&'a str, (f64, usize)>,
+    ) -> f64 {
+        if pos.contains_key(n) || depth > 10_000 {
+            return pos.get(n).map_or(0.0, |p| p.0);
+        }
+        pos.insert(n, (0.0, depth));
+        let xs: Vec<f64> = kids
+            .get(n)
+            .map(|k| {
+                k.iter()
+                    .map(|&c| place(c, depth + 1, kids, next, pos))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let x = if xs.is_empty() {
+            let x = *next;
+            *next += 1.0;
+            x
+        } else {
+            (xs[0] + xs[xs.len() - 1]) / 2.0
+        };
+        pos.insert(n, (x, depth));
+        x
+    }
+    let mut next = 0.0;
+    place(f.root.as_str(), 0, &kids, &mut next, &mut pos);
+    for m in &f.members {
+        if !pos.contains_key(m.as_str()) {
+            place(m.as_str(), 0, &kids, &mut next, &mut pos);
+        }
+    }
+    let depth = pos.values().map(|p| p.1).max().unwrap_or(0);
+    let width = next.max(1.0) * (W + GAP_X) + GAP_X;
+    let height = (depth + 1) as f64 * (H + GAP_Y) + GAP_Y / 2.0;
+    let at = |n: &str| {
+        pos.get(n).map(|&(x, d)| {
+            (
+                GAP_X + x * (W + GAP_X),
+                GAP_Y / 2.0 + d as f64 * (H + GAP_Y),
+            )
+        })
+    };
+    let mut s = format!(
+        "<svg class=\"tree\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\" aria-label=\"family {} tree\">",
+        f.id
+    );
+    for e in c.edges.iter().filter(|e| f.members.contains(&e.child)) {
+        let (Some((px, py)), Some((cx, cy))) = (at(&e.parent), at(&e.child)) else {
+            continue;
+        };
+        let dash = match (e.direction, e.verdict) {
+            ("merge", _) => " stroke-dasharray=\"2 3\"",
+            (_, "same-weights" | "identical") => " stroke-dasharray=\"6 4\"",
+            _ => "",
+        };
+        let (x1, y1, x2, y2) = (px + W / 2.0, py + H, cx + W / 2.0, cy);
+        let _ = write!(
+            s,
+            "<line class=\"edge {}\" x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\"{dash}/>\
+<text class=\"elabel\" x=\"{:.1}\" y=\"{:.1}\">{} {:.4}</text>",
+            e.verdict,
+            (x1 + x2) / 2.0 + 4.0,
+            (y1 + y2) / 2.0 + 4.0,
+            if e.direction == "merge" {
+                "merge"
+            } else {
+                e.verdict
+            },
+            e.closeness
+        );
+    }
+    for m in &f.members {
+        let Some((x, y)) = at(m) else { continue };
+        let label: String = if m.chars().count() > 34 {
+            let tail: String = m
+                .chars()
+                .rev()
+                .take(33)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            format!("…{tail}")
+        } else {
+            m.clone()
+        };
+        let _ = write!(
+            s,
+            "<g class=\"node{}\"><title>{}</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{W}\" height=\"{H}\" rx=\"5\"/>\
+<text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
+            if *m == f.root { " root" } else { "" },
+            esc(m),
+            x + 8.0,
+            y + H / 2.0 + 4.0,
+            esc(&label)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// A self-contained HTML view of the forest: each family drawn as a tree (inline SVG), then
+/// its edges in words (nested lists); no scripts, no network.
 pub fn to_html(c: &Census) -> String {
     let mut children: BTreeMap<&str, Vec<&CensusEdge>> = BTreeMap::new();
     for e in &c.edges {
@@ -755,7 +888,11 @@ pub fn to_html(c: &Census) -> String {
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>taoke census</title><style>\
 body{font-family:sans-serif;margin:2em;max-width:70em}ul{list-style:none;border-left:1px solid #bbb;margin-left:.6em;padding-left:1.2em}\
 li{margin:.25em 0}.root{font-weight:bold}.same-weights{color:#8a2be2}.related{color:#b35900}small{color:#666}\
-section{border:1px solid #ddd;border-radius:6px;padding:.5em 1em;margin:1em 0}</style></head><body>",
+section{border:1px solid #ddd;border-radius:6px;padding:.5em 1em;margin:1em 0}\
+svg.tree{display:block;max-width:100%;height:auto;margin:.5em 0}svg.tree rect{fill:#f7f7f7;stroke:#555}\
+svg.tree .root rect{stroke-width:2.5}svg.tree text{font:12px sans-serif}svg.tree .elabel{font-size:11px;fill:#444}\
+svg.tree line{stroke-width:2}svg.tree line.same-weights,svg.tree line.identical{stroke:#8a2be2}\
+svg.tree line.related{stroke:#b35900}</style></head><body>",
     );
     let singles = c.families.iter().filter(|f| f.members.len() == 1).count();
     let _ = write!(
@@ -783,6 +920,9 @@ Directions marked <i>tree-order</i> are heuristic.</p>",
             esc(&f.root),
             f.members.len()
         );
+        if f.members.len() > 1 {
+            s.push_str(&family_svg(c, f));
+        }
         node(&mut s, &f.root, &children, 0);
         s.push_str("</section>");
     }
