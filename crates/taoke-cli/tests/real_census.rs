@@ -348,3 +348,57 @@ fn identify_ranks_every_real_model_and_its_int8_export_first_with_the_right_verd
     assert_eq!(first["verdict"], "same-weights", "{r:#}");
     assert_eq!(r["verdict"], "known-ancestor", "{r:#}");
 }
+
+/// Against the default pack (`registry build-default`, what scripts/build-default-pack
+/// exports): every fetched real model finds its own entry first, `identical`; MiniLM's int8
+/// export follows MiniLM as `same-weights`, before paraphrase-L3 (`related`); the pack names
+/// no absolute path; without `--shared-models` nothing is looked for relative to the working
+/// directory.
+#[test]
+fn identify_against_the_default_pack() {
+    let Some([minilm, int8, l3, smol]) = models() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let reg = s(&tmp.path().join("default.sqlite"));
+    let (code, _, err) = run(&[
+        "registry",
+        "build-default",
+        "--test-models",
+        &s(&taoke_test::test_models_dir()),
+        "--registry",
+        &reg,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("stories260K skipped"), "{err}");
+    assert!(!err.contains("../shared"), "{err}");
+    let pack = tmp.path().join("default.tkp");
+    let (code, _, err) = run(&["registry", "export", "--registry", &reg, "-o", &s(&pack)]);
+    assert_eq!(code, 0, "{err}");
+    let bytes = std::fs::read(&pack).unwrap();
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains(&home), "the pack names a local path");
+    for (path, entry) in [
+        (&minilm, "all-MiniLM-L6-v2"),
+        (&int8, "all-MiniLM-L6-v2-int8-onnx"),
+        (&l3, "paraphrase-MiniLM-L3-v2-onnx"),
+        (&smol, "SmolLM2-135M-Instruct-Q4_1"),
+    ] {
+        let r = identify(path, &reg);
+        assert_eq!(r["matches"][0]["name"], entry, "{r:#}");
+        assert_eq!(r["matches"][0]["verdict"], "identical", "{r:#}");
+    }
+    let r = identify(&minilm, &reg);
+    assert_eq!(
+        r["matches"][1]["name"], "all-MiniLM-L6-v2-int8-onnx",
+        "{r:#}"
+    );
+    assert_eq!(r["matches"][1]["verdict"], "same-weights", "{r:#}");
+    assert_eq!(
+        r["matches"][2]["name"], "paraphrase-MiniLM-L3-v2-onnx",
+        "{r:#}"
+    );
+    assert_eq!(r["matches"][2]["verdict"], "related", "{r:#}");
+    assert_eq!(r["generated_at"], "2023-11-14T22:13:20Z");
+}
