@@ -402,3 +402,47 @@ fn identify_against_the_default_pack() {
     assert_eq!(r["matches"][2]["verdict"], "related", "{r:#}");
     assert_eq!(r["generated_at"], "2023-11-14T22:13:20Z");
 }
+
+/// An Ollama store given to census: each manifest is one model named `ollama:NAME:TAG` (it
+/// found 0 models).
+#[test]
+fn census_of_an_ollama_store_names_its_models() {
+    let Some([minilm, _, _, smol]) = models() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("ollama");
+    let hex = "ab".repeat(32);
+    let manifests = store.join("manifests/registry.ollama.ai/library/smollm2");
+    std::fs::create_dir_all(&manifests).unwrap();
+    std::fs::create_dir_all(store.join("blobs")).unwrap();
+    link(&smol, &store.join("blobs").join(format!("sha256-{hex}")));
+    std::fs::write(
+        manifests.join("135m"),
+        format!(
+            r#"{{"schemaVersion":2,"layers":[{{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:{hex}","size":1}}]}}"#
+        ),
+    )
+    .unwrap();
+    // A manifest without a model layer is skipped.
+    std::fs::write(manifests.join("broken"), "{}").unwrap();
+    let (code, out, err) = run(&[
+        "census",
+        &s(&store),
+        &s(&minilm),
+        "-o",
+        &s(&tmp.path().join("out")),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let c: Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = c["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.contains(&"ollama:smollm2:135m"), "{names:?}");
+}

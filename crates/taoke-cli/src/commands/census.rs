@@ -128,6 +128,11 @@ fn discover(dir: &Path, base: &Path, depth: usize, walk: &mut Walk) {
             .to_string_lossy()
             .into_owned()
     };
+    // An Ollama store: every manifest is one model, named `ollama:NAME:TAG`, read from its blob.
+    if dir.join("manifests").is_dir() && dir.join("blobs").is_dir() {
+        ollama_store(dir, walk);
+        return;
+    }
     let weights: Vec<&PathBuf> = entries
         .iter()
         .filter(|p| p.is_file() && is_folder_weight(p))
@@ -165,6 +170,65 @@ fn discover(dir: &Path, base: &Path, depth: usize, walk: &mut Walk) {
             walk.add(rel(p), p.to_string_lossy().into_owned());
         }
     }
+}
+
+/// The models of an Ollama store (`manifests/HOST/NAMESPACE/MODEL/TAG` naming a model layer
+/// `blobs/sha256-HEX`), in name order; manifests that do not parse are skipped.
+fn ollama_store(root: &Path, walk: &mut Walk) {
+    let list = |p: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+            .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    for host in list(&root.join("manifests")) {
+        for ns in list(&host) {
+            for model in list(&ns) {
+                for tag in list(&model) {
+                    let Some(blob) = ollama_blob(root, &tag) else {
+                        continue;
+                    };
+                    let n = if name(&host) == "registry.ollama.ai" && name(&ns) == "library" {
+                        format!("ollama:{}:{}", name(&model), name(&tag))
+                    } else {
+                        format!(
+                            "ollama:{}/{}/{}:{}",
+                            name(&host),
+                            name(&ns),
+                            name(&model),
+                            name(&tag)
+                        )
+                    };
+                    walk.add(n, blob.to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+}
+
+/// The model blob a manifest names (`None` when it is not a readable manifest of one).
+fn ollama_blob(root: &Path, manifest: &Path) -> Option<PathBuf> {
+    let m = std::fs::metadata(manifest).ok()?;
+    if !m.is_file() || m.len() > 1 << 20 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest).ok()?).ok()?;
+    let digest = v["layers"]
+        .as_array()?
+        .iter()
+        .find(|l| l["mediaType"] == "application/vnd.ollama.image.model")?["digest"]
+        .as_str()?;
+    let hex = digest
+        .strip_prefix("sha256:")
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))?;
+    let blob = root.join("blobs").join(format!("sha256-{hex}"));
+    blob.is_file().then_some(blob)
 }
 
 /// What an edge line says (docs/registry.md).
