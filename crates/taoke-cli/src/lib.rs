@@ -4,6 +4,7 @@
 pub mod args;
 pub mod commands;
 pub mod output;
+pub mod provenance;
 
 use std::process::ExitCode;
 

@@ -49,6 +49,17 @@ impl Output {
         }
     }
 
+    /// The same policy without progress or hints (for work nested under a spinner).
+    pub fn silent(&self) -> Output {
+        Output {
+            color: self.color,
+            quiet: true,
+            progress: false,
+            stderr_color: self.stderr_color,
+            inputs: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
     /// A spinner on stderr with `msg` and the elapsed time; hidden (a no-op) when progress is
     /// off. Finish it with [`Progress::done`].
     pub fn spinner(&self, msg: impl Into<String>) -> Progress {

@@ -59,6 +59,31 @@ pub struct CensusModel {
     pub parent: Option<String>,
 }
 
+/// What `taoke compare` says on a pair of models: the census's judge of every related pair
+/// (see [`census_judged`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Judgement {
+    /// compare's verdict (`identical`, `same-weights`, `related`, `independent`,
+    /// `inconclusive`).
+    pub verdict: &'static str,
+    /// compare's kinds (`quantized`, `format-change`, `shared-components`, …).
+    pub kinds: Vec<&'static str>,
+    /// compare's log10 p-value of independence.
+    pub log10_p_value: Option<f64>,
+}
+
+impl Judgement {
+    /// Whether compare calls the pair copies (`identical` or `same-weights`).
+    pub fn copies(&self) -> bool {
+        matches!(self.verdict, "identical" | "same-weights")
+    }
+
+    /// Whether compare relates the pair (copies or `related`).
+    pub fn related(&self) -> bool {
+        self.copies() || self.verdict == "related"
+    }
+}
+
 /// One inferred edge (child derives from parent).
 #[derive(Debug, Clone, Serialize)]
 pub struct CensusEdge {
@@ -66,14 +91,25 @@ pub struct CensusEdge {
     pub parent: String,
     /// Child.
     pub child: String,
-    /// `same-weights` or `related`.
+    /// `identical`, `same-weights` (copies: no training between them) or `related` (training,
+    /// pruning or shared components between them): what `taoke compare` says on the pair when
+    /// `judged_by` is `compare`, else the fingerprints' verdict.
     pub verdict: &'static str,
-    /// log10 p-value of independence (uncorrected).
+    /// log10 p-value of independence (uncorrected) of the fingerprint tests.
     pub log10_p: f64,
-    /// Closeness.
+    /// Closeness of the fingerprints: mean cosine of the matched MLP units (1 for copies,
+    /// lower the more training separates the two; lossy quantization lowers it too).
     pub closeness: f64,
     /// What supports the direction: `precision`, `merge`, `tree-order`.
     pub direction: &'static str,
+    /// compare's kinds on the pair (empty when judged by fingerprints only); merge edges add
+    /// `merge`.
+    pub kinds: Vec<&'static str>,
+    /// log10 p-value of independence behind `verdict` (compare's when judged by compare).
+    pub log10_p_value: Option<f64>,
+    /// `compare` (both models were read and compared in full) or `fingerprint` (only
+    /// fingerprints were available).
+    pub judged_by: &'static str,
 }
 
 /// A family.
@@ -129,8 +165,21 @@ fn aligned(c: &FpComparison) -> bool {
     emb && !blocks.is_empty() && blocks.iter().sum::<f64>() / blocks.len() as f64 > 0.9
 }
 
-/// Infers the lineage forest of `models` (name, fingerprint).
+/// Infers the lineage forest of `models` (name, fingerprint) from fingerprints alone.
 pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
+    census_judged(models, alpha, &|_, _| None)
+}
+
+/// Infers the lineage forest of `models`, with `judge(i, j)` (`i < j`) giving what `taoke
+/// compare` says on a pair of models (`None` when it cannot say: only fingerprints). Every
+/// pair the fingerprints relate is judged; the judge's word decides whether the pair is
+/// related and whether it is a pair of copies (copies are joined as `same-weights` and are
+/// never the two parents of a merge), and every edge carries its verdict and kinds.
+pub fn census_judged(
+    models: &[(String, Fingerprint)],
+    alpha: f64,
+    judge: &dyn Fn(usize, usize) -> Option<Judgement>,
+) -> Result<Census> {
     let n = models.len();
     let pairs: Vec<(usize, usize)> = (0..n)
         .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
@@ -147,7 +196,25 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
         cmp.insert((i, j), c);
     }
     let get = |i: usize, j: usize| cmp.get(&(i.min(j), i.max(j)));
-    let related = |i: usize, j: usize| get(i, j).and_then(|c| c.log10_p).is_some_and(|l| l < thr);
+    let fp_related =
+        |i: usize, j: usize| get(i, j).and_then(|c| c.log10_p).is_some_and(|l| l < thr);
+    // compare's word on every pair the fingerprints relate (one pair at a time: compare reads
+    // both models and is parallel inside).
+    let judged: BTreeMap<(usize, usize), Judgement> = pairs
+        .iter()
+        .filter(|&&(i, j)| fp_related(i, j))
+        .filter_map(|&(i, j)| judge(i, j).map(|v| ((i, j), v)))
+        .collect();
+    let judgement = |i: usize, j: usize| judged.get(&(i.min(j), i.max(j)));
+    let related = |i: usize, j: usize| match judgement(i, j) {
+        Some(v) => v.related(),
+        None => fp_related(i, j),
+    };
+    let copies = |i: usize, j: usize| match judgement(i, j) {
+        Some(v) => v.copies(),
+        None => get(i, j).is_some_and(|c| c.copy_like),
+    };
+    let fp_close = |i: usize, j: usize| get(i, j).map_or(f64::NEG_INFINITY, |c| c.closeness);
     // Families: union-find.
     let mut parent: Vec<usize> = (0..n).collect();
     fn find(p: &mut [usize], x: usize) -> usize {
@@ -174,8 +241,42 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
     let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
     groups.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
 
-    let close = |i: usize, j: usize| get(i, j).map_or(f64::NEG_INFINITY, |c| c.closeness);
+    // Copies (by compare's word) are as close as copies get, whatever rounding did to their
+    // fingerprints (an int8 export's matched units sit lower than an f16 copy's).
+    let close = |i: usize, j: usize| {
+        if copies(i, j) {
+            fp_close(i, j).max(1.0)
+        } else {
+            fp_close(i, j)
+        }
+    };
     let info = |i: usize| &models[i].1.info;
+    let edge = |p: usize, x: usize, c: &FpComparison, j: Option<&Judgement>, direction| {
+        let (verdict, kinds, log10_p_value, judged_by) = match j {
+            Some(j) => (j.verdict, j.kinds.clone(), j.log10_p_value, "compare"),
+            None => (
+                if c.copy_like {
+                    "same-weights"
+                } else {
+                    "related"
+                },
+                Vec::new(),
+                c.log10_p,
+                "fingerprint",
+            ),
+        };
+        CensusEdge {
+            parent: models[p].0.clone(),
+            child: models[x].0.clone(),
+            verdict,
+            log10_p: c.log10_p.unwrap_or(0.0),
+            closeness: c.closeness,
+            direction,
+            kinds,
+            log10_p_value,
+            judged_by,
+        }
+    };
     let mut tree_parent: Vec<Option<usize>> = vec![None; n];
     let mut families = Vec::new();
     let mut family_of = vec![0usize; n];
@@ -198,8 +299,23 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
         };
         // Merges found on the weight samples are never the root (a linear merge of two
         // fine-tunes sits at the centre of its family).
-        let linear = linear_merges(models, g, &related, &close);
-        let sparse = sparse_merges(models, g, &related, &close);
+        // A merge needs parents that are not copies of each other (a model "between" a model
+        // and its own export is a relative of both, not their merge), and is related to each.
+        let sound = |m: usize, ps: &[usize]| {
+            ps.iter().all(|&p| related(m, p) && !copies(m, p))
+                && ps
+                    .iter()
+                    .enumerate()
+                    .all(|(k, &x)| ps[k + 1..].iter().all(|&y| !copies(x, y)))
+        };
+        let linear: Vec<(usize, Vec<usize>)> = linear_merges(models, g, &related, &close)
+            .into_iter()
+            .filter(|(m, ps)| sound(*m, ps))
+            .collect();
+        let sparse: Vec<(usize, Vec<usize>)> = sparse_merges(models, g, &related, &close)
+            .into_iter()
+            .filter(|(m, ps)| sound(*m, ps))
+            .collect();
         let found_merge = |i: usize| linear.iter().chain(&sparse).any(|(m, _)| *m == i);
         let root = *g
             .iter()
@@ -224,9 +340,13 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
         // Merges: a model between two trained relatives (its distances to them add up to
         // theirs, as a weighted average's do) is attached to both, after the rest of the tree;
         // copies of a merge (within the copy window) are attached afterwards, to it.
+        // The distance rule is no merge-fit evidence: it stands in only for fingerprints
+        // without weight samples (older packs), where no fit can be made.
+        let sampled = |i: usize| models[i].1.samples.is_some();
         let mut merge_of: BTreeMap<usize, Vec<usize>> = merges(g, &dist, &close, &related)
             .into_iter()
-            .filter(|(m, _)| *m != root)
+            .filter(|(m, (x, y))| *m != root && !(sampled(*m) && sampled(*x) && sampled(*y)))
+            .filter(|(m, (x, y))| sound(*m, &[*x, *y]))
             .map(|(m, (x, y))| (m, vec![x, y]))
             .collect();
         // Linear merges found on the weight samples (a positive two-parent combination in
@@ -263,14 +383,12 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
                             tree_parent[m] = Some(near);
                             for &p in ps {
                                 if let Some(c) = get(m, p) {
-                                    edges.push(CensusEdge {
-                                        parent: models[p].0.clone(),
-                                        child: models[m].0.clone(),
-                                        verdict: "related",
-                                        log10_p: c.log10_p.unwrap_or(0.0),
-                                        closeness: c.closeness,
-                                        direction: "merge",
-                                    });
+                                    let mut e = edge(p, m, c, judgement(p, m), "merge");
+                                    e.verdict = "related";
+                                    if !e.kinds.contains(&"merge") {
+                                        e.kinds.push("merge");
+                                    }
+                                    edges.push(e);
                                 }
                             }
                             order.push(m);
@@ -334,18 +452,8 @@ pub fn census(models: &[(String, Fingerprint)], alpha: f64) -> Result<Census> {
             if let Some(c) = get(x, p) {
                 let lower = precision_rank(info(p).dtype.as_deref())
                     > precision_rank(info(x).dtype.as_deref());
-                edges.push(CensusEdge {
-                    parent: models[p].0.clone(),
-                    child: models[x].0.clone(),
-                    verdict: if c.copy_like {
-                        "same-weights"
-                    } else {
-                        "related"
-                    },
-                    log10_p: c.log10_p.unwrap_or(0.0),
-                    closeness: c.closeness,
-                    direction: if lower { "precision" } else { "tree-order" },
-                });
+                let direction = if lower { "precision" } else { "tree-order" };
+                edges.push(edge(p, x, c, judgement(p, x), direction));
             }
             order.push(x);
         }
@@ -579,7 +687,7 @@ pub fn to_dot(c: &Census) -> String {
         }
     }
     for e in &c.edges {
-        let style = if e.verdict == "same-weights" {
+        let style = if matches!(e.verdict, "same-weights" | "identical") {
             "dashed"
         } else {
             "solid"
@@ -603,7 +711,140 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A self-contained HTML view of the forest (nested lists, no scripts, no network).
+/// One family drawn as a tree: inline SVG (no scripts, no Graphviz), the root on top, each
+/// model under its tree parent, edges coloured by verdict (same-weights dashed), the extra
+/// parents of a merge joined by dotted lines.
+fn family_svg(c: &Census, f: &Family) -> String {
+    const W: f64 = 230.0;
+    const H: f64 = 30.0;
+    const GAP_X: f64 = 20.0;
+    const GAP_Y: f64 = 60.0;
+    let parent_of = |m: &str| {
+        c.models
+            .iter()
+            .find(|x| x.name == m)
+            .and_then(|x| x.parent.clone())
+    };
+    let mut kids: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for m in &f.members {
+        if *m != f.root {
+            if let Some(p) = parent_of(m) {
+                if let Some(p) = f.members.iter().find(|x| **x == p) {
+                    kids.entry(p.as_str()).or_default().push(m.as_str());
+                }
+            }
+        }
+    }
+    // Depth-first: leaves take the next column, parents sit over their children's middle.
+    let mut pos: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+    fn place<'a>(
+        n: &'a str,
+        depth: usize,
+        kids: &BTreeMap<&'a str, Vec<&'a str>>,
+        next: &mut f64,
+        pos: &mut BTreeMap<&'a str, (f64, usize)>,
+    ) -> f64 {
+        if pos.contains_key(n) || depth > 10_000 {
+            return pos.get(n).map_or(0.0, |p| p.0);
+        }
+        pos.insert(n, (0.0, depth));
+        let xs: Vec<f64> = kids
+            .get(n)
+            .map(|k| {
+                k.iter()
+                    .map(|&c| place(c, depth + 1, kids, next, pos))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let x = if xs.is_empty() {
+            let x = *next;
+            *next += 1.0;
+            x
+        } else {
+            (xs[0] + xs[xs.len() - 1]) / 2.0
+        };
+        pos.insert(n, (x, depth));
+        x
+    }
+    let mut next = 0.0;
+    place(f.root.as_str(), 0, &kids, &mut next, &mut pos);
+    for m in &f.members {
+        if !pos.contains_key(m.as_str()) {
+            place(m.as_str(), 0, &kids, &mut next, &mut pos);
+        }
+    }
+    let depth = pos.values().map(|p| p.1).max().unwrap_or(0);
+    let width = next.max(1.0) * (W + GAP_X) + GAP_X;
+    let height = (depth + 1) as f64 * (H + GAP_Y) + GAP_Y / 2.0;
+    let at = |n: &str| {
+        pos.get(n).map(|&(x, d)| {
+            (
+                GAP_X + x * (W + GAP_X),
+                GAP_Y / 2.0 + d as f64 * (H + GAP_Y),
+            )
+        })
+    };
+    let mut s = format!(
+        "<svg class=\"tree\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\" aria-label=\"family {} tree\">",
+        f.id
+    );
+    for e in c.edges.iter().filter(|e| f.members.contains(&e.child)) {
+        let (Some((px, py)), Some((cx, cy))) = (at(&e.parent), at(&e.child)) else {
+            continue;
+        };
+        let dash = match (e.direction, e.verdict) {
+            ("merge", _) => " stroke-dasharray=\"2 3\"",
+            (_, "same-weights" | "identical") => " stroke-dasharray=\"6 4\"",
+            _ => "",
+        };
+        let (x1, y1, x2, y2) = (px + W / 2.0, py + H, cx + W / 2.0, cy);
+        let _ = write!(
+            s,
+            "<line class=\"edge {}\" x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\"{dash}/>\
+<text class=\"elabel\" x=\"{:.1}\" y=\"{:.1}\">{} {:.4}</text>",
+            e.verdict,
+            (x1 + x2) / 2.0 + 4.0,
+            (y1 + y2) / 2.0 + 4.0,
+            if e.direction == "merge" {
+                "merge"
+            } else {
+                e.verdict
+            },
+            e.closeness
+        );
+    }
+    for m in &f.members {
+        let Some((x, y)) = at(m) else { continue };
+        let label: String = if m.chars().count() > 34 {
+            let tail: String = m
+                .chars()
+                .rev()
+                .take(33)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            format!("…{tail}")
+        } else {
+            m.clone()
+        };
+        let _ = write!(
+            s,
+            "<g class=\"node{}\"><title>{}</title><rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{W}\" height=\"{H}\" rx=\"5\"/>\
+<text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
+            if *m == f.root { " root" } else { "" },
+            esc(m),
+            x + 8.0,
+            y + H / 2.0 + 4.0,
+            esc(&label)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// A self-contained HTML view of the forest: each family drawn as a tree (inline SVG), then
+/// its edges in words (nested lists); no scripts, no network.
 pub fn to_html(c: &Census) -> String {
     let mut children: BTreeMap<&str, Vec<&CensusEdge>> = BTreeMap::new();
     for e in &c.edges {
@@ -623,13 +864,19 @@ pub fn to_html(c: &Census) -> String {
             for e in ch {
                 let _ = write!(
                     out,
-                    "<li><span class=\"{}\">{}</span> <small>{} · closeness {:.4} · p ≤ 1e{:.0} · direction: {}</small>",
+                    "<li><span class=\"{}\">{}</span> <small>{}{} · closeness {:.4} · p ≤ 1e{:.0} · direction: {} · judged by {}</small>",
                     e.verdict,
                     esc(&e.child),
                     e.verdict,
+                    if e.kinds.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", e.kinds.join(", "))
+                    },
                     e.closeness,
-                    e.log10_p.ceil(),
-                    e.direction
+                    e.log10_p_value.unwrap_or(e.log10_p).ceil(),
+                    e.direction,
+                    e.judged_by
                 );
                 node(out, &e.child, children, depth + 1);
                 out.push_str("</li>");
@@ -641,14 +888,23 @@ pub fn to_html(c: &Census) -> String {
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>taoke census</title><style>\
 body{font-family:sans-serif;margin:2em;max-width:70em}ul{list-style:none;border-left:1px solid #bbb;margin-left:.6em;padding-left:1.2em}\
 li{margin:.25em 0}.root{font-weight:bold}.same-weights{color:#8a2be2}.related{color:#b35900}small{color:#666}\
-section{border:1px solid #ddd;border-radius:6px;padding:.5em 1em;margin:1em 0}</style></head><body>",
+section{border:1px solid #ddd;border-radius:6px;padding:.5em 1em;margin:1em 0}\
+svg.tree{display:block;max-width:100%;height:auto;margin:.5em 0}svg.tree rect{fill:#f7f7f7;stroke:#555}\
+svg.tree .root rect{stroke-width:2.5}svg.tree text{font:12px sans-serif}svg.tree .elabel{font-size:11px;fill:#444}\
+svg.tree line{stroke-width:2}svg.tree line.same-weights,svg.tree line.identical{stroke:#8a2be2}\
+svg.tree line.related{stroke:#b35900}</style></head><body>",
     );
     let singles = c.families.iter().filter(|f| f.members.len() == 1).count();
     let _ = write!(
         s,
         "<h1>Lineage census</h1><p>{} models, {} families ({} with relatives, {} alone), {} pairs compared, α = {:e}. \
 Edges point from parent to child; <span class=\"same-weights\">same-weights</span> edges are copies in disguise, \
-<span class=\"related\">related</span> edges involve training. Directions marked <i>tree-order</i> are heuristic.</p>",
+<span class=\"related\">related</span> edges involve training, pruning or shared components. \
+Verdicts and kinds are what <code>taoke compare</code> says on the pair (<i>judged by compare</i>) or, when only \
+fingerprints were at hand, the fingerprints' (<i>judged by fingerprint</i>). <i>closeness</i> is the mean cosine of \
+the two fingerprints' matched MLP units (of their embedding columns when a side has no tokenizer): 1 for copies, lower \
+the more training separates them; it builds the tree and is not a test. <i>p</i> is the p-value of independence. \
+Directions marked <i>tree-order</i> are heuristic.</p>",
         c.models.len(),
         c.families.len(),
         c.families.len() - singles,
@@ -664,6 +920,9 @@ Edges point from parent to child; <span class=\"same-weights\">same-weights</spa
             esc(&f.root),
             f.members.len()
         );
+        if f.members.len() > 1 {
+            s.push_str(&family_svg(c, f));
+        }
         node(&mut s, &f.root, &children, 0);
         s.push_str("</section>");
     }

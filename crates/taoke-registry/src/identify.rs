@@ -352,8 +352,9 @@ fn rel(m: &Match) -> bool {
     matches!(m.verdict, "identical" | "same-weights" | "related")
 }
 
-/// Orders matches: related first; among them `probable-ancestor`, then
-/// `ancestor-or-relative`, then `probable-descendant` (see [`direction`]); within each group,
+/// Orders matches: related first, by verdict (`identical`, then `same-weights`, then
+/// `related`); within a verdict `probable-ancestor`, then `ancestor-or-relative`, then
+/// `probable-descendant` (see [`direction`]); within each group,
 /// equally close copies (within [`TIE_WINDOW`] of the group's best closeness) by precision (a
 /// lossy copy is rarely the original), then undisguised coordinates, then the shorter name
 /// (releases derived from a model usually append to its name), then format (a GGUF is usually
@@ -370,9 +371,17 @@ pub fn rank(matches: &mut [Match], _query: &ModelInfo) {
         best[t] = best[t].max(m.closeness);
     }
     let tie = |m: &Match| rel(m) && m.closeness >= best[tier(m) as usize] - TIE_WINDOW;
+    // The verdict first (identical > same-weights > related), as `compare` would say it.
+    let verdict = |m: &Match| match m.verdict {
+        "identical" => 3u8,
+        "same-weights" => 2,
+        "related" => 1,
+        _ => 0,
+    };
     let key = |m: &Match| {
         (
             rel(m),
+            verdict(m),
             if rel(m) { tier(m) } else { 0 },
             tie(m),
             if tie(m) {

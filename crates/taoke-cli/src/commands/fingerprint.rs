@@ -22,6 +22,44 @@ pub struct FingerprintArgs {
 
 /// A model reference or a fingerprint file: the fingerprint.
 pub fn load_or_fingerprint(reference: &str, out: &Output) -> anyhow::Result<Fingerprint> {
+    load_or_fingerprint_file(reference, out).map(|(fp, _)| fp)
+}
+
+/// How a fingerprint names its model: a remote reference (`hf:…`, `ollama:…`, `org/name`) as
+/// typed; a local path relative to the working directory when it lies under it, else its
+/// folder's and its own name (`FOLDER/FILE`, a folder by its name). Never an absolute path:
+/// fingerprints are shared in packs.
+pub fn portable_source(reference: &str) -> String {
+    let p = Path::new(reference);
+    if !p.exists() {
+        return reference.to_owned();
+    }
+    let full = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    if let Some(rel) = std::env::current_dir()
+        .ok()
+        .and_then(|d| d.canonicalize().ok())
+        .and_then(|d| full.strip_prefix(d).ok().map(Path::to_path_buf))
+        .filter(|r| !r.as_os_str().is_empty())
+    {
+        return rel.to_string_lossy().into_owned();
+    }
+    let name = |q: &Path| {
+        q.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    // The names as typed (a link by its own name, not its target's).
+    match p.parent().map(name) {
+        Some(folder) if !folder.is_empty() && p.is_file() => format!("{folder}/{}", name(p)),
+        _ => name(p),
+    }
+}
+
+/// [`load_or_fingerprint`], and whether `reference` was a fingerprint file (not a model).
+pub fn load_or_fingerprint_file(
+    reference: &str,
+    out: &Output,
+) -> anyhow::Result<(Fingerprint, bool)> {
     let p = Path::new(reference);
     if p.is_file() {
         let mut head = vec![0u8; 8];
@@ -33,20 +71,20 @@ pub fn load_or_fingerprint(reference: &str, out: &Output) -> anyhow::Result<Fing
         if looks_st && p.metadata().map(|m| m.len()).unwrap_or(0) < (64 << 20) {
             let bytes = std::fs::read(p).with_context(|| format!("cannot read `{reference}`"))?;
             if Fingerprint::sniff(&bytes) {
-                return Ok(Fingerprint::from_bytes(&bytes, reference)?);
+                return Ok((Fingerprint::from_bytes(&bytes, reference)?, true));
             }
         }
     }
     let sp = out.spinner(format!("opening {reference}"));
     let ck = taoke_model::open(reference).with_context(|| format!("cannot open `{reference}`"))?;
     sp.set(format!("fingerprinting {reference}"));
-    let fp = taoke_registry::fingerprint(&ck, reference)
+    let fp = taoke_registry::fingerprint(&ck, &portable_source(reference))
         .with_context(|| format!("cannot fingerprint `{reference}`"))?;
     sp.done();
     // As stored (f16 for large models), so that a model and its stored fingerprint compare
     // as identical.
     let bytes = fp.to_bytes()?;
-    Ok(Fingerprint::from_bytes(&bytes, reference)?)
+    Ok((Fingerprint::from_bytes(&bytes, reference)?, false))
 }
 
 /// Runs `taoke fingerprint`.

@@ -38,6 +38,17 @@ pub struct IdentifyArgs {
     pub top: usize,
 }
 
+/// What the numbers of a match line mean (printed under the matches; docs/registry.md).
+const LEGEND: &str =
+    "  ranked by verdict (identical > same-weights > related), then closeness.\n  \
+log10 p (corrected): evidence against independent training, Bonferroni-corrected for the \
+candidates tested (below log10 α: related).\n  \
+closeness: mean cosine of the matched MLP units (of the embedding columns when a side has no \
+tokenizer); 1 for copies, ≥ 0.998 for lossless or 8-bit copies, lower the more training \
+separates the two. It ranks; it is not a test.\n  \
+screen: the prescreen's similarity (correlation of 24 anchors' Gram matrices, −1..1) that \
+chose which entries get the exact tests; not evidence.\n";
+
 fn terminal(r: &Identification, top: usize, out: &Output) -> String {
     let mut s = String::new();
     // Names come from the registry (packs written by others): escaped.
@@ -60,6 +71,9 @@ fn terminal(r: &Identification, top: usize, out: &Output) -> String {
         if let (Some(d), Some(why)) = (m.direction, m.direction_reason.as_deref()) {
             let _ = writeln!(s, "      {d}: {}", escape(why));
         }
+    }
+    if !r.matches.is_empty() {
+        s.push_str(LEGEND);
     }
     if !r.same_tokenizer.is_empty() {
         let names: Vec<String> = r
@@ -131,6 +145,9 @@ pub fn run(args: IdentifyArgs, out: &Output) -> anyhow::Result<Status> {
     let text = match format {
         Format::Json => {
             let mut v = serde_json::to_value(&r)?;
+            crate::provenance::stamp(&mut v);
+            v["query_identity"] =
+                crate::provenance::identity(&model).unwrap_or(serde_json::Value::Null);
             if let Some(c) = confirmation {
                 v["confirmation"] = c;
             }

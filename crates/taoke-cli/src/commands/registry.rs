@@ -84,7 +84,7 @@ pub enum RegistryAction {
         #[arg(long)]
         test_models: Option<PathBuf>,
         /// The shared models folder holding `stories260K/` (default:
-        /// `$TAOKE_SHARED_MODELS_DIR`, else `../shared/models`).
+        /// `$TAOKE_SHARED_MODELS_DIR`; without either, stories260K is skipped).
         #[arg(long)]
         shared_models: Option<PathBuf>,
     },
@@ -282,16 +282,19 @@ fn build_default(
                     .join("test-models")
             })
     });
-    let sm = shared_models.unwrap_or_else(|| {
-        std::env::var_os("TAOKE_SHARED_MODELS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("../shared/models"))
-    });
+    // Never a folder relative to the working directory: only where the user says.
+    let sm =
+        shared_models.or_else(|| std::env::var_os("TAOKE_SHARED_MODELS_DIR").map(PathBuf::from));
+    if sm.is_none() {
+        out.hint(
+            "stories260K skipped: name its folder with --shared-models or $TAOKE_SHARED_MODELS_DIR",
+        );
+    }
     let mut added = 0;
-    let items = MODELS
-        .iter()
-        .map(|m| (tm.join(m.0), m))
-        .chain(SHARED.iter().map(|m| (sm.join(m.0), m)));
+    let items = MODELS.iter().map(|m| (tm.join(m.0), m)).chain(
+        sm.iter()
+            .flat_map(|sm| SHARED.iter().map(move |m| (sm.join(m.0), m))),
+    );
     for (path, (_, name, publisher, licence, source)) in items {
         if !path.exists() {
             out.warn(&format!("skipping {name}: {} is missing", path.display()));
