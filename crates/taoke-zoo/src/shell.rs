@@ -13,7 +13,7 @@
 
 use crate::plan::{EdgeClass, GgufType};
 use crate::rng::Rng;
-use crate::storage::{encode_gguf, gguf_round_trip, gguf_tensor_type, llama_cpp_name};
+use crate::storage::{encode_gguf, gguf_round_trip, gguf_tensor_type, gpt2_name, llama_cpp_name};
 use crate::storage::{qk_from_interleaved, qk_to_interleaved};
 use crate::transform as tf;
 use crate::weights::{safetensors_bytes, Arch, ModelConfig, StDtype, Tensor32, Weights};
@@ -518,12 +518,15 @@ fn edges(nodes: &[Node]) -> BTreeMap<String, Edge> {
             if d.format != pd.format {
                 kinds.push("format-change");
             }
+            // the zoo's convention: a quantized side makes `quantized`, a float side stored in
+            // another element type `dtype-recast` (a dequantized bf16 copy of a Q4_1 file: both)
             if d.dtype != pd.dtype {
-                kinds.push(if is_quantized(&d.dtype) {
-                    "quantized"
-                } else {
-                    "dtype-recast"
-                });
+                if is_quantized(&d.dtype) || is_quantized(&pd.dtype) {
+                    kinds.push("quantized");
+                }
+                if !is_quantized(&d.dtype) {
+                    kinds.push("dtype-recast");
+                }
             }
             if d != pd {
                 class = class.max(EdgeClass::SameWeights);
@@ -1150,35 +1153,6 @@ fn opaque_names(names: &[String], seed: u64) -> BTreeMap<String, String> {
     out
 }
 
-/// GPT-2-style name of a canonical llama name.
-fn gpt2_name(name: &str) -> String {
-    match name {
-        "model.embed_tokens.weight" => return "transformer.wte.weight".into(),
-        "model.norm.weight" => return "transformer.ln_f.weight".into(),
-        "lm_head.weight" => return "lm_head.weight".into(),
-        _ => {}
-    }
-    let Some((l, s)) = name
-        .strip_prefix("model.layers.")
-        .and_then(|r| r.split_once('.'))
-    else {
-        return name.to_string();
-    };
-    let s = match s {
-        "input_layernorm.weight" => "ln_1.weight",
-        "post_attention_layernorm.weight" => "ln_2.weight",
-        "self_attn.q_proj.weight" => "attn.c_q.weight",
-        "self_attn.k_proj.weight" => "attn.c_k.weight",
-        "self_attn.v_proj.weight" => "attn.c_v.weight",
-        "self_attn.o_proj.weight" => "attn.c_proj.weight",
-        "mlp.gate_proj.weight" => "mlp.c_fc.weight",
-        "mlp.up_proj.weight" => "mlp.c_fc2.weight",
-        "mlp.down_proj.weight" => "mlp.c_proj.weight",
-        other => other,
-    };
-    format!("transformer.h.{l}.{s}")
-}
-
 /// A llama name that lies: q ↔ k and gate ↔ up swapped.
 fn lying_name(name: &str) -> String {
     let swaps = [
@@ -1388,8 +1362,8 @@ pub struct ShellEntry {
     pub recipe_hash: String,
     /// Bytes on disk.
     pub bytes: u64,
-    /// Relative Frobenius change against the source per tensor class, for shells whose
-    /// tensors keep the source's shapes and names in memory (fine-tunes, washes, casts).
+    /// Relative Frobenius change per tensor class made by the last fine-tune or noise wash on
+    /// the shell's recipe (that step's weights against its parent's, before permutations).
     pub relative_change: Option<BTreeMap<String, f64>>,
     /// Whether the model is a hard negative (a twin: no weight shared with its source).
     pub twin: bool,
@@ -1675,6 +1649,12 @@ pub fn build_shells(
                     .collect::<Result<Weights, ZooError>>()?;
             }
         }
+        // the relative change a fine-tune or a noise wash makes (against its parent)
+        if matches!(n.step, Step::FineTune { .. } | Step::NoiseWash { .. }) {
+            if let Some(p) = n.parent.as_ref().and_then(|p| memo.get(p)) {
+                rel_changes.insert(n.id.clone(), relative_change(&p.weights, &m.weights));
+            }
+        }
         if stale.contains(&n.id) {
             let target = out.join(rel_path(n));
             match &n.store {
@@ -1694,13 +1674,6 @@ pub fn build_shells(
                 )?,
                 Store::Gguf { ty } => write_gguf_shell(&target, &n.id, &m, &meta, *ty)?,
                 Store::Internal => {}
-            }
-            // relative change against the source, where names and shapes match
-            let src = source_of(&nodes, &n.id);
-            if let Some(s) = memo.get(&src) {
-                if s.cfg == m.cfg && !matches!(n.step, Step::TwinStats { .. }) {
-                    rel_changes.insert(n.id.clone(), relative_change(&s.weights, &m.weights));
-                }
             }
             let stamp = out.join(".stamps").join(format!("{}.hash", n.id));
             write_file(&stamp, hashes[&n.id].as_bytes())?;
@@ -1733,10 +1706,16 @@ pub fn build_shells(
             .iter()
             .map(|x| json!({"id": x.id, "step": x.step, "store": x.store}))
             .collect();
-        let rel = rel_changes.get(&n.id).cloned().or_else(|| {
-            prev.as_ref()
-                .and_then(|p| p.shells.iter().find(|s| s.id == n.id))
-                .and_then(|s| s.relative_change.clone())
+        let step = c
+            .iter()
+            .rev()
+            .find(|x| matches!(x.step, Step::FineTune { .. } | Step::NoiseWash { .. }));
+        let rel = step.and_then(|x| {
+            rel_changes.get(&x.id).cloned().or_else(|| {
+                prev.as_ref()
+                    .and_then(|p| p.shells.iter().find(|s| s.id == n.id))
+                    .and_then(|s| s.relative_change.clone())
+            })
         });
         let twin = c
             .iter()
