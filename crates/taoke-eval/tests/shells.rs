@@ -37,8 +37,10 @@ fn run(pairs: &[(&str, &str)]) -> Option<Vec<ShellResult>> {
                 .unwrap_or_else(|| panic!("pair {a} {b} not labelled in shells.json"))
         })
         .collect();
-    let rs = evaluate_shells(&dir, &m, &ps, &mut |_, _| {});
-    for r in &rs {
+    let mut rs = Vec::new();
+    // one pair at a time, so each line is printed as soon as it is known
+    for p in ps {
+        let r = evaluate_shells(&dir, &m, &[p], &mut |_, _| {}).remove(0);
         eprintln!(
             "{} ↔ {}: truth {} [{}] → {} [{}] direction {} log10 p {:?} {:.1}s{}",
             r.a,
@@ -54,6 +56,7 @@ fn run(pairs: &[(&str, &str)]) -> Option<Vec<ShellResult>> {
                 .as_deref()
                 .map_or(String::new(), |e| format!(" ERROR {e}"))
         );
+        rs.push(r);
     }
     Some(rs)
 }
