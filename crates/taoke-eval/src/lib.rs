@@ -12,6 +12,7 @@ use taoke_evidence::{Comparison, Options, Scope, TestId};
 use taoke_zoo::{Manifest, Relation};
 
 pub mod digest;
+pub mod shells;
 
 /// One evaluated pair.
 #[derive(Debug, Clone, Serialize)]

@@ -36,10 +36,45 @@ struct Args {
     /// merge can be named from a third model).
     #[arg(long)]
     no_context: bool,
+    /// Evaluate the real-weight shells of `shells.json` in this directory (made by
+    /// scripts/make-shells) instead of the zoo, and write the `## Shells` section.
+    #[arg(long)]
+    shells: Option<PathBuf>,
+}
+
+fn run_shells(args: &Args, dir: &std::path::Path) -> anyhow::Result<()> {
+    let manifest = taoke_zoo::shell::ShellManifest::load(&dir.join("shells.json"))?;
+    let pairs: Vec<_> = taoke_eval::shells::unordered_pairs(&manifest)
+        .into_iter()
+        .filter(|p| args.only.is_empty() || args.only.iter().any(|id| *id == p.a || *id == p.b))
+        .collect();
+    let results = taoke_eval::shells::evaluate_shells(dir, &manifest, &pairs, &mut |k, n| {
+        if k % 10 == 0 || k == n {
+            eprintln!("compared {k}/{n}");
+        }
+    });
+    let mut command =
+        "cargo run --release -p taoke-eval -- --shells \"$(scripts/make-shells --print)\""
+            .to_owned();
+    if let Some(o) = &args.out {
+        command.push_str(&format!(" --out {}", o.display()));
+    }
+    let md = taoke_eval::shells::shells_markdown(&results, &manifest, &command);
+    match &args.out {
+        Some(p) => std::fs::write(p, &md)?,
+        None => print!("{md}"),
+    }
+    if let Some(j) = &args.json {
+        std::fs::write(j, serde_json::to_string_pretty(&results)?)?;
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(dir) = &args.shells {
+        return run_shells(&args, dir);
+    }
     let profile = taoke_zoo::Profile::parse(&args.profile)
         .ok_or_else(|| anyhow::anyhow!("bad profile `{}` (small or full)", args.profile))?;
     let dir = args

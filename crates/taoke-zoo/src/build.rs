@@ -244,6 +244,27 @@ impl Ctx<'_> {
                 )?;
                 trained(cfg, t.tokenizer.clone(), r)
             }
+            Twin { twin, of } => {
+                let src = self
+                    .done
+                    .get(of)
+                    .ok_or_else(|| ZooError::Missing(format!("twin source {of}")))?;
+                let w = match twin {
+                    crate::plan::TwinKind::Stats => {
+                        crate::shell::twin_stats(&src.weights, spec.seed)
+                    }
+                    crate::plan::TwinKind::Spectrum => {
+                        crate::shell::twin_spectrum(&src.weights, spec.seed)?
+                    }
+                };
+                Produced {
+                    cfg: src.cfg.clone(),
+                    weights: w,
+                    tokenizer: src.tokenizer.clone(),
+                    storage: Storage::default(),
+                    training: None,
+                }
+            }
             FineTune { corpus, steps, lr } | ContinuedPretraining { corpus, steps, lr } => {
                 let p = self.parent(spec, 0)?;
                 let r = self.run(
@@ -553,7 +574,7 @@ fn plan_corpora(plan: &Plan) -> Result<Corpora, ZooError> {
             .and_then(|p| tok_of.get(p.as_str()).cloned())
             .unwrap_or_else(|| BASE_TOKENIZER.to_string());
         let t = match &s.recipe {
-            Recipe::Distill { teacher, .. } => tok_of
+            Recipe::Distill { teacher, .. } | Recipe::Twin { of: teacher, .. } => tok_of
                 .get(teacher.as_str())
                 .cloned()
                 .unwrap_or_else(|| BASE_TOKENIZER.to_string()),
@@ -611,8 +632,10 @@ struct State {
 
 fn deps(spec: &Spec) -> Vec<&str> {
     let mut d: Vec<&str> = spec.parents.iter().map(|s| s.as_str()).collect();
-    if let Recipe::Distill { teacher, .. } = &spec.recipe {
-        d.push(teacher);
+    match &spec.recipe {
+        Recipe::Distill { teacher, .. } => d.push(teacher),
+        Recipe::Twin { of, .. } => d.push(of),
+        _ => {}
     }
     d
 }

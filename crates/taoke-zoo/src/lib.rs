@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod model;
 pub mod plan;
 pub mod rng;
+pub mod shell;
 pub mod storage;
 pub mod train;
 pub mod transform;

@@ -30,6 +30,17 @@ enum Cmd {
         #[arg(long)]
         fresh: bool,
     },
+    /// Build the real-weight shells (disguised SmolLM2 and MiniLM copies and hard-negative
+    /// twins) with `shells.json`; shells whose recipe is unchanged are kept.
+    Shell {
+        /// Output directory (default: $TAOKE_SHELLS_DIR or ~/.cache/taoke/shells).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Directory of the fetched test models (default: $TAOKE_TEST_MODELS_DIR or
+        /// ~/.cache/taoke/test-models).
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
     /// Print the model and pair counts of a profile's plan (no training).
     Plan {
         /// `small` or `full`.
@@ -41,6 +52,19 @@ enum Cmd {
 fn profile(s: &str) -> anyhow::Result<Profile> {
     Profile::parse(s)
         .ok_or_else(|| anyhow::anyhow!("unknown profile {s:?} (expected small or full)"))
+}
+
+/// `$TAOKE_TEST_MODELS_DIR`, else `${XDG_CACHE_HOME:-~/.cache}/taoke/test-models`.
+fn default_models_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("TAOKE_TEST_MODELS_DIR") {
+        return PathBuf::from(d);
+    }
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"))
+        .join("taoke")
+        .join("test-models")
 }
 
 fn run() -> anyhow::Result<()> {
@@ -68,6 +92,27 @@ fn run() -> anyhow::Result<()> {
                 count(Relation::Independent),
                 t0.elapsed().as_secs_f64(),
                 out.join("zoo.json").display()
+            );
+        }
+        Cmd::Shell { out, models } => {
+            let out = out.unwrap_or_else(taoke_zoo::shell::default_dir);
+            let models = models.unwrap_or_else(default_models_dir);
+            let t0 = std::time::Instant::now();
+            let m = taoke_zoo::shell::build_shells(&models, &out, &mut |l| eprintln!("{l}"))?;
+            let count = |r: Relation| m.pairs.iter().filter(|x| x.relation == r).count();
+            let bytes: u64 = m.shells.iter().map(|s| s.bytes).sum();
+            println!(
+                "{} shells ({} MB), {} ordered pairs ({} identical, {} same-weights, {} related, {} independent, {} hard negatives) in {:.1}s -> {}",
+                m.shells.len(),
+                bytes >> 20,
+                m.pairs.len(),
+                count(Relation::Identical),
+                count(Relation::SameWeights),
+                count(Relation::Related),
+                count(Relation::Independent),
+                m.pairs.iter().filter(|p| p.hard_negative).count(),
+                t0.elapsed().as_secs_f64(),
+                out.join("shells.json").display()
             );
         }
         Cmd::Plan { profile: p } => {

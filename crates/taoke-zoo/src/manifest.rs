@@ -175,6 +175,10 @@ pub fn configs(plan: &Plan) -> Result<BTreeMap<String, ModelConfig>, ZooError> {
             Root { shape: sh, .. } | Distill { shape: sh, .. } => {
                 shape(sh).ok_or_else(|| bad("unknown shape"))?
             }
+            Twin { of, .. } => out
+                .get(of)
+                .cloned()
+                .ok_or_else(|| bad("twin planned before its source"))?,
             PruneDepth { keep, .. } => ModelConfig {
                 num_layers: keep.len(),
                 ..parent()?

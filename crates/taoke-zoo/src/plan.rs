@@ -43,6 +43,21 @@ pub enum RenameScheme {
     Yi,
     /// llama.cpp-style names (`token_embd`, `blk.N.attn_q`, `ffn_gate`, `output_norm`, ...).
     LlamaCpp,
+    /// Opaque names (`w.3fa9c1`, a hash of the canonical name): no scheme knows them, and the
+    /// file's (sorted) tensor order is shuffled relative to the model's.
+    Opaque,
+    /// Misleading GPT-2-style names on a llama body (`transformer.h.N.attn.c_q`, `mlp.c_fc`, ...).
+    Gpt2,
+}
+
+/// How a hard-negative twin copies its source's statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TwinKind {
+    /// Fresh Gaussian values with each row's mean and standard deviation.
+    Stats,
+    /// `U·Σ·Vᵀ` with the source's singular values and random orthonormal `U`, `V`.
+    Spectrum,
 }
 
 /// GGUF tensor type of a GGUF copy.
@@ -86,6 +101,15 @@ pub enum Recipe {
         steps: usize,
         /// Peak learning rate.
         lr: f64,
+    },
+    /// Hard negative: a model with the statistics (or singular values) of `of` and fresh random
+    /// weights. No weight descends from `of`: independent under the null, like a distilled
+    /// student.
+    Twin {
+        /// Statistics copied.
+        twin: TwinKind,
+        /// The model whose statistics are copied.
+        of: String,
     },
     /// Full fine-tune.
     FineTune {
@@ -272,7 +296,7 @@ impl Recipe {
     pub fn kinds(&self) -> Vec<&'static str> {
         use Recipe::*;
         match self {
-            Root { .. } | Distill { .. } => vec![],
+            Root { .. } | Distill { .. } | Twin { .. } => vec![],
             FineTune { .. } => vec!["fine-tune"],
             Lora { .. } => vec!["fine-tune", "low-rank-update"],
             ContinuedPretraining { .. } => vec!["continued-pretraining"],
@@ -492,6 +516,197 @@ impl Planner {
         };
         self.add(id, r, &[parent], seed)
     }
+    /// A chain of recipes from `src`, each model named `{name}-{suffix}` after the previous one;
+    /// returns the last id.
+    fn chain(&mut self, src: &str, name: &str, steps: Vec<(&str, Recipe, u64)>) -> String {
+        let mut prev = src.to_string();
+        let mut id = name.to_string();
+        for (suffix, r, seed) in steps {
+            id = format!("{id}-{suffix}");
+            self.add(&id, r, &[&prev], seed);
+            prev = id.clone();
+        }
+        prev
+    }
+
+    /// Combined shells (issue 17): opaque or misleading names × residual permutation or
+    /// rotation × unit and head permutation × light fine-tune × dtype, format and quantization
+    /// × depth edits, stacked on one path; and hard-negative twins (statistics- and
+    /// spectrum-matched, no weights shared) sent through the same disguises.
+    fn combined_shells(&mut self) {
+        use Recipe::*;
+        let ft = |c: Corpus, steps: usize, lr: f64| FineTune {
+            corpus: vec![c],
+            steps,
+            lr,
+        };
+        let (steps, lr) = (self.b.ft_steps / 2, self.lr / 6.0);
+        let opaque = || Rename {
+            scheme: RenameScheme::Opaque,
+        };
+        let gpt2 = || Rename {
+            scheme: RenameScheme::Gpt2,
+        };
+        let bf16 = || DtypeRecast {
+            dtype: StDtype::Bf16,
+        };
+        let q8 = || Gguf {
+            dtype: GgufType::Q8_0,
+        };
+        let q4 = || Gguf {
+            dtype: GgufType::Q4K,
+        };
+        // THE shell on a llama root: light fine-tune, permutations, opaque names, bf16
+        let s = self.chain(
+            "a4",
+            "a4",
+            vec![
+                ("lft", ft(Stories, steps, lr), 201),
+                ("pr", PermuteResidual, 202),
+                ("pm", PermuteMlp, 203),
+                ("ph", PermuteHeads, 204),
+                ("opaque", opaque(), 0),
+                ("bf16", bf16(), 0),
+            ],
+        );
+        self.add(&format!("{s}-q8_0"), q8(), &[&s], 0);
+        // rotation after a fine-tune, quantized
+        self.chain(
+            "a5",
+            "a5",
+            vec![
+                ("lft", ft(Arith, steps, lr), 211),
+                ("rot", RotateResidual, 212),
+                ("opaque", opaque(), 0),
+                ("bf16", bf16(), 0),
+            ],
+        );
+        self.add("a5-lft-rot-q4_k", q4(), &["a5-lft-rot"], 0);
+        // misleading names on an up-scaled copy, permuted
+        self.chain(
+            "a2-upscaled",
+            "a2-upscaled",
+            vec![
+                ("pm", PermuteMlp, 221),
+                ("pr", PermuteResidual, 222),
+                ("gpt2", gpt2(), 0),
+                ("bf16", bf16(), 0),
+            ],
+        );
+        // a pruned fine-tune, rotated and renamed
+        self.chain(
+            "a1-ft-code-pruned",
+            "a1-ft-code-pruned",
+            vec![
+                ("ph", PermuteHeads, 231),
+                ("rot", RotateResidual, 232),
+                ("opaque", opaque(), 0),
+            ],
+        );
+        // a noise wash over bf16, then permuted and renamed
+        self.chain(
+            "a7",
+            "a7",
+            vec![
+                ("bf16", bf16(), 0),
+                ("noise700", NoiseWash { divisor: 700.0 }, 241),
+                ("pr", PermuteResidual, 242),
+                ("opaque", opaque(), 0),
+            ],
+        );
+        // tied llama: fine-tune, permutations, misleading names, bf16
+        self.chain(
+            "t1",
+            "t1",
+            vec![
+                ("lft", ft(Code, steps, lr), 251),
+                ("pr", PermuteResidual, 252),
+                ("ph", PermuteHeads, 253),
+                ("gpt2", gpt2(), 0),
+                ("bf16", bf16(), 0),
+            ],
+        );
+        // wider llama: depth up-scaling, fine-tune, permutations, quantized
+        let up = UpscaleDepth {
+            layers: vec![0, 1, 2, 1, 2, 3],
+            corpus: vec![Code],
+            steps,
+            lr,
+        };
+        self.chain(
+            "w2",
+            "w2",
+            vec![
+                ("up", up, 261),
+                ("pm", PermuteMlp, 262),
+                ("pr", PermuteResidual, 263),
+                ("opaque", opaque(), 0),
+            ],
+        );
+        self.add("w2-up-pm-pr-q8_0", q8(), &["w2-up-pm-pr"], 0);
+        // BERT: fine-tune, opaque names, bf16
+        self.chain(
+            "b2",
+            "b2",
+            vec![
+                ("lft", ft(Stories, steps, lr), 271),
+                ("opaque", opaque(), 0),
+                ("bf16", bf16(), 0),
+            ],
+        );
+        // hard negatives: twins of a4, a5, w2, t1 and b2 through the same disguises
+        for (src, kind, seed) in [
+            ("a4", TwinKind::Stats, 281),
+            ("a4", TwinKind::Spectrum, 282),
+            ("a5", TwinKind::Spectrum, 283),
+            ("w2", TwinKind::Stats, 284),
+            ("t1", TwinKind::Spectrum, 285),
+        ] {
+            let k = match kind {
+                TwinKind::Stats => "stats",
+                TwinKind::Spectrum => "spectrum",
+            };
+            let id = format!("{src}-twin-{k}");
+            self.add(
+                &id,
+                Twin {
+                    twin: kind,
+                    of: src.into(),
+                },
+                &[],
+                seed,
+            );
+            let last = self.chain(
+                &id,
+                &id,
+                vec![
+                    ("pr", PermuteResidual, seed + 100),
+                    ("pm", PermuteMlp, seed + 200),
+                    ("opaque", opaque(), 0),
+                    ("bf16", bf16(), 0),
+                ],
+            );
+            let _ = last;
+            self.add(&format!("{id}-q8_0"), q8(), &[&id], 0);
+        }
+        for (kind, seed, k) in [
+            (TwinKind::Stats, 291, "stats"),
+            (TwinKind::Spectrum, 292, "spectrum"),
+        ] {
+            let id = format!("b2-twin-{k}");
+            self.add(
+                &id,
+                Twin {
+                    twin: kind,
+                    of: "b2".into(),
+                },
+                &[],
+                seed,
+            );
+            self.chain(&id, &id, vec![("opaque", opaque(), 0), ("bf16", bf16(), 0)]);
+        }
+    }
+
     /// The output-preserving and storage disguises of one source.
     fn disguises(&mut self, src: &str, with_gguf: bool) {
         use Recipe::*;
@@ -836,6 +1051,7 @@ pub fn plan(profile: Profile) -> Plan {
                 &["d1-from-a1"],
                 0,
             );
+            p.combined_shells();
         }
     }
     Plan {

@@ -92,7 +92,47 @@ pub fn stored_name(name: &str, scheme: Option<RenameScheme>) -> String {
             .replace("input_layernorm", "ln1")
             .replace("post_attention_layernorm", "ln2"),
         Some(RenameScheme::LlamaCpp) => llama_cpp_name(name),
+        Some(RenameScheme::Opaque) => opaque_name(name),
+        Some(RenameScheme::Gpt2) => gpt2_name(name),
     }
+}
+
+/// An opaque name: `w.` and 6 hex digits of the SHA-256 of the canonical name (no scheme knows
+/// it; sorted, the names come in an order unrelated to the model's).
+pub fn opaque_name(name: &str) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(name.as_bytes());
+    format!("w.{:02x}{:02x}{:02x}", h[0], h[1], h[2])
+}
+
+/// A misleading GPT-2-style name of a canonical llama name (`transformer.wte`,
+/// `transformer.h.N.attn.c_q`, `mlp.c_fc` for the gate, `mlp.c_fc2` for the up projection,
+/// `transformer.ln_f`, ...). Other names are unchanged.
+pub fn gpt2_name(name: &str) -> String {
+    match name {
+        "model.embed_tokens.weight" => return "transformer.wte.weight".into(),
+        "model.norm.weight" => return "transformer.ln_f.weight".into(),
+        _ => {}
+    }
+    let Some((l, s)) = name
+        .strip_prefix("model.layers.")
+        .and_then(|r| r.split_once('.'))
+    else {
+        return name.to_string();
+    };
+    let s = match s {
+        "input_layernorm.weight" => "ln_1.weight",
+        "post_attention_layernorm.weight" => "ln_2.weight",
+        "self_attn.q_proj.weight" => "attn.c_q.weight",
+        "self_attn.k_proj.weight" => "attn.c_k.weight",
+        "self_attn.v_proj.weight" => "attn.c_v.weight",
+        "self_attn.o_proj.weight" => "attn.c_proj.weight",
+        "mlp.gate_proj.weight" => "mlp.c_fc.weight",
+        "mlp.up_proj.weight" => "mlp.c_fc2.weight",
+        "mlp.down_proj.weight" => "mlp.c_proj.weight",
+        other => other,
+    };
+    format!("transformer.h.{l}.{s}")
 }
 
 /// llama.cpp's conversion permutation of Q/K rows (rotate-half order to interleaved pairs):

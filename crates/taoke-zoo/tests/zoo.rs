@@ -358,3 +358,56 @@ fn two_builds_give_identical_bytes() {
     let ft = taoke_zoo::weights::read_model_dir(&a.path().join("models/a1-ft-code")).expect("ft");
     assert_ne!(root, ft);
 }
+
+/// Issue 17: combined shells and hard-negative twins in the full profile, labelled by the rule.
+#[test]
+fn full_plan_labels_combined_shells_and_twins() {
+    let p = plan(Profile::Full);
+    let pairs = label_pairs(&p).expect("labels");
+    let get = |a: &str, b: &str| {
+        pairs
+            .iter()
+            .find(|x| x.a == a && x.b == b)
+            .unwrap_or_else(|| panic!("{a} {b}"))
+    };
+    let shell = get("a4", "a4-lft-pr-pm-ph-opaque-bf16");
+    assert_eq!(shell.relation, Relation::Related);
+    assert_eq!(
+        shell.kinds,
+        vec!["dtype-recast", "fine-tune", "permuted", "renamed"]
+    );
+    assert_eq!(shell.direction, Direction::BFromA);
+    let up = get("a2", "a2-upscaled-pm-pr-gpt2-bf16");
+    assert_eq!(up.relation, Relation::Related);
+    assert!(up.kinds.iter().any(|k| k == "depth-upscaled"));
+    assert_eq!(
+        get("a5-lft", "a5-lft-rot-q4_k").relation,
+        Relation::SameWeights
+    );
+    // twins share no weights with their source or its shells
+    for (t, o) in [
+        ("a4-twin-stats-pr-pm-opaque-bf16", "a4"),
+        ("a4-twin-spectrum-q8_0", "a4-lft-pr-pm-ph-opaque-bf16"),
+        ("b2-twin-stats-opaque-bf16", "b2-lft-opaque-bf16"),
+    ] {
+        assert_eq!(get(t, o).relation, Relation::Independent, "{t} {o}");
+        assert!(get(t, o).same_architecture, "{t} {o}");
+    }
+    // at least 200 new labelled pairs involve a combined shell or a twin
+    let new_ids: Vec<&str> = p
+        .specs
+        .iter()
+        .filter(|s| {
+            s.id.contains("-twin-")
+                || s.id.contains("-lft")
+                || s.id.contains("-opaque")
+                || s.id.contains("-gpt2")
+        })
+        .map(|s| s.id.as_str())
+        .collect();
+    let new_pairs = pairs
+        .iter()
+        .filter(|x| new_ids.contains(&x.a.as_str()) || new_ids.contains(&x.b.as_str()))
+        .count();
+    assert!(new_pairs >= 200, "{new_pairs}");
+}
