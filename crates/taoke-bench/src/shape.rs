@@ -21,10 +21,60 @@ pub struct Shape {
     pub vocab: usize,
     /// Experts per block (0 = dense MLP).
     pub experts: usize,
+    /// Whether the classifier is the token embedding (`tie_word_embeddings`: no `lm_head`).
+    pub tied: bool,
 }
 
 /// Every shape the generator knows.
 pub const SHAPES: &[Shape] = &[
+    Shape {
+        name: "22m",
+        like: "all-MiniLM-L6-v2's dimensions in Llama layout (6 blocks, 384 wide, MLP 1536, 12 heads, vocab 30522, tied embeddings: 25.9 M parameters; MiniLM's BERT layout has 22.7 M)",
+        blocks: 6,
+        hidden: 384,
+        mlp: 1536,
+        heads: 12,
+        kv_heads: 12,
+        vocab: 30522,
+        experts: 0,
+        tied: true,
+    },
+    Shape {
+        name: "135m",
+        like: "SmolLM2-135M (30 blocks, 576 wide, MLP 1536, 9 heads / 3 KV heads, vocab 49152, tied embeddings)",
+        blocks: 30,
+        hidden: 576,
+        mlp: 1536,
+        heads: 9,
+        kv_heads: 3,
+        vocab: 49152,
+        experts: 0,
+        tied: true,
+    },
+    Shape {
+        name: "360m",
+        like: "SmolLM2-360M (32 blocks, 960 wide, MLP 2560, 15 heads / 5 KV heads, vocab 49152, tied embeddings)",
+        blocks: 32,
+        hidden: 960,
+        mlp: 2560,
+        heads: 15,
+        kv_heads: 5,
+        vocab: 49152,
+        experts: 0,
+        tied: true,
+    },
+    Shape {
+        name: "0.5b",
+        like: "Qwen2.5-0.5B without its q/k/v biases (24 blocks, 896 wide, MLP 4864, 14 heads / 2 KV heads, vocab 151936, tied embeddings)",
+        blocks: 24,
+        hidden: 896,
+        mlp: 4864,
+        heads: 14,
+        kv_heads: 2,
+        vocab: 151936,
+        experts: 0,
+        tied: true,
+    },
     Shape {
         name: "1b",
         like: "TinyLlama-1.1B (22 blocks, 2048 wide, MLP 5632, 32 heads / 4 KV heads, vocab 32000)",
@@ -35,6 +85,7 @@ pub const SHAPES: &[Shape] = &[
         kv_heads: 4,
         vocab: 32000,
         experts: 0,
+        tied: false,
     },
     Shape {
         name: "7b",
@@ -46,6 +97,7 @@ pub const SHAPES: &[Shape] = &[
         kv_heads: 32,
         vocab: 32000,
         experts: 0,
+        tied: false,
     },
     Shape {
         name: "8b",
@@ -57,6 +109,7 @@ pub const SHAPES: &[Shape] = &[
         kv_heads: 8,
         vocab: 128256,
         experts: 0,
+        tied: false,
     },
     Shape {
         name: "13b",
@@ -68,6 +121,7 @@ pub const SHAPES: &[Shape] = &[
         kv_heads: 40,
         vocab: 32000,
         experts: 0,
+        tied: false,
     },
     Shape {
         name: "moe",
@@ -79,6 +133,7 @@ pub const SHAPES: &[Shape] = &[
         kv_heads: 8,
         vocab: 32000,
         experts: 8,
+        tied: false,
     },
 ];
 
@@ -359,15 +414,17 @@ impl Shape {
             h,
             true,
         );
-        push(
-            "lm_head.weight".into(),
-            Kind::LmHead,
-            None,
-            None,
-            self.vocab,
-            h,
-            false,
-        );
+        if !self.tied {
+            push(
+                "lm_head.weight".into(),
+                Kind::LmHead,
+                None,
+                None,
+                self.vocab,
+                h,
+                false,
+            );
+        }
         out
     }
 
@@ -391,7 +448,7 @@ impl Shape {
             "rms_norm_eps": 1e-5,
             "rope_theta": 10000.0,
             "hidden_act": "silu",
-            "tie_word_embeddings": false,
+            "tie_word_embeddings": self.tied,
             "torch_dtype": "bfloat16",
             "bos_token_id": 1,
             "eos_token_id": 2,
@@ -416,5 +473,10 @@ mod tests {
         assert_eq!(by_name("13b").unwrap().parameters(), 13_015_864_320);
         assert_eq!(by_name("8b").unwrap().parameters(), 8_030_261_248);
         assert_eq!(by_name("1b").unwrap().parameters(), 1_100_048_384);
+        // SmolLM2-135M has 134,515,008 and SmolLM2-360M 361,821,120 (tied embeddings);
+        // Qwen2.5-0.5B 494,032,768 of which 27,648 are q/k/v biases (not generated here).
+        assert_eq!(by_name("135m").unwrap().parameters(), 134_515_008);
+        assert_eq!(by_name("360m").unwrap().parameters(), 361_821_120);
+        assert_eq!(by_name("0.5b").unwrap().parameters(), 494_032_768 - 27_648);
     }
 }

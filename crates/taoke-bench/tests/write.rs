@@ -16,6 +16,7 @@ fn tiny() -> Shape {
         kv_heads: 2,
         vocab: 300,
         experts: 0,
+        tied: false,
     }
 }
 

@@ -29,7 +29,7 @@ enum Format {
 #[derive(Debug, Parser)]
 #[command(name = "taoke-bench-gen")]
 struct Args {
-    /// Shape: 1b, 7b, 8b, 13b or moe.
+    /// Shape: 22m, 135m, 360m, 0.5b, 1b, 7b, 8b, 13b or moe.
     #[arg(long)]
     shape: String,
     /// Base model or its disguised fine-tune (MLP units permuted per block, noise added).
