@@ -339,6 +339,9 @@ fn disguise_rows() -> Vec<Row> {
         0.99999,
     );
     grid.grid = Some(crate::measure::GridTest {
+        in_cell: 0.9,
+        inner: Some(0.5),
+        change: 0.1,
         outside: 0.05,
         values: 4096,
     });
@@ -350,10 +353,55 @@ fn disguise_rows() -> Vec<Row> {
         0.99999,
     );
     grid_copy.grid = Some(crate::measure::GridTest {
+        in_cell: 0.9,
+        inner: Some(0.5),
+        change: 0.1,
         outside: 0.0,
         values: 4096,
     });
+    let mut grid_inner = measured(
+        2,
+        test(LN_STRONG, 64, 1.0, 1.0),
+        Some(test(LN_STRONG, 64, 1.0, 1.0)),
+        1e-3,
+        0.99999,
+    );
+    grid_inner.grid = Some(crate::measure::GridTest {
+        outside: 0.0,
+        in_cell: 0.95,
+        inner: Some(0.99),
+        change: 0.02,
+        values: 4096,
+    });
+    let mut grid_noise = measured(
+        2,
+        test(LN_STRONG, 64, 1.0, 1.0),
+        Some(test(LN_STRONG, 64, 1.0, 1.0)),
+        1e-3,
+        0.99999,
+    );
+    grid_noise.grid = Some(crate::measure::GridTest {
+        outside: 0.0,
+        in_cell: 0.6,
+        inner: Some(1.0),
+        change: 0.001,
+        values: 4096,
+    });
     vec![
+        (
+            "a change inside the cells, near their centres, of 2 % of the row std: trained",
+            grid_inner,
+            Verdict::Related,
+            &[Kind::FineTune],
+            &[],
+        ),
+        (
+            "a change inside the cells of 0.1 % of the row std (a noise wash): a copy",
+            grid_noise,
+            Verdict::SameWeights,
+            &[],
+            &[Kind::FineTune],
+        ),
         (
             "permuted embeddings predicting held-out tokens (z = 2): related, permuted",
             permuted_untested(2.0),
