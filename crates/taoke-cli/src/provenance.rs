@@ -50,6 +50,36 @@ pub fn identity(reference: &str) -> Option<Value> {
     let mut id = taoke_audit::identity::Identity::of(&ck);
     id.hash_files(&ck).ok()?;
     let mut v = serde_json::to_value(&id).ok()?;
-    v["reference"] = json!(crate::commands::fingerprint::portable_source(reference));
+    v["reference"] = json!(portable_source(reference));
     Some(v)
+}
+
+/// How a fingerprint names its model: a remote reference (`hf:…`, `ollama:…`, `org/name`) as
+/// typed; a local path relative to the working directory when it lies under it, else its
+/// folder's and its own name (`FOLDER/FILE`, a folder by its name). Never an absolute path:
+/// fingerprints are shared in packs.
+pub fn portable_source(reference: &str) -> String {
+    let p = std::path::Path::new(reference);
+    if !p.exists() {
+        return reference.to_owned();
+    }
+    let full = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    if let Some(rel) = std::env::current_dir()
+        .ok()
+        .and_then(|d| d.canonicalize().ok())
+        .and_then(|d| full.strip_prefix(d).ok().map(std::path::Path::to_path_buf))
+        .filter(|r| !r.as_os_str().is_empty())
+    {
+        return rel.to_string_lossy().into_owned();
+    }
+    let name = |q: &std::path::Path| {
+        q.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    // The names as typed (a link by its own name, not its target's).
+    match p.parent().map(name) {
+        Some(folder) if !folder.is_empty() && p.is_file() => format!("{folder}/{}", name(p)),
+        _ => name(p),
+    }
 }

@@ -479,7 +479,12 @@ fn copy_kinds(x: &KindInputs<'_, '_>, rotated: bool, kinds: &mut BTreeSet<Kind>)
         kinds.insert(Kind::Permuted);
     }
     // Noise added after a recast to f32 fills the mantissa bits the source format lacks.
-    let washed_recast = m.residual_identity()
+    // Only where values compare in place: no unit permutation or rescaling on the path.
+    let in_place = m.residual_identity()
+        && !rotated
+        && !kinds.contains(&Kind::Permuted)
+        && !kinds.contains(&Kind::Rescaled);
+    let washed_recast = in_place
         && crate::rounding::recast_outside_cells(x.a, x.b).is_some_and(|f| f > RECAST_OUTSIDE);
     if noise_like(m, tol) || washed_recast {
         kinds.insert(Kind::NoiseWashed);

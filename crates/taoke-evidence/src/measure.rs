@@ -102,6 +102,8 @@ pub(crate) struct GridTest {
     pub inner: Option<f64>,
     /// Mean |difference| over the row's standard deviation.
     pub change: f64,
+    /// Mean distance beyond the cells (0 inside) over the row's standard deviation.
+    pub excess: f64,
     /// Values compared.
     pub values: usize,
 }

@@ -216,6 +216,12 @@ fn reinterpreted(a: &ModelView<'_>, b: &ModelView<'_>, k: crate::view::Key, ib: 
     r > TRANSPOSED_FITS && r > direct + TRANSPOSED_MARGIN
 }
 
+/// Tensors to match by sketch, by (writes the residual, canonical shape): (targets, candidates).
+type SketchClasses = std::collections::BTreeMap<(bool, (usize, usize)), (Vec<usize>, Vec<usize>)>;
+
+/// A block's named matrices by (writes the residual, shape): (role, A's index, B's index).
+type NamedClasses = std::collections::BTreeMap<(bool, Vec<u64>), Vec<(Role, usize, usize)>>;
+
 /// Columns of the random projection of the covariance sketches.
 const SKETCH_COLS: usize = 8;
 
@@ -323,10 +329,7 @@ pub(crate) fn refine_by_covariance<'x>(
             let rows = v.canonical_rows(i);
             (rows, v.ck.tensors[i].n_elements() as usize / rows.max(1))
         };
-        let mut classes: std::collections::BTreeMap<
-            (bool, (usize, usize)),
-            (Vec<usize>, Vec<usize>),
-        > = std::collections::BTreeMap::new();
+        let mut classes: SketchClasses = std::collections::BTreeMap::new();
         for &i in &inferred {
             let role = target.anatomy.tensors[i].canonical.role;
             classes
@@ -437,8 +440,7 @@ pub(crate) fn correct_lying_names<'x>(
     let mut moves: Vec<taoke_anatomy::InvariantMatch> = Vec::new();
     for &blk in suspect {
         // Named refinable matrices of this block, by (writer, shape).
-        let mut classes: std::collections::BTreeMap<(bool, Vec<u64>), Vec<(Role, usize, usize)>> =
-            std::collections::BTreeMap::new();
+        let mut classes: NamedClasses = std::collections::BTreeMap::new();
         for (k, &ib) in &b.by_key {
             let (Some(kb), None, role, taoke_anatomy::Param::Weight) = *k else {
                 continue;
@@ -485,7 +487,7 @@ pub(crate) fn correct_lying_names<'x>(
             let pairs: Vec<(usize, usize)> = asg.pairs();
             let best: f64 = pairs.iter().map(|&(p, q)| sim[p * n + q]).sum::<f64>() / n as f64;
             let named: f64 = (0..n).map(|p| sim[p * n + p]).sum::<f64>() / n as f64;
-            if best - named < LIE_MARGIN {
+            if best - named < LIE_MARGIN || best < LIE_FITS {
                 continue;
             }
             for (p, q) in pairs {
@@ -513,6 +515,10 @@ pub(crate) fn correct_lying_names<'x>(
 /// Mean sketch correlation by which another assignment must beat the names' (a copy under
 /// its own names correlates at ≈ 1, a swapped pair far lower).
 const LIE_MARGIN: f64 = 0.3;
+
+/// …and the mean it must reach: the block's matrices really are A's, only misnamed (blocks
+/// that differ, e.g. across a depth change, match no assignment this well).
+const LIE_FITS: f64 = 0.9;
 
 /// The fixed random projection of the covariance sketches.
 fn sketch_projection(d_a: usize) -> taoke_stats::Matrix {

@@ -136,6 +136,7 @@ pub(crate) fn grid_test(
         in_cell: acc.in_cell as f64 / acc.values as f64,
         inner: (acc.graded > 0).then(|| acc.inner as f64 / acc.graded as f64),
         change: acc.change / acc.values as f64,
+        excess: acc.excess / acc.values as f64,
         values: acc.values,
     })
 }
@@ -155,6 +156,8 @@ struct Tally {
     inner: usize,
     /// Sum over values of |difference| / the row's standard deviation.
     change: f64,
+    /// Sum over values outside their cells of the distance beyond the cell / the row's std.
+    excess: f64,
 }
 
 impl Tally {
@@ -165,6 +168,7 @@ impl Tally {
         self.graded += t.graded;
         self.inner += t.inner;
         self.change += t.change;
+        self.excess += t.excess;
     }
 }
 
@@ -194,7 +198,20 @@ fn tally(
     let n = a.canonical_rows(ia);
     let rows_a = SplitMix64::new(SEED_ROWS ^ n as u64).sample_sorted(n, ROWS.min(n));
     let xa = a.matrix_rows(ia, &rows_a).ok()?;
-    let xb: Matrix = transform.apply_owned(b.matrix(ib).ok()?, xa.cols);
+    // B's cells are measured in B's own layout (its quantization blocks run along its own
+    // columns), then moved with its values to A's coordinates.
+    let raw_b = b.matrix(ib).ok()?;
+    let db = dtype(b, ib);
+    let mut cells_b = Matrix::zeros(raw_b.rows, raw_b.cols);
+    for r in 0..raw_b.rows {
+        let row = raw_b.row(r);
+        let h = cell(row, db);
+        for (c, &v) in row.iter().enumerate() {
+            cells_b.data[r * raw_b.cols + c] = h(c, f64::from(v)) as f32;
+        }
+    }
+    let xb: Matrix = transform.apply_owned(raw_b, xa.cols);
+    let cells_b = transform.apply_owned(cells_b, xa.cols);
     if xa.cols != xb.cols || xb.rows == 0 {
         return None;
     }
@@ -212,24 +229,32 @@ fn tally(
     if mean < ROWS_MATCH {
         return None;
     }
-    let (da, db) = (dtype(a, ia), dtype(b, ib));
+    let da = dtype(a, ia);
+    // Values compare one to one only when no output-preserving rescaling (folded or rescaled
+    // norm gains, scaled units) changed the rows' or columns' scale.
+    if rescaled(&xa, &xb, &best) {
+        return None;
+    }
     // The coarser side's cells grade the position of the finer side's value.
     let a_coarse = crate::triage::precision_tolerance(da) >= crate::triage::precision_tolerance(db);
     let graded = exact_cells(if a_coarse { da } else { db });
     let mut t = Tally::default();
     for (r, &(k, _)) in best.iter().enumerate() {
         let (ra, rb) = (xa.row(r), xb.row(k));
-        let (ha, hb) = (cell(ra, da), cell(rb, db));
+        let ha = cell(ra, da);
+        let hb_row = cells_b.row(k);
         let std = row_std(ra).max(f64::MIN_POSITIVE);
         for c in 0..ra.len() {
             let (x, y) = (f64::from(ra[c]), f64::from(rb[c]));
-            let (hx, hy) = (ha(c, x), hb(c, y));
+            let (hx, hy) = (ha(c, x), f64::from(hb_row[c]).abs());
             let (coarse, fine) = if a_coarse { (hx, hy) } else { (hy, hx) };
             let d = (x - y).abs();
             t.values += 1;
             t.change += d / std;
-            if d > (coarse + fine) * (1.0 + CELL_SLACK) + f64::EPSILON {
+            let cell = (coarse + fine) * (1.0 + CELL_SLACK) + f64::EPSILON;
+            if d > cell {
                 t.outside += 1;
+                t.excess += (d - cell) / std;
             } else if d > fine * (1.0 + CELL_SLACK) + f64::EPSILON {
                 t.in_cell += 1;
                 if graded && coarse > 0.0 {
@@ -242,6 +267,46 @@ fn tally(
         }
     }
     Some(t)
+}
+
+/// Spread (median absolute deviation of the log ratios) of the matched rows' or the columns'
+/// norms above which the two sides were rescaled (rounding and light fine-tunes spread them by
+/// well under 0.5 %).
+const RESCALED: f64 = 0.005;
+
+/// Whether the matched rows (`best[r].0` of `xb` for row `r` of `xa`) differ in scale by rows
+/// or by columns.
+fn rescaled(xa: &Matrix, xb: &Matrix, best: &[(usize, f64)]) -> bool {
+    let norm =
+        |v: &mut dyn Iterator<Item = f32>| v.map(|x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+    let mut rows = Vec::new();
+    let mut ca = vec![0f64; xa.cols];
+    let mut cb = vec![0f64; xa.cols];
+    for (r, &(k, _)) in best.iter().enumerate() {
+        let (ra, rb) = (xa.row(r), xb.row(k));
+        let (na, nb) = (norm(&mut ra.iter().copied()), norm(&mut rb.iter().copied()));
+        if na > 0.0 && nb > 0.0 {
+            rows.push((nb / na).ln());
+        }
+        for c in 0..xa.cols {
+            ca[c] += f64::from(ra[c]).powi(2);
+            cb[c] += f64::from(rb[c]).powi(2);
+        }
+    }
+    let cols: Vec<f64> = ca
+        .iter()
+        .zip(&cb)
+        .filter(|(a, b)| **a > 0.0 && **b > 0.0)
+        .map(|(a, b)| (b / a).sqrt().ln().abs())
+        .collect();
+    let spread = |v: Vec<f64>| {
+        if v.is_empty() {
+            0.0
+        } else {
+            taoke_stats::median(v)
+        }
+    };
+    spread(rows) > RESCALED || spread(cols) > RESCALED
 }
 
 fn row_std(x: &[f32]) -> f64 {

@@ -342,6 +342,7 @@ fn disguise_rows() -> Vec<Row> {
         in_cell: 0.9,
         inner: Some(0.5),
         change: 0.1,
+        excess: 0.01,
         outside: 0.05,
         values: 4096,
     });
@@ -356,6 +357,7 @@ fn disguise_rows() -> Vec<Row> {
         in_cell: 0.9,
         inner: Some(0.5),
         change: 0.1,
+        excess: 0.01,
         outside: 0.0,
         values: 4096,
     });
@@ -371,6 +373,7 @@ fn disguise_rows() -> Vec<Row> {
         in_cell: 0.95,
         inner: Some(0.99),
         change: 0.02,
+        excess: 0.0,
         values: 4096,
     });
     let mut grid_noise = measured(
@@ -385,6 +388,7 @@ fn disguise_rows() -> Vec<Row> {
         in_cell: 0.6,
         inner: Some(1.0),
         change: 0.001,
+        excess: 0.0,
         values: 4096,
     });
     vec![

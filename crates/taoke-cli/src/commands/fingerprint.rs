@@ -25,35 +25,7 @@ pub fn load_or_fingerprint(reference: &str, out: &Output) -> anyhow::Result<Fing
     load_or_fingerprint_file(reference, out).map(|(fp, _)| fp)
 }
 
-/// How a fingerprint names its model: a remote reference (`hf:…`, `ollama:…`, `org/name`) as
-/// typed; a local path relative to the working directory when it lies under it, else its
-/// folder's and its own name (`FOLDER/FILE`, a folder by its name). Never an absolute path:
-/// fingerprints are shared in packs.
-pub fn portable_source(reference: &str) -> String {
-    let p = Path::new(reference);
-    if !p.exists() {
-        return reference.to_owned();
-    }
-    let full = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    if let Some(rel) = std::env::current_dir()
-        .ok()
-        .and_then(|d| d.canonicalize().ok())
-        .and_then(|d| full.strip_prefix(d).ok().map(Path::to_path_buf))
-        .filter(|r| !r.as_os_str().is_empty())
-    {
-        return rel.to_string_lossy().into_owned();
-    }
-    let name = |q: &Path| {
-        q.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    // The names as typed (a link by its own name, not its target's).
-    match p.parent().map(name) {
-        Some(folder) if !folder.is_empty() && p.is_file() => format!("{folder}/{}", name(p)),
-        _ => name(p),
-    }
-}
+pub use crate::provenance::portable_source;
 
 /// [`load_or_fingerprint`], and whether `reference` was a fingerprint file (not a model).
 pub fn load_or_fingerprint_file(
