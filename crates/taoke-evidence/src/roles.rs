@@ -250,22 +250,9 @@ fn covariance_sketch(
     Some(s.data.iter().map(|&x| f64::from(x)).collect())
 }
 
+/// Pearson correlation of two sketches (0 when undefined: no evidence either way).
 fn pearson64(x: &[f64], y: &[f64]) -> f64 {
-    let n = x.len().min(y.len()) as f64;
-    if n < 2.0 {
-        return 0.0;
-    }
-    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (p, q) in x.iter().zip(y) {
-        sxy += (p - mx) * (q - my);
-        sxx += (p - mx).powi(2);
-        syy += (q - my).powi(2);
-    }
-    if sxx <= 0.0 || syy <= 0.0 {
-        return 0.0;
-    }
-    sxy / (sxx * syy).sqrt()
+    taoke_stats::correlation::pearson(x, y).unwrap_or(0.0)
 }
 
 /// Whether role `r` writes the residual stream (else, for the roles refined here, reads it).

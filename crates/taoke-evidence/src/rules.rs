@@ -325,72 +325,42 @@ fn permuted_untested(z: f64) -> Measurements {
     m
 }
 
+/// A copy within every tolerance, with the rounding-grid test given.
+fn copy_with_grid(
+    outside: f64,
+    in_cell: f64,
+    inner: Option<f64>,
+    change: f64,
+    excess: f64,
+) -> Measurements {
+    let mut m = measured(
+        2,
+        test(LN_STRONG, 64, 1.0, 1.0),
+        Some(test(LN_STRONG, 64, 1.0, 1.0)),
+        1e-3,
+        0.99999,
+    );
+    m.grid = Some(crate::measure::GridTest {
+        outside,
+        in_cell,
+        inner,
+        change,
+        excess,
+        values: 4096,
+    });
+    m
+}
+
 /// Rows of the disguise-proof rules: the held-out alignment decides on its own, and a strong
 /// alignment with untested blocks is never `independent`.
 fn disguise_rows() -> Vec<Row> {
     let null = crate::calibration::alignment_null(crate::align::TransformKind::SignedPermutation);
     // Half-way between the null and significance: not significant, not chance either.
     let middling = null.mean + 3.0 * null.std;
-    let mut grid = measured(
-        2,
-        test(LN_STRONG, 64, 1.0, 1.0),
-        Some(test(LN_STRONG, 64, 1.0, 1.0)),
-        1e-3,
-        0.99999,
-    );
-    grid.grid = Some(crate::measure::GridTest {
-        in_cell: 0.9,
-        inner: Some(0.5),
-        change: 0.1,
-        excess: 0.01,
-        outside: 0.05,
-        values: 4096,
-    });
-    let mut grid_copy = measured(
-        2,
-        test(LN_STRONG, 64, 1.0, 1.0),
-        Some(test(LN_STRONG, 64, 1.0, 1.0)),
-        1e-3,
-        0.99999,
-    );
-    grid_copy.grid = Some(crate::measure::GridTest {
-        in_cell: 0.9,
-        inner: Some(0.5),
-        change: 0.1,
-        excess: 0.01,
-        outside: 0.0,
-        values: 4096,
-    });
-    let mut grid_inner = measured(
-        2,
-        test(LN_STRONG, 64, 1.0, 1.0),
-        Some(test(LN_STRONG, 64, 1.0, 1.0)),
-        1e-3,
-        0.99999,
-    );
-    grid_inner.grid = Some(crate::measure::GridTest {
-        outside: 0.0,
-        in_cell: 0.95,
-        inner: Some(0.99),
-        change: 0.02,
-        excess: 0.0,
-        values: 4096,
-    });
-    let mut grid_noise = measured(
-        2,
-        test(LN_STRONG, 64, 1.0, 1.0),
-        Some(test(LN_STRONG, 64, 1.0, 1.0)),
-        1e-3,
-        0.99999,
-    );
-    grid_noise.grid = Some(crate::measure::GridTest {
-        outside: 0.0,
-        in_cell: 0.6,
-        inner: Some(1.0),
-        change: 0.001,
-        excess: 0.0,
-        values: 4096,
-    });
+    let grid = copy_with_grid(0.05, 0.9, Some(0.5), 0.1, 0.01);
+    let grid_copy = copy_with_grid(0.0, 0.9, Some(0.5), 0.1, 0.01);
+    let grid_inner = copy_with_grid(0.0, 0.95, Some(0.99), 0.02, 0.0);
+    let grid_noise = copy_with_grid(0.0, 0.6, Some(1.0), 0.001, 0.0);
     vec![
         (
             "a change inside the cells, near their centres, of 2 % of the row std: trained",
