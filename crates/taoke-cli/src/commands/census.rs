@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use taoke_registry::census::{census_judged, to_dot, to_html, Judgement};
+use taoke_registry::census::{census_judged, to_dot, to_html, Census, Judgement};
+use taoke_registry::Fingerprint;
 
 use crate::args::Format;
 use crate::commands::fingerprint::load_or_fingerprint_file;
@@ -256,52 +257,8 @@ pub fn run(args: CensusArgs, out: &Output) -> anyhow::Result<Status> {
     for name in OUTPUTS {
         taoke_registry::atomic::refuse_input(&output.join(name), &inputs)?;
     }
-    let mut walk = Walk::default();
-    for i in &inputs {
-        let p = Path::new(i);
-        if p.is_dir() && !p.join("config.json").exists() && !p.join("model.safetensors").exists() {
-            discover(p, p, 0, &mut walk);
-        } else {
-            walk.add(i.clone(), i.clone());
-        }
-    }
-    for (name, first) in &walk.duplicates {
-        out.warn(&format!(
-            "skipping {name}: the same model as {first} (reached again through a link)"
-        ));
-    }
-    let found = walk.found;
-    if found.len() < 2 {
-        anyhow::bail!("census needs at least two models; found {}", found.len());
-    }
-    let mut fps = Vec::new();
-    // The models behind the fingerprints (None for fingerprint files), for compare.
-    let mut sources: Vec<Option<String>> = Vec::new();
-    let mut failed = Vec::new();
-    for (k, (name, reference)) in found.iter().enumerate() {
-        out.hint(&format!("[{}/{}] {name}", k + 1, found.len()));
-        match load_or_fingerprint_file(reference, out) {
-            Ok((fp, from_file)) => {
-                fps.push((name.clone(), fp));
-                sources.push((!from_file).then(|| reference.clone()));
-            }
-            Err(e) => {
-                out.warn(&format!(
-                    "skipping {name}: {}",
-                    crate::output::error_line(&e)
-                ));
-                failed.push(name.clone());
-            }
-        }
-    }
-    if fps.len() < 2 {
-        anyhow::bail!(
-            "census needs at least two models; {} of {} could not be read ({}; see the warnings above)",
-            failed.len(),
-            found.len(),
-            failed.join(", ")
-        );
-    }
+    let found = find_models(&inputs, out)?;
+    let (fps, sources) = fingerprint_all(&found, out)?;
     let sp = out.spinner(format!("comparing {} models pairwise", fps.len()));
     // compare's word on each related pair: the census says what compare would.
     let opts = taoke_evidence::Options {
@@ -340,17 +297,7 @@ pub fn run(args: CensusArgs, out: &Output) -> anyhow::Result<Status> {
     // are on disk are they renamed over the previous census.
     // The census as JSON with how it was made and what each model is (its portable identity
     // and file digests; none for fingerprint files).
-    let mut json = serde_json::to_value(&c)?;
-    crate::provenance::stamp(&mut json);
-    if let Some(models) = json["models"].as_array_mut() {
-        for (m, src) in models.iter_mut().zip(&sources) {
-            m["identity"] = src
-                .as_deref()
-                .and_then(crate::provenance::identity)
-                .unwrap_or(serde_json::Value::Null);
-        }
-    }
-    let json = serde_json::to_string_pretty(&json)? + "\n";
+    let json = census_json(&c, &sources)?;
     let texts = [json.clone(), to_dot(&c), to_html(&c)];
     let paths = OUTPUTS.map(|n| output.join(n));
     let files: Vec<(&Path, &[u8])> = paths
@@ -361,53 +308,135 @@ pub fn run(args: CensusArgs, out: &Output) -> anyhow::Result<Status> {
     taoke_registry::atomic::write_many(&files)?;
     let text = match format {
         Format::Json => json,
-        Format::Terminal => {
-            let mut s = format!(
-                "{} models, {} families, {} parent edges; wrote census.json, census.dot, census.html to {}\n",
-                c.models.len(),
-                c.families.len(),
-                c.edges.len(),
-                escape(&output.display().to_string())
-            );
-            for f in c.families.iter().filter(|f| f.members.len() > 1) {
-                let _ = writeln!(s, "family {} (root {}):", f.id, escape(&f.root));
-                for e in c.edges.iter().filter(|e| f.members.contains(&e.child)) {
-                    let kinds = if e.kinds.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {}", e.kinds.join(", "))
-                    };
-                    let _ = writeln!(
-                        s,
-                        "  {} -> {}  [{}{}; closeness {:.4}; judged by {}]",
-                        escape(&e.parent),
-                        escape(&e.child),
-                        if e.direction == "merge" {
-                            "merge parent"
-                        } else {
-                            e.verdict
-                        },
-                        kinds,
-                        e.closeness,
-                        e.judged_by
-                    );
-                }
-            }
-            let alone: Vec<std::borrow::Cow<str>> = c
-                .families
-                .iter()
-                .filter(|f| f.members.len() == 1)
-                .map(|f| escape(&f.root))
-                .collect();
-            if !alone.is_empty() {
-                let _ = writeln!(s, "no relatives: {}", alone.join(", "));
-            }
-            if !c.edges.is_empty() {
-                s.push_str(LEGEND);
-            }
-            s
-        }
+        Format::Terminal => terminal_text(&c, &output),
     };
     out.write_data(None, &text)?;
     Ok(Status::Ok)
+}
+
+/// The models a census covers: folders walked for models, links followed once; at least two.
+fn find_models(inputs: &[String], out: &Output) -> anyhow::Result<Vec<(String, String)>> {
+    let mut walk = Walk::default();
+    for i in inputs {
+        let p = Path::new(i);
+        if p.is_dir() && !p.join("config.json").exists() && !p.join("model.safetensors").exists() {
+            discover(p, p, 0, &mut walk);
+        } else {
+            walk.add(i.clone(), i.clone());
+        }
+    }
+    for (name, first) in &walk.duplicates {
+        out.warn(&format!(
+            "skipping {name}: the same model as {first} (reached again through a link)"
+        ));
+    }
+    if walk.found.len() < 2 {
+        anyhow::bail!(
+            "census needs at least two models; found {}",
+            walk.found.len()
+        );
+    }
+    Ok(walk.found)
+}
+
+/// Each model's fingerprint (computed, or read from a fingerprint file), and the model behind
+/// it (None for fingerprint files) for compare; models that cannot be read are skipped.
+#[allow(clippy::type_complexity)]
+fn fingerprint_all(
+    found: &[(String, String)],
+    out: &Output,
+) -> anyhow::Result<(Vec<(String, Fingerprint)>, Vec<Option<String>>)> {
+    let mut fps = Vec::new();
+    // The models behind the fingerprints (None for fingerprint files), for compare.
+    let mut sources: Vec<Option<String>> = Vec::new();
+    let mut failed = Vec::new();
+    for (k, (name, reference)) in found.iter().enumerate() {
+        out.hint(&format!("[{}/{}] {name}", k + 1, found.len()));
+        match load_or_fingerprint_file(reference, out) {
+            Ok((fp, from_file)) => {
+                fps.push((name.clone(), fp));
+                sources.push((!from_file).then(|| reference.clone()));
+            }
+            Err(e) => {
+                out.warn(&format!(
+                    "skipping {name}: {}",
+                    crate::output::error_line(&e)
+                ));
+                failed.push(name.clone());
+            }
+        }
+    }
+    if fps.len() < 2 {
+        anyhow::bail!(
+            "census needs at least two models; {} of {} could not be read ({}; see the warnings above)",
+            failed.len(),
+            found.len(),
+            failed.join(", ")
+        );
+    }
+    Ok((fps, sources))
+}
+
+/// The census as JSON with how it was made and what each model is (its portable identity and
+/// file digests; none for fingerprint files).
+fn census_json(c: &Census, sources: &[Option<String>]) -> anyhow::Result<String> {
+    let mut json = serde_json::to_value(c)?;
+    crate::provenance::stamp(&mut json);
+    if let Some(models) = json["models"].as_array_mut() {
+        for (m, src) in models.iter_mut().zip(sources) {
+            m["identity"] = src
+                .as_deref()
+                .and_then(crate::provenance::identity)
+                .unwrap_or(serde_json::Value::Null);
+        }
+    }
+    Ok(serde_json::to_string_pretty(&json)? + "\n")
+}
+
+/// The terminal summary: families with their edges, models without relatives, the legend.
+fn terminal_text(c: &Census, output: &Path) -> String {
+    let mut s = format!(
+        "{} models, {} families, {} parent edges; wrote census.json, census.dot, census.html to {}\n",
+        c.models.len(),
+        c.families.len(),
+        c.edges.len(),
+        escape(&output.display().to_string())
+    );
+    for f in c.families.iter().filter(|f| f.members.len() > 1) {
+        let _ = writeln!(s, "family {} (root {}):", f.id, escape(&f.root));
+        for e in c.edges.iter().filter(|e| f.members.contains(&e.child)) {
+            let kinds = if e.kinds.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", e.kinds.join(", "))
+            };
+            let _ = writeln!(
+                s,
+                "  {} -> {}  [{}{}; closeness {:.4}; judged by {}]",
+                escape(&e.parent),
+                escape(&e.child),
+                if e.direction == "merge" {
+                    "merge parent"
+                } else {
+                    e.verdict
+                },
+                kinds,
+                e.closeness,
+                e.judged_by
+            );
+        }
+    }
+    let alone: Vec<std::borrow::Cow<str>> = c
+        .families
+        .iter()
+        .filter(|f| f.members.len() == 1)
+        .map(|f| escape(&f.root))
+        .collect();
+    if !alone.is_empty() {
+        let _ = writeln!(s, "no relatives: {}", alone.join(", "));
+    }
+    if !c.edges.is_empty() {
+        s.push_str(LEGEND);
+    }
+    s
 }
