@@ -125,6 +125,10 @@ pub struct CompareArgs {
     /// for checking that the default sampled analysis reaches the same verdict.
     #[arg(long)]
     pub exhaustive: bool,
+    /// Tensors with more elements than this take the sampled path (default: the engine's
+    /// threshold). For benchmarks and for checking the sampled path on small models.
+    #[arg(long, hide = true, value_name = "ELEMENTS")]
+    pub large_above: Option<u64>,
     /// Other models to look for merge parents among (repeatable): a side of a related pair
     /// that is a linear, spherical or sparse (TIES/DARE) merge of two of these (or of one of
     /// these and the other side) gets the kind `merge` and a `merge-fit` evidence row. A merge

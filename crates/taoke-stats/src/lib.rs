@@ -7,7 +7,7 @@
 //! | module | what it does | null hypothesis / output |
 //! |---|---|---|
 //! | [`matching`] | Zhu et al.'s φ_U: LAP matching of hidden-unit rows on cosine similarity, Spearman of the matching, `ln p` | H0: the two weight sets are independent and one of them has an exchangeable (permutation-invariant) law over hidden units |
-//! | [`lap`] | linear assignment (lapjv with a Hungarian fallback; the Hungarian method alone where ties must break reproducibly) | an optimal assignment |
+//! | [`lap`] | linear assignment (shortest augmenting paths, rectangular without padding; ties break by the cost matrix alone) | an optimal assignment |
 //! | [`combine`] | Fisher's combination of natural-log p-values | independent p-values under H0 |
 //! | [`cka`] | unbiased linear CKA, prepared once per matrix for block × block comparisons | a similarity, not a p-value: calibrate it on independent pairs |
 //! | [`align`] | `f32` products and orthogonal Procrustes between two models' hidden coordinates | an orthogonal map |

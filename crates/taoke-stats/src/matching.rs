@@ -67,7 +67,7 @@
 //! aligning units before testing (and Zhu et al.'s unconstrained φ_MATCH compares two
 //! matchings of the same units instead).
 
-use crate::lap::PaddedCosts;
+use crate::lap::Costs;
 use crate::matrix::{gemm_abt_f32, unit_rows_f32};
 use crate::rng::SplitMix64;
 use crate::special::{ln_factorial, log_sum_exp, t_ln_sf};
@@ -122,8 +122,8 @@ impl RowMatching {
 /// Matches the rows of `a` to the rows of `b` maximizing the total cosine similarity
 /// (rectangular allowed: the smaller side is matched injectively into the larger).
 ///
-/// Memory: one `max(h_a, h_b)²` `f64` matrix (the solver's padded costs) and the `f32`
-/// cosines: 1.45 GB for `h = 11008`.
+/// Memory: one `h_a × h_b` `f64` matrix (the solver's costs) and the `f32` cosines: 1.45 GB
+/// for `h_a = h_b = 11008`.
 pub fn match_rows(a: MatrixRef<'_>, b: MatrixRef<'_>) -> Result<RowMatching> {
     if a.cols() != b.cols() {
         return Err(StatsError::ShapeMismatch {
@@ -137,7 +137,7 @@ pub fn match_rows(a: MatrixRef<'_>, b: MatrixRef<'_>) -> Result<RowMatching> {
     a.check_finite("row matching: first operand")?;
     b.check_finite("row matching: second operand")?;
     let (ha, hb) = (a.rows(), b.rows());
-    let mut costs = PaddedCosts::zeros(ha, hb);
+    let mut costs = Costs::zeros(ha, hb);
     if ha > 0 && hb > 0 {
         // costs = −cos: the solver minimizes.
         let (an, bn) = (unit_rows_f32(a), unit_rows_f32(b));

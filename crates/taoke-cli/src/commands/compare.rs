@@ -78,6 +78,7 @@ pub fn run(args: CompareArgs, out: &Output) -> anyhow::Result<Status> {
         fail_on,
         alpha,
         exhaustive,
+        large_above,
         context,
         context_registry,
         registry,
@@ -101,6 +102,7 @@ pub fn run(args: CompareArgs, out: &Output) -> anyhow::Result<Status> {
     let opts = Options {
         alpha,
         exhaustive,
+        large_above: large_above.unwrap_or(taoke_evidence::LARGE),
         ..Options::default()
     };
     let c = compare_paths_with(&a, &b, &opts, &context, reg.as_ref(), out)?;
