@@ -620,8 +620,11 @@ pub(crate) fn sparse_update(
 }
 
 /// [`crate::triage::PairDelta::unchanged`] of the attention and MLP matrices of each block, B
-/// mapped to A's residual coordinates by `t` (readers: columns; writers: rows). Models above
-/// the large threshold are skipped (whole matrices are read).
+/// mapped to A's residual coordinates by `t` (readers: columns; writers: rows). Matrices above
+/// [`PERMUTED_UNCHANGED_MAX`] values are skipped (whole matrices are read).
+/// Largest matrix (values) read whole by [`permuted_unchanged`]: 16 MiB as `f32` per side.
+const PERMUTED_UNCHANGED_MAX: u64 = 1 << 22;
+
 fn permuted_unchanged(
     a: &ModelView<'_>,
     b: &ModelView<'_>,
@@ -641,7 +644,7 @@ fn permuted_unchanged(
         let (ta, tb) = (&a.ck.tensors[ia], &b.ck.tensors[ib]);
         if !(reader || writer)
             || ta.n_elements() != tb.n_elements()
-            || ta.n_elements() > crate::options::LARGE
+            || ta.n_elements() > PERMUTED_UNCHANGED_MAX
         {
             continue;
         }

@@ -71,6 +71,12 @@ impl Options {
     }
 }
 
-/// Tensors with more elements than this are "large": read by sampled rows rather than whole
-/// (every zoo and test model stays below; 1B-and-up models are above). [`Options::large_above`].
-pub const LARGE: u64 = 1 << 22;
+/// Tensors with more elements than this are "large": models with one take the sampled path
+/// (rows sampled in the triage, unit subsets, diagonal-first block tests, products on three
+/// blocks). Every real checkpoint the project meets is above (all-MiniLM-L6-v2's MLP matrices
+/// hold 589,824 values, SmolLM2-135M's 884,736), so real models from 20 M to 13 B parameters
+/// share one cost model; only the zoo's tiny trained models (at most 65,536 values per matrix)
+/// and stories260K are read whole. Measured before the threshold moved down from 4 Mi values:
+/// a 135 M pair took 13 s of CPU on the exhaustive path against 5 s for a 0.5 B pair on this
+/// one (BENCHMARKS.md, issue 18). [`Options::large_above`].
+pub const LARGE: u64 = 1 << 18;
