@@ -311,82 +311,14 @@ pub(crate) fn refine_by_covariance<'x>(
         if inferred.is_empty() {
             continue;
         }
-        // Classes: (writer, canonical shape) on both sides.
-        let shape = |v: &ModelView<'_>, i: usize| {
-            let rows = v.canonical_rows(i);
-            (rows, v.ck.tensors[i].n_elements() as usize / rows.max(1))
-        };
-        let mut classes: SketchClasses = std::collections::BTreeMap::new();
-        for &i in &inferred {
-            let role = target.anatomy.tensors[i].canonical.role;
-            classes
-                .entry((writes(role), shape(target, i)))
-                .or_default()
-                .0
-                .push(i);
-        }
-        let roles: BTreeSet<Role> = inferred
-            .iter()
-            .map(|&i| target.anatomy.tensors[i].canonical.role)
-            .collect();
-        for (k, &j) in &reference.by_key {
-            if k.1.is_none() && k.0.is_some() && roles.contains(&k.2) {
-                if let Some(c) = classes.get_mut(&(writes(k.2), shape(reference, j))) {
-                    c.1.push(j);
-                }
-            }
-        }
+        let classes = sketch_classes(target, reference, &inferred);
         let mut found: Vec<taoke_anatomy::InvariantMatch> = Vec::new();
         for ((writer, _), (ts, rs)) in classes {
             if rs.len() < ts.len() || ts.len() < 2 {
                 continue;
             }
-            use rayon::prelude::*;
-            let st: Vec<Option<Vec<f64>>> = ts
-                .par_iter()
-                .map(|&i| covariance_sketch(target, i, writer, t_target, &r))
-                .collect();
-            let sr: Vec<Option<Vec<f64>>> = rs
-                .par_iter()
-                .map(|&j| covariance_sketch(reference, j, writer, t_reference, &r))
-                .collect();
-            let mut sim = vec![0f64; ts.len() * rs.len()];
-            for (p, x) in st.iter().enumerate() {
-                for (q, y) in sr.iter().enumerate() {
-                    if let (Some(x), Some(y)) = (x, y) {
-                        sim[p * rs.len() + q] = pearson64(x, y);
-                    }
-                }
-            }
-            let cost: Vec<f64> = sim.iter().map(|s| -s).collect();
-            let Ok(asg) = taoke_stats::lap::assign_min_hungarian(&cost, ts.len(), rs.len()) else {
-                continue;
-            };
-            for (p, q) in asg.pairs() {
-                let best = sim[p * rs.len() + q];
-                let second = (0..rs.len())
-                    .filter(|&k| k != q)
-                    .map(|k| sim[p * rs.len() + k])
-                    .fold(f64::NEG_INFINITY, f64::max);
-                let transposed = matches!(
-                    target.anatomy.tensors[ts[p]].source,
-                    RoleSource::Invariant {
-                        transposed: true,
-                        ..
-                    }
-                );
-                found.push(taoke_anatomy::InvariantMatch {
-                    target: ts[p],
-                    reference: rs[q],
-                    distance: 1.0 - best,
-                    margin: if best < 1.0 {
-                        (1.0 - second) / (1.0 - best)
-                    } else {
-                        f64::INFINITY
-                    },
-                    transposed,
-                });
-            }
+            let sides = [(target, t_target), (reference, t_reference)];
+            found.extend(match_by_sketch(sides, writer, &ts, &rs, &r));
         }
         let before: Vec<_> = found
             .iter()
@@ -405,6 +337,102 @@ pub(crate) fn refine_by_covariance<'x>(
         target.reindex();
     }
     changed
+}
+
+/// Classes of [`refine_by_covariance`]: the `inferred` tensors of `target` and the named
+/// block matrices of `reference` with one of their roles, by (writes the residual, canonical
+/// shape).
+fn sketch_classes(
+    target: &ModelView<'_>,
+    reference: &ModelView<'_>,
+    inferred: &[usize],
+) -> SketchClasses {
+    let shape = |v: &ModelView<'_>, i: usize| {
+        let rows = v.canonical_rows(i);
+        (rows, v.ck.tensors[i].n_elements() as usize / rows.max(1))
+    };
+    let mut classes: SketchClasses = std::collections::BTreeMap::new();
+    for &i in inferred {
+        let role = target.anatomy.tensors[i].canonical.role;
+        classes
+            .entry((writes(role), shape(target, i)))
+            .or_default()
+            .0
+            .push(i);
+    }
+    let roles: BTreeSet<Role> = inferred
+        .iter()
+        .map(|&i| target.anatomy.tensors[i].canonical.role)
+        .collect();
+    for (k, &j) in &reference.by_key {
+        if k.1.is_none() && k.0.is_some() && roles.contains(&k.2) {
+            if let Some(c) = classes.get_mut(&(writes(k.2), shape(reference, j))) {
+                c.1.push(j);
+            }
+        }
+    }
+    classes
+}
+
+/// One class of [`refine_by_covariance`]: the target tensors `ts` assigned one-to-one to the
+/// reference tensors `rs` by the correlation of their covariance sketches (each side mapped by
+/// its transform), with the distance and margin of each match.
+fn match_by_sketch(
+    [(target, t_target), (reference, t_reference)]: [(&ModelView<'_>, &crate::align::Transform); 2],
+    writer: bool,
+    ts: &[usize],
+    rs: &[usize],
+    r: &taoke_stats::Matrix,
+) -> Vec<taoke_anatomy::InvariantMatch> {
+    use rayon::prelude::*;
+    let st: Vec<Option<Vec<f64>>> = ts
+        .par_iter()
+        .map(|&i| covariance_sketch(target, i, writer, t_target, r))
+        .collect();
+    let sr: Vec<Option<Vec<f64>>> = rs
+        .par_iter()
+        .map(|&j| covariance_sketch(reference, j, writer, t_reference, r))
+        .collect();
+    let mut sim = vec![0f64; ts.len() * rs.len()];
+    for (p, x) in st.iter().enumerate() {
+        for (q, y) in sr.iter().enumerate() {
+            if let (Some(x), Some(y)) = (x, y) {
+                sim[p * rs.len() + q] = pearson64(x, y);
+            }
+        }
+    }
+    let cost: Vec<f64> = sim.iter().map(|s| -s).collect();
+    let Ok(asg) = taoke_stats::lap::assign_min_hungarian(&cost, ts.len(), rs.len()) else {
+        return Vec::new();
+    };
+    asg.pairs()
+        .into_iter()
+        .map(|(p, q)| {
+            let best = sim[p * rs.len() + q];
+            let second = (0..rs.len())
+                .filter(|&k| k != q)
+                .map(|k| sim[p * rs.len() + k])
+                .fold(f64::NEG_INFINITY, f64::max);
+            let transposed = matches!(
+                target.anatomy.tensors[ts[p]].source,
+                RoleSource::Invariant {
+                    transposed: true,
+                    ..
+                }
+            );
+            taoke_anatomy::InvariantMatch {
+                target: ts[p],
+                reference: rs[q],
+                distance: 1.0 - best,
+                margin: if best < 1.0 {
+                    (1.0 - second) / (1.0 - best)
+                } else {
+                    f64::INFINITY
+                },
+                transposed,
+            }
+        })
+        .collect()
 }
 
 /// Names that lie: in each block of B, the named matrices of one shape (gate and up, Q and K
