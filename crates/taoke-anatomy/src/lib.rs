@@ -9,7 +9,7 @@
 //!   qwen2 / gemma / phi / gpt2 / gpt-neox / bert / falcon / mixtral / deepseek, llama.cpp GGUF,
 //!   Megatron, Yi's `ln1`/`ln2` — and a matcher with `{N}`/`{E}` placeholders that reports the
 //!   scheme used and what stayed unmatched.
-//! - [`describe`]: the [`ModelDescription`] (family, layers, widths, heads, vocabulary, norm,
+//! - [`mod@describe`]: the [`ModelDescription`] (family, layers, widths, heads, vocabulary, norm,
 //!   rope, experts, tied embeddings) from `config.json`, GGUF metadata or the shapes, with the
 //!   source of every field.
 //! - [`layout`]: llama.cpp's Q/K row permutation and its inverse, transposed-storage detection,

@@ -2,7 +2,7 @@
 //!
 //! Each scheme is a list of `(pattern, role)` entries. A pattern is a dotted name *without* its
 //! parameter suffix (`.weight`, `.bias`, `.gamma`, `.beta`); the matcher strips that suffix first.
-//! Entries made with [`full`] instead match the whole name and fix the parameter themselves (for
+//! Entries made with `full` instead match the whole name and fix the parameter themselves (for
 //! names like Megatron-core's `linear_qkv.layer_norm_weight` or GPT-2's `attn.bias` buffer).
 //!
 //! Placeholders, each a whole dot-separated segment: `{N}` block index, `{E}` expert index,

@@ -88,7 +88,30 @@ pub fn evaluate(
     opts: &EvalOptions,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Vec<PairResult> {
-    let mut opened: BTreeMap<String, Result<taoke_model::Checkpoint, String>> = BTreeMap::new();
+    let pairs = select_pairs(manifest, opts);
+    let total = pairs.len();
+    let opened = open_models(zoo_dir, manifest, &pairs);
+    let context = taoke_evidence::Context::new(if opts.no_context {
+        Vec::new()
+    } else {
+        opened
+            .iter()
+            .filter_map(|(id, ck)| ck.as_ref().ok().map(|c| (id.clone(), c)))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(total);
+    for (k, p) in pairs.into_iter().enumerate() {
+        out.push(evaluate_pair(manifest, &opened, &context, p));
+        progress(k + 1, total);
+    }
+    out
+}
+
+/// Every model of the zoo (and of the pairs), opened, or why it could not be.
+type Opened = BTreeMap<String, Result<taoke_model::Checkpoint, String>>;
+
+/// The pairs to evaluate: those `opts` selects, at most `opts.limit` taken evenly.
+fn select_pairs<'m>(manifest: &'m Manifest, opts: &EvalOptions) -> Vec<&'m taoke_zoo::Pair> {
     let mut pairs: Vec<&taoke_zoo::Pair> = manifest
         .pairs
         .iter()
@@ -101,8 +124,12 @@ pub fn evaluate(
             .map(|k| pairs[(k as f64 * step) as usize])
             .collect();
     }
-    let total = pairs.len();
-    let mut out = Vec::with_capacity(total);
+    pairs
+}
+
+/// Opens every model of the manifest and of `pairs`, once each.
+fn open_models(zoo_dir: &Path, manifest: &Manifest, pairs: &[&taoke_zoo::Pair]) -> Opened {
+    let mut opened = Opened::new();
     let ids = manifest.models.iter().map(|m| &m.id);
     for id in ids.chain(pairs.iter().flat_map(|p| [&p.a, &p.b])) {
         if !opened.contains_key(id) {
@@ -116,98 +143,104 @@ pub fn evaluate(
             opened.insert(id.clone(), ck);
         }
     }
-    let context = taoke_evidence::Context::new(if opts.no_context {
-        Vec::new()
-    } else {
-        opened
-            .iter()
-            .filter_map(|(id, ck)| ck.as_ref().ok().map(|c| (id.clone(), c)))
-            .collect()
-    });
-    for (k, p) in pairs.into_iter().enumerate() {
-        let t0 = Instant::now();
-        let mut merge_pairwise = false;
-        let res: Result<Comparison, String> = match (&opened[&p.a], &opened[&p.b]) {
-            // The trace tells what the pair alone showed (before the context).
-            (Ok(a), Ok(b)) => {
-                taoke_evidence::compare_traced(a, b, &Options::default(), Some(&context))
-                    .map(|(c, trace)| {
-                        merge_pairwise =
-                            trace.pairwise_kinds.contains(&taoke_evidence::Kind::Merge);
-                        c
-                    })
-                    .map_err(|e| e.to_string())
-            }
-            (Err(e), _) | (_, Err(e)) => Err(e.clone()),
-        };
-        let merge_from_context = !merge_pairwise
-            && res
-                .as_ref()
-                .is_ok_and(|c| c.kinds.contains(&taoke_evidence::Kind::Merge));
-        let seconds = t0.elapsed().as_secs_f64();
-        let product_z = res.as_ref().ok().and_then(|c| {
-            c.evidence
+    opened
+}
+
+/// The statistics of a comparison kept for calibration.
+struct CalibrationStats {
+    product_z: Option<f64>,
+    block_cka: Vec<f64>,
+    spectral: Option<f64>,
+}
+
+impl CalibrationStats {
+    fn of(c: &Comparison) -> Self {
+        CalibrationStats {
+            product_z: c
+                .evidence
                 .iter()
                 .find(|e| e.test == TestId::ProductMatch)
+                .map(|e| e.statistic),
+            block_cka: c
+                .evidence
+                .iter()
+                .filter(|e| e.test == TestId::AwmCka)
+                .filter(|e| matches!(e.scope, Scope::BlockPair { a, b } if a == b))
                 .map(|e| e.statistic)
-        });
-        let block_cka: Vec<f64> = res.as_ref().map_or_else(
-            |_| Vec::new(),
-            |c| {
-                c.evidence
-                    .iter()
-                    .filter(|e| e.test == TestId::AwmCka)
-                    .filter(|e| matches!(e.scope, Scope::BlockPair { a, b } if a == b))
-                    .map(|e| e.statistic)
-                    .collect()
-            },
-        );
-        let spectral = res.as_ref().ok().and_then(|c| {
-            c.evidence
+                .collect(),
+            spectral: c
+                .evidence
                 .iter()
                 .find(|e| e.test == TestId::Spectral)
-                .map(|e| e.statistic)
-        });
-        let rel = |id: &str| manifest.model(id).map_or(id.to_owned(), |m| m.path.clone());
-        let report_sha256 = res
-            .as_ref()
-            .ok()
-            .map(|c| digest::report_digest(c, &rel(&p.a), &rel(&p.b)));
-        let (verdict, kinds, log10_p, exact_path, error) = match res {
-            Ok(c) => (
-                c.verdict.as_str().to_owned(),
-                c.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
-                c.log10_p_value,
-                c.a.blocks == c.b.blocks,
-                None,
-            ),
-            Err(e) => ("error".to_owned(), Vec::new(), None, false, Some(e)),
-        };
-        out.push(PairResult {
-            a: p.a.clone(),
-            b: p.b.clone(),
-            truth: truth_name(p.relation).to_owned(),
-            truth_kinds: observable_kinds(manifest, p),
-            path_kinds: p.kinds.clone(),
-            verdict,
-            kinds,
-            log10_p,
-            exact_path,
-            same_architecture: p.same_architecture,
-            both_roots: [&p.a, &p.b]
-                .iter()
-                .all(|id| manifest.model(id).is_some_and(|m| m.parents.is_empty())),
-            product_z,
-            block_cka,
-            spectral,
-            seconds,
-            error,
-            merge_from_context,
-            report_sha256,
-        });
-        progress(k + 1, total);
+                .map(|e| e.statistic),
+        }
     }
-    out
+}
+
+/// Compares one pair (with the other models as context) and records what it said.
+fn evaluate_pair(
+    manifest: &Manifest,
+    opened: &Opened,
+    context: &taoke_evidence::Context,
+    p: &taoke_zoo::Pair,
+) -> PairResult {
+    let t0 = Instant::now();
+    let mut merge_pairwise = false;
+    let res: Result<Comparison, String> = match (&opened[&p.a], &opened[&p.b]) {
+        // The trace tells what the pair alone showed (before the context).
+        (Ok(a), Ok(b)) => taoke_evidence::compare_traced(a, b, &Options::default(), Some(context))
+            .map(|(c, trace)| {
+                merge_pairwise = trace.pairwise_kinds.contains(&taoke_evidence::Kind::Merge);
+                c
+            })
+            .map_err(|e| e.to_string()),
+        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
+    };
+    let merge_from_context = !merge_pairwise
+        && res
+            .as_ref()
+            .is_ok_and(|c| c.kinds.contains(&taoke_evidence::Kind::Merge));
+    let seconds = t0.elapsed().as_secs_f64();
+    let stats = res.as_ref().ok().map(CalibrationStats::of);
+    let rel = |id: &str| manifest.model(id).map_or(id.to_owned(), |m| m.path.clone());
+    let report_sha256 = res
+        .as_ref()
+        .ok()
+        .map(|c| digest::report_digest(c, &rel(&p.a), &rel(&p.b)));
+    let (verdict, kinds, log10_p, exact_path, error) = match res {
+        Ok(c) => (
+            c.verdict.as_str().to_owned(),
+            c.kinds.iter().map(|k| k.as_str().to_owned()).collect(),
+            c.log10_p_value,
+            c.a.blocks == c.b.blocks,
+            None,
+        ),
+        Err(e) => ("error".to_owned(), Vec::new(), None, false, Some(e)),
+    };
+    PairResult {
+        a: p.a.clone(),
+        b: p.b.clone(),
+        truth: truth_name(p.relation).to_owned(),
+        truth_kinds: observable_kinds(manifest, p),
+        path_kinds: p.kinds.clone(),
+        verdict,
+        kinds,
+        log10_p,
+        exact_path,
+        same_architecture: p.same_architecture,
+        both_roots: [&p.a, &p.b]
+            .iter()
+            .all(|id| manifest.model(id).is_some_and(|m| m.parents.is_empty())),
+        product_z: stats.as_ref().and_then(|s| s.product_z),
+        block_cka: stats
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.block_cka.clone()),
+        spectral: stats.as_ref().and_then(|s| s.spectral),
+        seconds,
+        error,
+        merge_from_context,
+        report_sha256,
+    }
 }
 
 /// Storage state of a model at its endpoint: (format, tensor names, element type, layout).
@@ -459,46 +492,30 @@ fn related_verdict(v: &str) -> bool {
     matches!(v, "related" | "same-weights" | "identical")
 }
 
+/// The measured values the calibration rows of a [`Summary`] are computed from.
+#[derive(Default)]
+struct CalibrationSamples {
+    /// p-values of independent pairs on the exact (equal-depth) path.
+    p_exact: Vec<f64>,
+    /// p-values of all independent pairs.
+    p_all: Vec<f64>,
+    /// p-values of distinct unordered pairs of weight roots.
+    p_roots: Vec<f64>,
+    /// Product-match statistics of independent pairs.
+    product_z: Vec<f64>,
+    /// Diagonal block CKA of independent equal-depth pairs.
+    cka: Vec<f64>,
+    /// Spectral statistics of independent equal-depth pairs.
+    spectral_null: Vec<f64>,
+    /// Spectral statistics of related pairs.
+    spectral_related: Vec<f64>,
+}
+
 /// Tallies results.
 pub fn summarize(results: &[PairResult]) -> Summary {
     let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
-    let mut s = Summary {
-        pairs: results.len(),
-        confusion: BTreeMap::new(),
-        false_accusations: 0,
-        independent_pairs: 0,
-        independent_same_arch: 0,
-        misses: 0,
-        related_pairs: 0,
-        related_called_related: 0,
-        same_weights_pairs: 0,
-        same_weights_called_same: 0,
-        kinds_right: 0,
-        kinds_scored: 0,
-        kinds_right_pairwise: 0,
-        kinds_scored_pairwise: 0,
-        merge_pairs: 0,
-        merge_named_pairwise: 0,
-        merge_named_context: 0,
-        extra_kind_pairs: 0,
-        errors: 0,
-        ks_exact: None,
-        ks_roots: None,
-        product_null: None,
-        cka_null: None,
-        spectral_null: None,
-        spectral_related: None,
-        ks_all: None,
-        per_kind: BTreeMap::new(),
-        seconds: (0.0, 0.0),
-    };
-    let mut p_exact = Vec::new();
-    let mut p_all = Vec::new();
-    let mut p_roots = Vec::new();
-    let mut zs = Vec::new();
-    let mut ckas: Vec<f64> = Vec::new();
-    let mut spec_null: Vec<f64> = Vec::new();
-    let mut spec_rel: Vec<f64> = Vec::new();
+    let mut s = Summary::empty(results.len());
+    let mut samples = CalibrationSamples::default();
     for r in results {
         *confusion
             .entry(r.truth.clone())
@@ -509,110 +526,12 @@ pub fn summarize(results: &[PairResult]) -> Summary {
             s.errors += 1;
         }
         if r.truth == "independent" {
-            s.independent_pairs += 1;
-            if r.same_architecture {
-                s.independent_same_arch += 1;
-            }
-            if related_verdict(&r.verdict) {
-                s.false_accusations += 1;
-            }
-            if let Some(z) = r.product_z {
-                zs.push(z);
-            }
-            if r.exact_path && r.same_architecture {
-                ckas.extend(r.block_cka.iter().copied());
-                spec_null.extend(r.spectral);
-            }
-            if let Some(l) = r.log10_p {
-                let p = 10f64.powf(l);
-                p_all.push(p);
-                if r.both_roots && r.a < r.b {
-                    p_roots.push(p);
-                }
-                if r.exact_path {
-                    p_exact.push(p);
-                }
-            }
+            s.tally_independent(r, &mut samples);
         } else {
-            s.related_pairs += 1;
-            spec_rel.extend(r.spectral);
-            if related_verdict(&r.verdict) {
-                s.related_called_related += 1;
-            } else {
-                s.misses += 1;
-            }
-            if r.truth != "related" {
-                s.same_weights_pairs += 1;
-                if matches!(r.verdict.as_str(), "same-weights" | "identical") {
-                    s.same_weights_called_same += 1;
-                }
-            }
-            let named: Vec<&String> = r.truth_kinds.iter().filter(|k| nameable(k)).collect();
-            if !named.is_empty() {
-                s.kinds_scored += 1;
-                if named.iter().all(|k| r.kinds.contains(k)) {
-                    s.kinds_right += 1;
-                }
-            }
-            let pairwise: Vec<&&String> = named.iter().filter(|k| k.as_str() != "merge").collect();
-            if !pairwise.is_empty() {
-                s.kinds_scored_pairwise += 1;
-                if pairwise.iter().all(|k| r.kinds.contains(k)) {
-                    s.kinds_right_pairwise += 1;
-                }
-            }
-            if r.truth_kinds.iter().any(|k| k == "merge") {
-                s.merge_pairs += 1;
-                if r.kinds.iter().any(|k| k == "merge") {
-                    if r.merge_from_context {
-                        s.merge_named_context += 1;
-                    } else {
-                        s.merge_named_pairwise += 1;
-                    }
-                }
-            }
-            if r.kinds.iter().any(|k| !r.truth_kinds.contains(k)) {
-                s.extra_kind_pairs += 1;
-            }
-            for k in &r.truth_kinds {
-                let e = s.per_kind.entry(k.clone()).or_default();
-                e.0 += 1;
-                if related_verdict(&r.verdict) {
-                    e.1 += 1;
-                }
-                if r.kinds.contains(k) {
-                    e.2 += 1;
-                }
-            }
+            s.tally_related(r, &mut samples);
         }
     }
-    let ks = |v: &[f64]| {
-        taoke_stats::calibration::ks_uniform(v)
-            .ok()
-            .map(|t| (v.len(), t.statistic, t.p_value))
-    };
-    if p_exact.len() >= 5 {
-        s.ks_exact = ks(&p_exact);
-    }
-    if p_all.len() >= 5 {
-        s.ks_all = ks(&p_all);
-    }
-    if p_roots.len() >= 5 {
-        s.ks_roots = ks(&p_roots);
-    }
-    // n, mean and sample standard deviation of a measured statistic (None below 2 values).
-    let mean_sd = |v: &[f64]| {
-        (v.len() >= 2).then(|| {
-            let n = v.len() as f64;
-            let m = v.iter().sum::<f64>() / n;
-            let sd = (v.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-            (v.len(), m, sd)
-        })
-    };
-    s.product_null = mean_sd(&zs);
-    s.spectral_null = mean_sd(&spec_null);
-    s.spectral_related = mean_sd(&spec_rel);
-    s.cka_null = mean_sd(&ckas);
+    s.calibrate(&samples);
     let mut secs: Vec<f64> = results.iter().map(|r| r.seconds).collect();
     secs.sort_by(f64::total_cmp);
     if !secs.is_empty() {
@@ -620,6 +539,162 @@ pub fn summarize(results: &[PairResult]) -> Summary {
     }
     s.confusion = confusion;
     s
+}
+
+impl Summary {
+    /// A summary of `pairs` pairs with nothing counted yet.
+    fn empty(pairs: usize) -> Self {
+        Summary {
+            pairs,
+            confusion: BTreeMap::new(),
+            false_accusations: 0,
+            independent_pairs: 0,
+            independent_same_arch: 0,
+            misses: 0,
+            related_pairs: 0,
+            related_called_related: 0,
+            same_weights_pairs: 0,
+            same_weights_called_same: 0,
+            kinds_right: 0,
+            kinds_scored: 0,
+            kinds_right_pairwise: 0,
+            kinds_scored_pairwise: 0,
+            merge_pairs: 0,
+            merge_named_pairwise: 0,
+            merge_named_context: 0,
+            extra_kind_pairs: 0,
+            errors: 0,
+            ks_exact: None,
+            ks_roots: None,
+            product_null: None,
+            cka_null: None,
+            spectral_null: None,
+            spectral_related: None,
+            ks_all: None,
+            per_kind: BTreeMap::new(),
+            seconds: (0.0, 0.0),
+        }
+    }
+
+    /// Counts an independent pair: a false accusation when called related; its statistics
+    /// join the nulls.
+    fn tally_independent(&mut self, r: &PairResult, samples: &mut CalibrationSamples) {
+        self.independent_pairs += 1;
+        if r.same_architecture {
+            self.independent_same_arch += 1;
+        }
+        if related_verdict(&r.verdict) {
+            self.false_accusations += 1;
+        }
+        if let Some(z) = r.product_z {
+            samples.product_z.push(z);
+        }
+        if r.exact_path && r.same_architecture {
+            samples.cka.extend(r.block_cka.iter().copied());
+            samples.spectral_null.extend(r.spectral);
+        }
+        if let Some(l) = r.log10_p {
+            let p = 10f64.powf(l);
+            samples.p_all.push(p);
+            if r.both_roots && r.a < r.b {
+                samples.p_roots.push(p);
+            }
+            if r.exact_path {
+                samples.p_exact.push(p);
+            }
+        }
+    }
+
+    /// Counts a related (or same-weights, or identical) pair: its verdict, then its kinds.
+    fn tally_related(&mut self, r: &PairResult, samples: &mut CalibrationSamples) {
+        self.related_pairs += 1;
+        samples.spectral_related.extend(r.spectral);
+        if related_verdict(&r.verdict) {
+            self.related_called_related += 1;
+        } else {
+            self.misses += 1;
+        }
+        if r.truth != "related" {
+            self.same_weights_pairs += 1;
+            if matches!(r.verdict.as_str(), "same-weights" | "identical") {
+                self.same_weights_called_same += 1;
+            }
+        }
+        self.tally_kinds(r);
+    }
+
+    /// Counts which of a related pair's truth kinds were reported.
+    fn tally_kinds(&mut self, r: &PairResult) {
+        let named: Vec<&String> = r.truth_kinds.iter().filter(|k| nameable(k)).collect();
+        if !named.is_empty() {
+            self.kinds_scored += 1;
+            if named.iter().all(|k| r.kinds.contains(k)) {
+                self.kinds_right += 1;
+            }
+        }
+        let pairwise: Vec<&&String> = named.iter().filter(|k| k.as_str() != "merge").collect();
+        if !pairwise.is_empty() {
+            self.kinds_scored_pairwise += 1;
+            if pairwise.iter().all(|k| r.kinds.contains(k)) {
+                self.kinds_right_pairwise += 1;
+            }
+        }
+        if r.truth_kinds.iter().any(|k| k == "merge") {
+            self.merge_pairs += 1;
+            if r.kinds.iter().any(|k| k == "merge") {
+                if r.merge_from_context {
+                    self.merge_named_context += 1;
+                } else {
+                    self.merge_named_pairwise += 1;
+                }
+            }
+        }
+        if r.kinds.iter().any(|k| !r.truth_kinds.contains(k)) {
+            self.extra_kind_pairs += 1;
+        }
+        for k in &r.truth_kinds {
+            let e = self.per_kind.entry(k.clone()).or_default();
+            e.0 += 1;
+            if related_verdict(&r.verdict) {
+                e.1 += 1;
+            }
+            if r.kinds.contains(k) {
+                e.2 += 1;
+            }
+        }
+    }
+
+    /// The KS tests of the p-values against U(0, 1) (from 5 values) and the nulls of the
+    /// statistics.
+    fn calibrate(&mut self, samples: &CalibrationSamples) {
+        let ks = |v: &[f64]| {
+            taoke_stats::calibration::ks_uniform(v)
+                .ok()
+                .map(|t| (v.len(), t.statistic, t.p_value))
+        };
+        if samples.p_exact.len() >= 5 {
+            self.ks_exact = ks(&samples.p_exact);
+        }
+        if samples.p_all.len() >= 5 {
+            self.ks_all = ks(&samples.p_all);
+        }
+        if samples.p_roots.len() >= 5 {
+            self.ks_roots = ks(&samples.p_roots);
+        }
+        // n, mean and sample standard deviation of a measured statistic (None below 2 values).
+        let mean_sd = |v: &[f64]| {
+            (v.len() >= 2).then(|| {
+                let n = v.len() as f64;
+                let m = v.iter().sum::<f64>() / n;
+                let sd = (v.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+                (v.len(), m, sd)
+            })
+        };
+        self.product_null = mean_sd(&samples.product_z);
+        self.spectral_null = mean_sd(&samples.spectral_null);
+        self.spectral_related = mean_sd(&samples.spectral_related);
+        self.cka_null = mean_sd(&samples.cka);
+    }
 }
 
 /// Renders the accuracy report as Markdown.
@@ -633,14 +708,37 @@ pub fn markdown(s: &Summary, command: &str, profile: &str) -> String {
          shares a weight ancestor; a distilled student has none, so it is independent by \
          construction.\n"
     );
-    let pct = |a: usize, b: usize| {
-        if b == 0 {
-            "n/a".to_owned()
-        } else {
-            format!("{:.1} %", 100.0 * a as f64 / b as f64)
-        }
-    };
     let _ = writeln!(o, "| measure | value |\n|---|---|");
+    verdict_rows(&mut o, s);
+    calibration_rows(&mut o, s);
+    let _ = writeln!(o, "| errors | {} |", s.errors);
+    let _ = writeln!(
+        o,
+        "| seconds per pair (median / max) | {:.3} / {:.3} |\n",
+        s.seconds.0, s.seconds.1
+    );
+    confusion_section(&mut o, s);
+    let _ = writeln!(o, "\n## Per derivation kind\n");
+    let _ = writeln!(
+        o,
+        "| kind | pairs | verdict related or closer | kind reported |\n|---|---|---|---|"
+    );
+    for (k, (n, v, r)) in &s.per_kind {
+        let _ = writeln!(o, "| {k} | {n} | {v} | {r} |");
+    }
+    o
+}
+
+fn pct(a: usize, b: usize) -> String {
+    if b == 0 {
+        "n/a".to_owned()
+    } else {
+        format!("{:.1} %", 100.0 * a as f64 / b as f64)
+    }
+}
+
+/// The rows of the measure table about verdicts and kinds.
+fn verdict_rows(o: &mut String, s: &Summary) {
     let _ = writeln!(o, "| labelled ordered pairs | {} |", s.pairs);
     let _ = writeln!(
         o,
@@ -698,6 +796,11 @@ pub fn markdown(s: &Summary, command: &str, profile: &str) -> String {
         "| related pairs with a reported kind that is not on the path (extra kinds) | {} |",
         s.extra_kind_pairs
     );
+}
+
+/// The rows of the measure table about the calibration of p-values and statistics (those
+/// measured).
+fn calibration_rows(o: &mut String, s: &Summary) {
     if let Some((n, d, p)) = s.ks_exact {
         let _ = writeln!(
             o,
@@ -734,12 +837,10 @@ pub fn markdown(s: &Summary, command: &str, profile: &str) -> String {
             "| KS test, all independent pairs (unequal depths use a conservative Bonferroni bound) | n = {n}, D = {d:.3}, p = {p:.3} |"
         );
     }
-    let _ = writeln!(o, "| errors | {} |", s.errors);
-    let _ = writeln!(
-        o,
-        "| seconds per pair (median / max) | {:.3} / {:.3} |\n",
-        s.seconds.0, s.seconds.1
-    );
+}
+
+/// The confusion matrix: rows truth, columns verdict.
+fn confusion_section(o: &mut String, s: &Summary) {
     let verdicts = [
         "identical",
         "same-weights",
@@ -758,13 +859,4 @@ pub fn markdown(s: &Summary, command: &str, profile: &str) -> String {
             .collect();
         let _ = writeln!(o, "| {t} | {} |", cells.join(" | "));
     }
-    let _ = writeln!(o, "\n## Per derivation kind\n");
-    let _ = writeln!(
-        o,
-        "| kind | pairs | verdict related or closer | kind reported |\n|---|---|---|---|"
-    );
-    for (k, (n, v, r)) in &s.per_kind {
-        let _ = writeln!(o, "| {k} | {n} | {v} | {r} |");
-    }
-    o
 }

@@ -39,25 +39,7 @@ fn main() {
         .cloned()
         .collect();
     let roots = ["a2", "a4", "b1"];
-    let mut entries = entries_of(&real);
-    let mut s: u64 = 1;
-    let mut rnd = move || {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((s >> 33) as f64 / (1u64 << 31) as f64) - 0.5
-    };
-    let base: Vec<_> = entries.clone();
-    while entries.len() < n {
-        let k = entries.len() % base.len();
-        let mut e = base[k].clone();
-        e.id = entries.len() as i64;
-        e.name = format!("synthetic-{}", entries.len());
-        for g in &mut e.screen.gram {
-            *g += (0.6 * rnd()) as f32;
-        }
-        entries.push(e);
-    }
+    let entries = synthetic_entries(entries_of(&real), n);
     let load = |i: usize| -> Fingerprint {
         if i < real.len() {
             real[i].1.clone()
@@ -87,49 +69,7 @@ fn main() {
     let tmp = std::env::temp_dir().join(format!("taoke-identify-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     let path = tmp.join("registry.sqlite");
-    {
-        let mut reg = Registry::open(&path).expect("registry");
-        let t = Instant::now();
-        for (k, e) in entries.iter().enumerate() {
-            // Synthetic entries keep 32 anchors, 8 units per block and 4 sampled matrices
-            // (~57 kB each on disk);
-            // the exact tests compare units of the same index only, as in any registry.
-            let mut fp = load(k);
-            if k >= real.len() {
-                fp.anchors.truncate(32);
-                for m in [&mut fp.emb, &mut fp.canon].into_iter().flatten() {
-                    let cols = m.cols;
-                    m.data.truncate(32 * cols);
-                    m.rows = 32;
-                }
-                for b in fp.blocks.iter_mut().flatten() {
-                    let cols = b.units.cols;
-                    b.units.data.truncate(8 * cols);
-                    b.units.rows = 8;
-                    b.index.truncate(8);
-                }
-                if let Some(s) = fp.samples.as_mut() {
-                    s.matrices.truncate(4);
-                }
-            }
-            reg.add(
-                &EntryMeta {
-                    name: e.name.clone(),
-                    publisher: None,
-                    licence: None,
-                    source: None,
-                },
-                &fp,
-                false,
-            )
-            .expect("add");
-        }
-        eprintln!(
-            "filled {} entries in {:.1} s",
-            entries.len(),
-            t.elapsed().as_secs_f64()
-        );
-    }
+    fill_registry(&path, &entries, real.len(), &load);
     let t = Instant::now();
     let reg = Registry::open(&path).expect("registry");
     let es = reg.entries().expect("entries");
@@ -162,10 +102,93 @@ fn main() {
         r.matches[0].name,
         r.matches[0].verdict
     );
-    // Baseline in the same run: the schema-1 scan (the same columns read from the `entries`
-    // rows, which also hold the fingerprints), against the schema-2 `catalog` scan.
+    scan_bench(&path);
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// `entries` grown to `n` with synthetic ones: copies of the real entries' prescreen
+/// signatures with their Gram matrices perturbed (a seeded LCG).
+fn synthetic_entries(
+    mut entries: Vec<taoke_registry::identify::EntryRef>,
+    n: usize,
+) -> Vec<taoke_registry::identify::EntryRef> {
+    let mut s: u64 = 1;
+    let mut rnd = move || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((s >> 33) as f64 / (1u64 << 31) as f64) - 0.5
+    };
+    let base: Vec<_> = entries.clone();
+    while entries.len() < n {
+        let k = entries.len() % base.len();
+        let mut e = base[k].clone();
+        e.id = entries.len() as i64;
+        e.name = format!("synthetic-{}", entries.len());
+        for g in &mut e.screen.gram {
+            *g += (0.6 * rnd()) as f32;
+        }
+        entries.push(e);
+    }
+    entries
+}
+
+/// An SQLite registry at `path` with every entry (its fingerprint from `load`; synthetic
+/// ones, from index `real` on, thinned).
+fn fill_registry(
+    path: &std::path::Path,
+    entries: &[taoke_registry::identify::EntryRef],
+    real: usize,
+    load: &dyn Fn(usize) -> Fingerprint,
+) {
+    let mut reg = Registry::open(path).expect("registry");
+    let t = Instant::now();
+    for (k, e) in entries.iter().enumerate() {
+        // Synthetic entries keep 32 anchors, 8 units per block and 4 sampled matrices
+        // (~57 kB each on disk);
+        // the exact tests compare units of the same index only, as in any registry.
+        let mut fp = load(k);
+        if k >= real {
+            fp.anchors.truncate(32);
+            for m in [&mut fp.emb, &mut fp.canon].into_iter().flatten() {
+                let cols = m.cols;
+                m.data.truncate(32 * cols);
+                m.rows = 32;
+            }
+            for b in fp.blocks.iter_mut().flatten() {
+                let cols = b.units.cols;
+                b.units.data.truncate(8 * cols);
+                b.units.rows = 8;
+                b.index.truncate(8);
+            }
+            if let Some(s) = fp.samples.as_mut() {
+                s.matrices.truncate(4);
+            }
+        }
+        reg.add(
+            &EntryMeta {
+                name: e.name.clone(),
+                publisher: None,
+                licence: None,
+                source: None,
+            },
+            &fp,
+            false,
+        )
+        .expect("add");
+    }
+    eprintln!(
+        "filled {} entries in {:.1} s",
+        entries.len(),
+        t.elapsed().as_secs_f64()
+    );
+}
+
+/// Baseline in the same run: the schema-1 scan (the same columns read from the `entries`
+/// rows, which also hold the fingerprints), against the schema-2 `catalog` scan.
+fn scan_bench(path: &std::path::Path) {
     let scan = |table: &str| -> (f64, usize) {
-        let c = rusqlite::Connection::open(&path).expect("open");
+        let c = rusqlite::Connection::open(path).expect("open");
         let t = Instant::now();
         let mut st = c
             .prepare(&format!(
@@ -186,5 +209,4 @@ fn main() {
         "signature scan: schema-1 rows (entries) {t_entries:.3} s, schema-2 catalog {t_catalog:.3} s ({:.1}x); {n1}/{n2} signatures",
         t_entries / t_catalog.max(1e-9)
     );
-    let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -45,40 +45,12 @@ fn main() {
     let dir = taoke_zoo::default_dir(p);
     let manifest = Manifest::load(&dir.join("zoo.json")).expect("zoo manifest");
     let t0 = Instant::now();
-    let fps: Vec<(String, Fingerprint)> = manifest
-        .models
-        .iter()
-        .map(|m| {
-            let ck = taoke_model::open(dir.join(&m.path).to_string_lossy()).expect("open");
-            (
-                m.id.clone(),
-                taoke_registry::fingerprint(&ck, &m.id).expect("fingerprint"),
-            )
-        })
-        .collect();
+    let fps = fingerprint_zoo(&dir, &manifest);
     let t1 = Instant::now();
     let c = census(&fps, 1e-6).expect("census");
     let secs = (t0.elapsed().as_secs_f64(), t1.elapsed().as_secs_f64());
-    // Truth families: components of the parent graph.
     let ids: Vec<&str> = manifest.models.iter().map(|m| m.id.as_str()).collect();
-    let mut fam: Vec<usize> = (0..ids.len()).collect();
-    fn find(p: &mut [usize], x: usize) -> usize {
-        let mut x = x;
-        while p[x] != x {
-            x = p[x];
-        }
-        x
-    }
-    for (i, m) in manifest.models.iter().enumerate() {
-        for par in &m.parents {
-            let j = ids.iter().position(|x| x == par).expect("parent id");
-            let (a, b) = (find(&mut fam, i), find(&mut fam, j));
-            if a != b {
-                fam[a.max(b)] = a.min(b);
-            }
-        }
-    }
-    let truth: Vec<usize> = (0..ids.len()).map(|i| find(&mut fam, i)).collect();
+    let truth = truth_families(&manifest, &ids);
     let pred: Vec<usize> = ids
         .iter()
         .map(|id| {
@@ -100,6 +72,76 @@ fn main() {
         .iter()
         .map(|e| (e.parent.clone(), e.child.clone()))
         .collect();
+    let (pd, rd, fd, pu, ru, fu) = edge_scores(&true_edges, &pred_edges);
+    println!(
+        "profile {profile}: {} models, {} families (truth {}), ARI {a:.3}; edges predicted {}, true {}; \
+         directed parent-edge P {pd:.3} R {rd:.3} F1 {fd:.3}; undirected P {pu:.3} R {ru:.3} F1 {fu:.3}; \
+         {:.1} s total ({:.1} s census of {} pairs)",
+        ids.len(),
+        c.families.len(),
+        { let mut t = truth.clone(); t.sort_unstable(); t.dedup(); t.len() },
+        pred_edges.len(),
+        true_edges.len(),
+        secs.0,
+        secs.1,
+        c.pairs_compared
+    );
+    for e in &pred_edges {
+        if !true_edges.contains(e) {
+            let m = manifest.model(&e.1).expect("child");
+            println!(
+                "  wrong edge {} -> {} (true parents of {}: {:?})",
+                e.0, e.1, e.1, m.parents
+            );
+        }
+    }
+    if let Some(o) = out {
+        write_outputs(&c, std::path::PathBuf::from(o));
+    }
+}
+
+/// Every zoo model's fingerprint, named by its id.
+fn fingerprint_zoo(dir: &std::path::Path, manifest: &Manifest) -> Vec<(String, Fingerprint)> {
+    manifest
+        .models
+        .iter()
+        .map(|m| {
+            let ck = taoke_model::open(dir.join(&m.path).to_string_lossy()).expect("open");
+            (
+                m.id.clone(),
+                taoke_registry::fingerprint(&ck, &m.id).expect("fingerprint"),
+            )
+        })
+        .collect()
+}
+
+/// Truth families: components of the parent graph (a label per model of `ids`).
+fn truth_families(manifest: &Manifest, ids: &[&str]) -> Vec<usize> {
+    let mut fam: Vec<usize> = (0..ids.len()).collect();
+    fn find(p: &mut [usize], x: usize) -> usize {
+        let mut x = x;
+        while p[x] != x {
+            x = p[x];
+        }
+        x
+    }
+    for (i, m) in manifest.models.iter().enumerate() {
+        for par in &m.parents {
+            let j = ids.iter().position(|x| x == par).expect("parent id");
+            let (a, b) = (find(&mut fam, i), find(&mut fam, j));
+            if a != b {
+                fam[a.max(b)] = a.min(b);
+            }
+        }
+    }
+    (0..ids.len()).map(|i| find(&mut fam, i)).collect()
+}
+
+/// Precision, recall and F1 of the predicted parent edges, directed then undirected.
+fn edge_scores(
+    true_edges: &[(String, String)],
+    pred_edges: &[(String, String)],
+) -> (f64, f64, f64, f64, f64, f64) {
     let tp_dir = pred_edges.iter().filter(|e| true_edges.contains(e)).count();
     let tp_und = pred_edges
         .iter()
@@ -124,37 +166,17 @@ fn main() {
     };
     let (pd, rd, fd) = f1(tp_dir);
     let (pu, ru, fu) = f1(tp_und);
-    println!(
-        "profile {profile}: {} models, {} families (truth {}), ARI {a:.3}; edges predicted {}, true {}; \
-         directed parent-edge P {pd:.3} R {rd:.3} F1 {fd:.3}; undirected P {pu:.3} R {ru:.3} F1 {fu:.3}; \
-         {:.1} s total ({:.1} s census of {} pairs)",
-        ids.len(),
-        c.families.len(),
-        { let mut t = truth.clone(); t.sort_unstable(); t.dedup(); t.len() },
-        pred_edges.len(),
-        true_edges.len(),
-        secs.0,
-        secs.1,
-        c.pairs_compared
-    );
-    for e in &pred_edges {
-        if !true_edges.contains(e) {
-            let m = manifest.model(&e.1).expect("child");
-            println!(
-                "  wrong edge {} -> {} (true parents of {}: {:?})",
-                e.0, e.1, e.1, m.parents
-            );
-        }
-    }
-    if let Some(o) = out {
-        let o = std::path::PathBuf::from(o);
-        std::fs::create_dir_all(&o).expect("out dir");
-        std::fs::write(
-            o.join("census.json"),
-            serde_json::to_string_pretty(&c).expect("json"),
-        )
-        .expect("write");
-        std::fs::write(o.join("census.dot"), to_dot(&c)).expect("write");
-        std::fs::write(o.join("census.html"), to_html(&c)).expect("write");
-    }
+    (pd, rd, fd, pu, ru, fu)
+}
+
+/// census.json, census.dot and census.html in `o`.
+fn write_outputs(c: &taoke_registry::census::Census, o: std::path::PathBuf) {
+    std::fs::create_dir_all(&o).expect("out dir");
+    std::fs::write(
+        o.join("census.json"),
+        serde_json::to_string_pretty(c).expect("json"),
+    )
+    .expect("write");
+    std::fs::write(o.join("census.dot"), to_dot(c)).expect("write");
+    std::fs::write(o.join("census.html"), to_html(c)).expect("write");
 }

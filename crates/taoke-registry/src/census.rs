@@ -180,79 +180,200 @@ pub fn census_judged(
     alpha: f64,
     judge: &dyn Fn(usize, usize) -> Option<Judgement>,
 ) -> Result<Census> {
-    let n = models.len();
-    let pairs: Vec<(usize, usize)> = (0..n)
-        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
-        .filter(|&(i, j)| models[i].1.has_weights() && models[j].1.has_weights())
-        .collect();
-    let results: Vec<((usize, usize), FpComparison)> = pairs
-        .par_iter()
-        .map(|&(i, j)| compare_at(&models[i].1, &models[j].1, alpha).map(|c| ((i, j), c)))
-        .collect::<Result<_>>()?;
-    let m = pairs.len().max(1) as f64;
-    let thr = alpha.log10() - m.log10();
-    let mut cmp: BTreeMap<(usize, usize), FpComparison> = BTreeMap::new();
-    for ((i, j), c) in results {
-        cmp.insert((i, j), c);
-    }
-    let get = |i: usize, j: usize| cmp.get(&(i.min(j), i.max(j)));
-    let fp_related =
-        |i: usize, j: usize| get(i, j).and_then(|c| c.log10_p).is_some_and(|l| l < thr);
-    // compare's word on every pair the fingerprints relate (one pair at a time: compare reads
-    // both models and is parallel inside).
-    let judged: BTreeMap<(usize, usize), Judgement> = pairs
+    let pairs = JudgedPairs::measure(models, alpha, judge)?;
+    let mut forest = Forest::new(models.len());
+    let families = pairs
+        .families()
         .iter()
-        .filter(|&&(i, j)| fp_related(i, j))
-        .filter_map(|&(i, j)| judge(i, j).map(|v| ((i, j), v)))
+        .enumerate()
+        .map(|(f, g)| pairs.grow_family(f, g, &mut forest))
         .collect();
-    let judgement = |i: usize, j: usize| judged.get(&(i.min(j), i.max(j)));
-    let related = |i: usize, j: usize| match judgement(i, j) {
-        Some(v) => v.related(),
-        None => fp_related(i, j),
-    };
-    let copies = |i: usize, j: usize| match judgement(i, j) {
-        Some(v) => v.copies(),
-        None => get(i, j).is_some_and(|c| c.copy_like),
-    };
-    let fp_close = |i: usize, j: usize| get(i, j).map_or(f64::NEG_INFINITY, |c| c.closeness);
-    // Families: union-find.
-    let mut parent: Vec<usize> = (0..n).collect();
-    fn find(p: &mut [usize], x: usize) -> usize {
-        let mut x = x;
-        while p[x] != x {
-            p[x] = p[p[x]];
-            x = p[x];
+    Ok(pairs.into_census(alpha, families, forest))
+}
+
+/// Every pair of models with weights, compared on their fingerprints, and compare's word on
+/// the pairs the fingerprints relate: what the census's stages ask of a pair.
+struct JudgedPairs<'a> {
+    models: &'a [(String, Fingerprint)],
+    /// `(i, j)`, `i < j`, both with weights.
+    pairs: Vec<(usize, usize)>,
+    /// The fingerprint comparison of each pair.
+    fingerprints: BTreeMap<(usize, usize), FpComparison>,
+    /// log10 of α, Bonferroni-corrected for the number of pairs.
+    log10_threshold: f64,
+    /// compare's word on the pairs the fingerprints relate (when the judge could say).
+    judged: BTreeMap<(usize, usize), Judgement>,
+}
+
+/// The tree parents and edges of the whole forest, filled family by family.
+struct Forest {
+    tree_parent: Vec<Option<usize>>,
+    family_of: Vec<usize>,
+    edges: Vec<CensusEdge>,
+}
+
+impl Forest {
+    fn new(n: usize) -> Self {
+        Forest {
+            tree_parent: vec![None; n],
+            family_of: vec![0; n],
+            edges: Vec::new(),
         }
-        x
     }
-    for &(i, j) in &pairs {
-        if related(i, j) {
-            let (a, b) = (find(&mut parent, i), find(&mut parent, j));
-            if a != b {
-                parent[a.max(b)] = a.min(b);
+}
+
+/// How original a model looks as a family's root (compared field by field, greater first).
+struct RootScore {
+    precision: u8,
+    not_gguf: bool,
+    /// Sum of the distances `sqrt(1 − closeness)` to the rest of the family (smaller: more
+    /// central).
+    spread: f64,
+}
+
+/// How good a tree member is as a model's parent (compared field by field, greater first);
+/// every field but `tie` counts only among the members within the copy window of the closest.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct ParentKey {
+    tie: bool,
+    same_depth: bool,
+    precision: u8,
+    aligned: bool,
+    not_gguf: bool,
+    /// `usize::MAX` minus the name's length: the shorter name first.
+    short_name: usize,
+}
+
+/// A merge and its parents.
+type Merge = (usize, Vec<usize>);
+
+/// Union-find root of `x`, halving paths.
+fn find(p: &mut [usize], x: usize) -> usize {
+    let mut x = x;
+    while p[x] != x {
+        p[x] = p[p[x]];
+        x = p[x];
+    }
+    x
+}
+
+impl<'a> JudgedPairs<'a> {
+    /// Compares every pair of models with weights on their fingerprints (in parallel), then
+    /// asks `judge` about each pair the fingerprints relate (one pair at a time: compare reads
+    /// both models and is parallel inside).
+    fn measure(
+        models: &'a [(String, Fingerprint)],
+        alpha: f64,
+        judge: &dyn Fn(usize, usize) -> Option<Judgement>,
+    ) -> Result<Self> {
+        let n = models.len();
+        let pairs: Vec<(usize, usize)> = (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .filter(|&(i, j)| models[i].1.has_weights() && models[j].1.has_weights())
+            .collect();
+        let results: Vec<((usize, usize), FpComparison)> = pairs
+            .par_iter()
+            .map(|&(i, j)| compare_at(&models[i].1, &models[j].1, alpha).map(|c| ((i, j), c)))
+            .collect::<Result<_>>()?;
+        let m = pairs.len().max(1) as f64;
+        let mut out = JudgedPairs {
+            models,
+            pairs,
+            fingerprints: results.into_iter().collect(),
+            log10_threshold: alpha.log10() - m.log10(),
+            judged: BTreeMap::new(),
+        };
+        out.judged = out
+            .pairs
+            .iter()
+            .filter(|&&(i, j)| out.fp_related(i, j))
+            .filter_map(|&(i, j)| judge(i, j).map(|v| ((i, j), v)))
+            .collect();
+        Ok(out)
+    }
+
+    fn get(&self, i: usize, j: usize) -> Option<&FpComparison> {
+        self.fingerprints.get(&(i.min(j), i.max(j)))
+    }
+
+    fn fp_related(&self, i: usize, j: usize) -> bool {
+        self.get(i, j)
+            .and_then(|c| c.log10_p)
+            .is_some_and(|l| l < self.log10_threshold)
+    }
+
+    fn judgement(&self, i: usize, j: usize) -> Option<&Judgement> {
+        self.judged.get(&(i.min(j), i.max(j)))
+    }
+
+    /// compare's word when it has one, else the fingerprints'.
+    fn related(&self, i: usize, j: usize) -> bool {
+        match self.judgement(i, j) {
+            Some(v) => v.related(),
+            None => self.fp_related(i, j),
+        }
+    }
+
+    fn copies(&self, i: usize, j: usize) -> bool {
+        match self.judgement(i, j) {
+            Some(v) => v.copies(),
+            None => self.get(i, j).is_some_and(|c| c.copy_like),
+        }
+    }
+
+    /// The fingerprints' closeness, except that copies (by compare's word) are as close as
+    /// copies get, whatever rounding did to their fingerprints (an int8 export's matched units
+    /// sit lower than an f16 copy's).
+    fn close(&self, i: usize, j: usize) -> f64 {
+        let fp_close = self.get(i, j).map_or(f64::NEG_INFINITY, |c| c.closeness);
+        if self.copies(i, j) {
+            fp_close.max(1.0)
+        } else {
+            fp_close
+        }
+    }
+
+    /// `sqrt(1 − closeness)` (≈ relative error, which adds in quadrature along a lineage, so
+    /// in a star the centre has the smallest sum).
+    fn dist(&self, i: usize, j: usize) -> f64 {
+        (1.0 - self.close(i, j)).max(0.0).sqrt()
+    }
+
+    fn info(&self, i: usize) -> &crate::fingerprint::ModelInfo {
+        &self.models[i].1.info
+    }
+
+    fn name(&self, i: usize) -> &str {
+        &self.models[i].0
+    }
+
+    /// Families: the connected components of related pairs (union-find), largest first, then
+    /// by first member.
+    fn families(&self) -> Vec<Vec<usize>> {
+        let n = self.models.len();
+        let mut parent: Vec<usize> = (0..n).collect();
+        for &(i, j) in &self.pairs {
+            if self.related(i, j) {
+                let (a, b) = (find(&mut parent, i), find(&mut parent, j));
+                if a != b {
+                    parent[a.max(b)] = a.min(b);
+                }
             }
         }
-    }
-    let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for i in 0..n {
-        let r = find(&mut parent, i);
-        groups.entry(r).or_default().push(i);
-    }
-    let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
-    groups.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
-
-    // Copies (by compare's word) are as close as copies get, whatever rounding did to their
-    // fingerprints (an int8 export's matched units sit lower than an f16 copy's).
-    let close = |i: usize, j: usize| {
-        if copies(i, j) {
-            fp_close(i, j).max(1.0)
-        } else {
-            fp_close(i, j)
+        let mut groups: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for i in 0..n {
+            let r = find(&mut parent, i);
+            groups.entry(r).or_default().push(i);
         }
-    };
-    let info = |i: usize| &models[i].1.info;
-    let edge = |p: usize, x: usize, c: &FpComparison, j: Option<&Judgement>, direction| {
-        let (verdict, kinds, log10_p_value, judged_by) = match j {
+        let mut groups: Vec<Vec<usize>> = groups.into_values().collect();
+        groups.sort_by(|a, b| b.len().cmp(&a.len()).then(a[0].cmp(&b[0])));
+        groups
+    }
+
+    /// The edge `p → x` with compare's verdict and kinds when it judged the pair, else the
+    /// fingerprints' (`c` is the pair's fingerprint comparison).
+    fn edge(&self, p: usize, x: usize, c: &FpComparison, direction: &'static str) -> CensusEdge {
+        let (verdict, kinds, log10_p_value, judged_by) = match self.judgement(p, x) {
             Some(j) => (j.verdict, j.kinds.clone(), j.log10_p_value, "compare"),
             None => (
                 if c.copy_like {
@@ -266,8 +387,8 @@ pub fn census_judged(
             ),
         };
         CensusEdge {
-            parent: models[p].0.clone(),
-            child: models[x].0.clone(),
+            parent: self.name(p).to_string(),
+            child: self.name(x).to_string(),
             verdict,
             log10_p: c.log10_p.unwrap_or(0.0),
             closeness: c.closeness,
@@ -276,213 +397,257 @@ pub fn census_judged(
             log10_p_value,
             judged_by,
         }
-    };
-    let mut tree_parent: Vec<Option<usize>> = vec![None; n];
-    let mut families = Vec::new();
-    let mut family_of = vec![0usize; n];
-    let mut edges = Vec::new();
-    for (f, g) in groups.iter().enumerate() {
+    }
+
+    /// The tree of family `f` (members `g`): the root, the merges, then the rest attached in
+    /// order of closeness to the growing tree; fills `forest` and returns the family.
+    fn grow_family(&self, f: usize, g: &[usize], forest: &mut Forest) -> Family {
         for &i in g {
-            family_of[i] = f;
+            forest.family_of[i] = f;
         }
-        // Root: most original-looking, then the medoid under the distance sqrt(1 − closeness)
-        // (≈ relative error, which adds in quadrature along a lineage, so in a star the
-        // centre has the smallest sum).
-        let dist = |i: usize, j: usize| (1.0 - close(i, j)).max(0.0).sqrt();
-        let score = |i: usize| {
-            let spread: f64 = g.iter().filter(|&&j| j != i).map(|&j| dist(i, j)).sum();
-            (
-                precision_rank(info(i).dtype.as_deref()),
-                info(i).format != "gguf",
-                spread,
-            )
-        };
-        // Merges found on the weight samples are never the root (a linear merge of two
-        // fine-tunes sits at the centre of its family).
-        // A merge needs parents that are not copies of each other (a model "between" a model
-        // and its own export is a relative of both, not their merge), and is related to each.
-        let sound = |m: usize, ps: &[usize]| {
-            ps.iter().all(|&p| related(m, p) && !copies(m, p))
-                && ps
-                    .iter()
-                    .enumerate()
-                    .all(|(k, &x)| ps[k + 1..].iter().all(|&y| !copies(x, y)))
-        };
-        let linear: Vec<(usize, Vec<usize>)> = linear_merges(models, g, &related, &close)
-            .into_iter()
-            .filter(|(m, ps)| sound(*m, ps))
-            .collect();
-        let sparse: Vec<(usize, Vec<usize>)> = sparse_merges(models, g, &related, &close)
-            .into_iter()
-            .filter(|(m, ps)| sound(*m, ps))
-            .collect();
-        let found_merge = |i: usize| linear.iter().chain(&sparse).any(|(m, _)| *m == i);
-        let root = *g
-            .iter()
-            .filter(|&&i| !found_merge(i))
-            .max_by(|&&a, &&b| {
-                let (sa, sb) = (score(a), score(b));
-                // Spreads within the copy window are equal: the shorter name, then the first
-                // in name order.
-                let spread = if (sa.2 - sb.2).abs() <= TIE_WINDOW.sqrt() * g.len() as f64 {
-                    std::cmp::Ordering::Equal
-                } else {
-                    sb.2.total_cmp(&sa.2)
-                };
-                (sa.0, sa.1)
-                    .cmp(&(sb.0, sb.1))
-                    .then(spread)
-                    .then(models[b].0.len().cmp(&models[a].0.len()))
-                    .then(models[b].0.cmp(&models[a].0))
-            })
-            .unwrap_or(&g[0]);
-        let mut order = vec![root];
-        // Merges: a model between two trained relatives (its distances to them add up to
-        // theirs, as a weighted average's do) is attached to both, after the rest of the tree;
-        // copies of a merge (within the copy window) are attached afterwards, to it.
-        // The distance rule is no merge-fit evidence: it stands in only for fingerprints
-        // without weight samples (older packs), where no fit can be made.
-        let sampled = |i: usize| models[i].1.samples.is_some();
-        let mut merge_of: BTreeMap<usize, Vec<usize>> = merges(g, &dist, &close, &related)
-            .into_iter()
-            .filter(|(m, (x, y))| *m != root && !(sampled(*m) && sampled(*x) && sampled(*y)))
-            .filter(|(m, (x, y))| sound(*m, &[*x, *y]))
-            .map(|(m, (x, y))| (m, vec![x, y]))
-            .collect();
-        // Linear merges found on the weight samples (a positive two-parent combination in
-        // every sampled matrix) replace the distance rule's guess for that model, and sparse
-        // merges found by exact equality take precedence over both: their parents are the
-        // models they share values with (TIES: the base and each fine-tune).
-        for (m, ps) in linear.into_iter().chain(sparse) {
-            if m != root {
-                merge_of.insert(m, ps);
-            }
-        }
+        let sampled_merges = self.sampled_merges(g);
+        let root = self.choose_root(g, &sampled_merges);
+        let merge_of = self.merge_parents(g, root, sampled_merges);
+        // Copies of a merge (within the copy window) are attached after the merges, to it.
         let (first, later): (Vec<usize>, Vec<usize>) = g
             .iter()
             .copied()
             .filter(|&i| i != root && !merge_of.contains_key(&i))
             .partition(|&i| {
-                !merge_of
-                    .keys()
-                    .any(|&m| close(i, m) >= 1.0 - TIE_WINDOW && close(i, m) > close(i, root))
+                !merge_of.keys().any(|&m| {
+                    self.close(i, m) >= 1.0 - TIE_WINDOW && self.close(i, m) > self.close(i, root)
+                })
             });
-        let mut rest = first;
-        let mut stage = 0;
-        loop {
-            if rest.is_empty() {
-                stage += 1;
-                match stage {
-                    1 => {
-                        for (&m, ps) in &merge_of {
-                            let near = ps
-                                .iter()
-                                .copied()
-                                .max_by(|&a, &b| close(m, a).total_cmp(&close(m, b)))
-                                .unwrap_or(root);
-                            tree_parent[m] = Some(near);
-                            for &p in ps {
-                                if let Some(c) = get(m, p) {
-                                    let mut e = edge(p, m, c, judgement(p, m), "merge");
-                                    e.verdict = "related";
-                                    if !e.kinds.contains(&"merge") {
-                                        e.kinds.push("merge");
-                                    }
-                                    edges.push(e);
-                                }
-                            }
-                            order.push(m);
-                        }
-                        rest = later.clone();
-                        continue;
+        let mut order = vec![root];
+        self.attach_nearest(first, &mut order, forest);
+        self.attach_merges(&merge_of, root, &mut order, forest);
+        self.attach_nearest(later, &mut order, forest);
+        Family {
+            id: f,
+            root: self.name(root).to_string(),
+            members: order.iter().map(|&i| self.name(i).to_string()).collect(),
+        }
+    }
+
+    /// A merge needs parents that are not copies of each other (a model "between" a model
+    /// and its own export is a relative of both, not their merge), and is related to each.
+    fn sound_merge(&self, m: usize, ps: &[usize]) -> bool {
+        ps.iter().all(|&p| self.related(m, p) && !self.copies(m, p))
+            && ps
+                .iter()
+                .enumerate()
+                .all(|(k, &x)| ps[k + 1..].iter().all(|&y| !self.copies(x, y)))
+    }
+
+    /// Merges found on the weight samples of family `g`: the linear ones, then the sparse
+    /// ones (which take precedence when both name a model).
+    fn sampled_merges(&self, g: &[usize]) -> Vec<Merge> {
+        let related = |i: usize, j: usize| self.related(i, j);
+        let close = |i: usize, j: usize| self.close(i, j);
+        let linear = linear_merges(self.models, g, &related, &close);
+        let sparse = sparse_merges(self.models, g, &related, &close);
+        linear
+            .into_iter()
+            .filter(|(m, ps)| self.sound_merge(*m, ps))
+            .chain(
+                sparse
+                    .into_iter()
+                    .filter(|(m, ps)| self.sound_merge(*m, ps)),
+            )
+            .collect()
+    }
+
+    fn root_score(&self, g: &[usize], i: usize) -> RootScore {
+        RootScore {
+            precision: precision_rank(self.info(i).dtype.as_deref()),
+            not_gguf: self.info(i).format != "gguf",
+            spread: g
+                .iter()
+                .filter(|&&j| j != i)
+                .map(|&j| self.dist(i, j))
+                .sum(),
+        }
+    }
+
+    /// The root: most original-looking, then the medoid under [`Self::dist`], then the
+    /// shorter name, then the first in name order. Merges found on the weight samples are
+    /// never the root (a linear merge of two fine-tunes sits at the centre of its family).
+    fn choose_root(&self, g: &[usize], sampled_merges: &[Merge]) -> usize {
+        let found_merge = |i: usize| sampled_merges.iter().any(|(m, _)| *m == i);
+        *g.iter()
+            .filter(|&&i| !found_merge(i))
+            .max_by(|&&a, &&b| {
+                let (sa, sb) = (self.root_score(g, a), self.root_score(g, b));
+                // Spreads within the copy window are equal: the shorter name, then the first
+                // in name order.
+                let spread = if (sa.spread - sb.spread).abs() <= TIE_WINDOW.sqrt() * g.len() as f64
+                {
+                    std::cmp::Ordering::Equal
+                } else {
+                    sb.spread.total_cmp(&sa.spread)
+                };
+                (sa.precision, sa.not_gguf)
+                    .cmp(&(sb.precision, sb.not_gguf))
+                    .then(spread)
+                    .then(self.name(b).len().cmp(&self.name(a).len()))
+                    .then(self.name(b).cmp(self.name(a)))
+            })
+            .unwrap_or(&g[0])
+    }
+
+    /// Each merge of family `g` and its parents. A model between two trained relatives (its
+    /// distances to them add up to theirs, as a weighted average's do) is a merge of both;
+    /// that distance rule is no merge-fit evidence: it stands in only for fingerprints
+    /// without weight samples (older packs), where no fit can be made. Linear merges found on
+    /// the weight samples (a positive two-parent combination in every sampled matrix) replace
+    /// the distance rule's guess for that model, and sparse merges found by exact equality
+    /// take precedence over both: their parents are the models they share values with (TIES:
+    /// the base and each fine-tune).
+    fn merge_parents(
+        &self,
+        g: &[usize],
+        root: usize,
+        sampled_merges: Vec<Merge>,
+    ) -> BTreeMap<usize, Vec<usize>> {
+        let sampled = |i: usize| self.models[i].1.samples.is_some();
+        let dist = |i: usize, j: usize| self.dist(i, j);
+        let close = |i: usize, j: usize| self.close(i, j);
+        let related = |i: usize, j: usize| self.related(i, j);
+        let mut merge_of: BTreeMap<usize, Vec<usize>> = merges(g, &dist, &close, &related)
+            .into_iter()
+            .filter(|(m, (x, y))| *m != root && !(sampled(*m) && sampled(*x) && sampled(*y)))
+            .filter(|(m, (x, y))| self.sound_merge(*m, &[*x, *y]))
+            .map(|(m, (x, y))| (m, vec![x, y]))
+            .collect();
+        for (m, ps) in sampled_merges {
+            if m != root {
+                merge_of.insert(m, ps);
+            }
+        }
+        merge_of
+    }
+
+    /// Attaches each merge to all its parents (edges `merge`, verdict `related`), its tree
+    /// parent the closest of them.
+    fn attach_merges(
+        &self,
+        merge_of: &BTreeMap<usize, Vec<usize>>,
+        root: usize,
+        order: &mut Vec<usize>,
+        forest: &mut Forest,
+    ) {
+        for (&m, ps) in merge_of {
+            let near = ps
+                .iter()
+                .copied()
+                .max_by(|&a, &b| self.close(m, a).total_cmp(&self.close(m, b)))
+                .unwrap_or(root);
+            forest.tree_parent[m] = Some(near);
+            for &p in ps {
+                if let Some(c) = self.get(m, p) {
+                    let mut e = self.edge(p, m, c, "merge");
+                    e.verdict = "related";
+                    if !e.kinds.contains(&"merge") {
+                        e.kinds.push("merge");
                     }
-                    _ => break,
+                    forest.edges.push(e);
                 }
             }
-            // Next: the outside model closest to the tree.
+            order.push(m);
+        }
+    }
+
+    /// Prim: attaches the models of `rest` one by one, the one closest to the tree `order`
+    /// first, each under its [`Self::best_parent`].
+    fn attach_nearest(&self, mut rest: Vec<usize>, order: &mut Vec<usize>, forest: &mut Forest) {
+        let nearest = |x: usize, order: &[usize]| {
+            order
+                .iter()
+                .map(|&t| self.close(x, t))
+                .fold(f64::NEG_INFINITY, f64::max)
+        };
+        while !rest.is_empty() {
             let (k, _) = rest
                 .iter()
                 .enumerate()
-                .map(|(k, &x)| {
-                    let best = order
-                        .iter()
-                        .map(|&t| close(x, t))
-                        .fold(f64::NEG_INFINITY, f64::max);
-                    (k, best)
-                })
+                .map(|(k, &x)| (k, nearest(x, order)))
                 .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
                 .unwrap_or((0, 0.0));
             let x = rest.remove(k);
-            let best = order
-                .iter()
-                .map(|&t| close(x, t))
-                .fold(f64::NEG_INFINITY, f64::max);
-            let key = |t: usize| {
-                let tie = close(x, t) >= best - TIE_WINDOW;
-                (
-                    tie,
-                    tie && info(t).blocks == info(x).blocks,
-                    if tie {
-                        precision_rank(info(t).dtype.as_deref())
-                    } else {
-                        0
-                    },
-                    tie && get(x, t).is_some_and(aligned),
-                    tie && info(t).format != "gguf",
-                    if tie {
-                        usize::MAX - models[t].0.len()
-                    } else {
-                        0
-                    },
-                )
-            };
-            let mut p = order[0];
-            let mut pk = key(p);
-            let mut pc = close(x, p);
-            for &t in &order[1..] {
-                let k = key(t);
-                // The better key, then the closer; the earliest attached on exact ties.
-                if k > pk || (k == pk && close(x, t) > pc) {
-                    p = t;
-                    pk = k;
-                    pc = close(x, t);
-                }
-            }
-            tree_parent[x] = Some(p);
-            if let Some(c) = get(x, p) {
-                let lower = precision_rank(info(p).dtype.as_deref())
-                    > precision_rank(info(x).dtype.as_deref());
+            let p = self.best_parent(x, order, nearest(x, order));
+            forest.tree_parent[x] = Some(p);
+            if let Some(c) = self.get(x, p) {
+                let lower = precision_rank(self.info(p).dtype.as_deref())
+                    > precision_rank(self.info(x).dtype.as_deref());
                 let direction = if lower { "precision" } else { "tree-order" };
-                edges.push(edge(p, x, c, judgement(p, x), direction));
+                forest.edges.push(self.edge(p, x, c, direction));
             }
             order.push(x);
         }
-        families.push(Family {
-            id: f,
-            root: models[root].0.clone(),
-            members: order.iter().map(|&i| models[i].0.clone()).collect(),
-        });
     }
-    let out_models = (0..n)
-        .map(|i| CensusModel {
-            name: models[i].0.clone(),
-            source: info(i).source.clone(),
-            format: info(i).format.clone(),
-            architecture: info(i).architecture.clone(),
-            blocks: info(i).blocks,
-            dtype: info(i).dtype.clone(),
-            family: family_of[i],
-            parent: tree_parent[i].map(|p| models[p].0.clone()),
-        })
-        .collect();
-    Ok(Census {
-        schema_version: SCHEMA_VERSION,
-        alpha,
-        pairs_compared: pairs.len(),
-        models: out_models,
-        families,
-        edges,
-    })
+
+    fn parent_key(&self, x: usize, t: usize, best: f64) -> ParentKey {
+        let tie = self.close(x, t) >= best - TIE_WINDOW;
+        ParentKey {
+            tie,
+            same_depth: tie && self.info(t).blocks == self.info(x).blocks,
+            precision: if tie {
+                precision_rank(self.info(t).dtype.as_deref())
+            } else {
+                0
+            },
+            aligned: tie && self.get(x, t).is_some_and(aligned),
+            not_gguf: tie && self.info(t).format != "gguf",
+            short_name: if tie {
+                usize::MAX - self.name(t).len()
+            } else {
+                0
+            },
+        }
+    }
+
+    /// The parent of `x` among the tree members `order` (`best`: the closeness of the
+    /// closest): among those within the copy window of the closest, the same depth, then in
+    /// the same coordinates, then of higher precision, then not a GGUF, then the shorter
+    /// name, then the closer; the earliest attached on exact ties.
+    fn best_parent(&self, x: usize, order: &[usize], best: f64) -> usize {
+        let mut p = order[0];
+        let mut pk = self.parent_key(x, p, best);
+        let mut pc = self.close(x, p);
+        for &t in &order[1..] {
+            let k = self.parent_key(x, t, best);
+            if k > pk || (k == pk && self.close(x, t) > pc) {
+                p = t;
+                pk = k;
+                pc = self.close(x, t);
+            }
+        }
+        p
+    }
+
+    /// The census of the models, their `families` and the `forest`'s edges.
+    fn into_census(self, alpha: f64, families: Vec<Family>, forest: Forest) -> Census {
+        let models = (0..self.models.len())
+            .map(|i| CensusModel {
+                name: self.name(i).to_string(),
+                source: self.info(i).source.clone(),
+                format: self.info(i).format.clone(),
+                architecture: self.info(i).architecture.clone(),
+                blocks: self.info(i).blocks,
+                dtype: self.info(i).dtype.clone(),
+                family: forest.family_of[i],
+                parent: forest.tree_parent[i].map(|p| self.name(p).to_string()),
+            })
+            .collect();
+        Census {
+            schema_version: SCHEMA_VERSION,
+            alpha,
+            pairs_compared: self.pairs.len(),
+            models,
+            families,
+            edges: forest.edges,
+        }
+    }
 }
 
 /// Linear or spherical merges in family `g`, on the weight samples (`taoke compare
@@ -711,85 +876,111 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// One family drawn as a tree: inline SVG (no scripts, no Graphviz), the root on top, each
-/// model under its tree parent, edges coloured by verdict (same-weights dashed), the extra
-/// parents of a merge joined by dotted lines.
-fn family_svg(c: &Census, f: &Family) -> String {
-    const W: f64 = 230.0;
-    const H: f64 = 30.0;
-    const GAP_X: f64 = 20.0;
-    const GAP_Y: f64 = 60.0;
-    let parent_of = |m: &str| {
-        c.models
-            .iter()
-            .find(|x| x.name == m)
-            .and_then(|x| x.parent.clone())
-    };
-    let mut kids: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for m in &f.members {
-        if *m != f.root {
-            if let Some(p) = parent_of(m) {
-                if let Some(p) = f.members.iter().find(|x| **x == p) {
-                    kids.entry(p.as_str()).or_default().push(m.as_str());
+/// Box width, box height and the gaps between boxes of a family's tree drawing.
+const W: f64 = 230.0;
+const H: f64 = 30.0;
+const GAP_X: f64 = 20.0;
+const GAP_Y: f64 = 60.0;
+
+/// Where each member of a family sits in its tree drawing: (column, depth).
+struct TreeLayout<'a> {
+    pos: BTreeMap<&'a str, (f64, usize)>,
+    /// Columns taken (one per leaf).
+    columns: f64,
+}
+
+impl<'a> TreeLayout<'a> {
+    /// Depth-first from the root (then from members the tree does not reach): leaves take
+    /// the next column, parents sit over their children's middle.
+    fn of(c: &Census, f: &'a Family) -> Self {
+        let parent_of = |m: &str| {
+            c.models
+                .iter()
+                .find(|x| x.name == m)
+                .and_then(|x| x.parent.clone())
+        };
+        let mut kids: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for m in &f.members {
+            if *m != f.root {
+                if let Some(p) = parent_of(m) {
+                    if let Some(p) = f.members.iter().find(|x| **x == p) {
+                        kids.entry(p.as_str()).or_default().push(m.as_str());
+                    }
                 }
             }
         }
-    }
-    // Depth-first: leaves take the next column, parents sit over their children's middle.
-    let mut pos: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
-    fn place<'a>(
-        n: &'a str,
-        depth: usize,
-        kids: &BTreeMap<&'a str, Vec<&'a str>>,
-        next: &mut f64,
-        pos: &mut BTreeMap<&'a str, (f64, usize)>,
-    ) -> f64 {
-        if pos.contains_key(n) || depth > 10_000 {
-            return pos.get(n).map_or(0.0, |p| p.0);
+        let mut layout = TreeLayout {
+            pos: BTreeMap::new(),
+            columns: 0.0,
+        };
+        layout.place(f.root.as_str(), 0, &kids);
+        for m in &f.members {
+            if !layout.pos.contains_key(m.as_str()) {
+                layout.place(m.as_str(), 0, &kids);
+            }
         }
-        pos.insert(n, (0.0, depth));
+        layout
+    }
+
+    fn place(&mut self, n: &'a str, depth: usize, kids: &BTreeMap<&'a str, Vec<&'a str>>) -> f64 {
+        if self.pos.contains_key(n) || depth > 10_000 {
+            return self.pos.get(n).map_or(0.0, |p| p.0);
+        }
+        self.pos.insert(n, (0.0, depth));
         let xs: Vec<f64> = kids
             .get(n)
-            .map(|k| {
-                k.iter()
-                    .map(|&c| place(c, depth + 1, kids, next, pos))
-                    .collect()
-            })
+            .map(|k| k.iter().map(|&c| self.place(c, depth + 1, kids)).collect())
             .unwrap_or_default();
         let x = if xs.is_empty() {
-            let x = *next;
-            *next += 1.0;
+            let x = self.columns;
+            self.columns += 1.0;
             x
         } else {
             (xs[0] + xs[xs.len() - 1]) / 2.0
         };
-        pos.insert(n, (x, depth));
+        self.pos.insert(n, (x, depth));
         x
     }
-    let mut next = 0.0;
-    place(f.root.as_str(), 0, &kids, &mut next, &mut pos);
-    for m in &f.members {
-        if !pos.contains_key(m.as_str()) {
-            place(m.as_str(), 0, &kids, &mut next, &mut pos);
-        }
+
+    /// Width and height of the drawing.
+    fn size(&self) -> (f64, f64) {
+        let depth = self.pos.values().map(|p| p.1).max().unwrap_or(0);
+        let width = self.columns.max(1.0) * (W + GAP_X) + GAP_X;
+        let height = (depth + 1) as f64 * (H + GAP_Y) + GAP_Y / 2.0;
+        (width, height)
     }
-    let depth = pos.values().map(|p| p.1).max().unwrap_or(0);
-    let width = next.max(1.0) * (W + GAP_X) + GAP_X;
-    let height = (depth + 1) as f64 * (H + GAP_Y) + GAP_Y / 2.0;
-    let at = |n: &str| {
-        pos.get(n).map(|&(x, d)| {
+
+    /// Top-left corner of a member's box.
+    fn at(&self, n: &str) -> Option<(f64, f64)> {
+        self.pos.get(n).map(|&(x, d)| {
             (
                 GAP_X + x * (W + GAP_X),
                 GAP_Y / 2.0 + d as f64 * (H + GAP_Y),
             )
         })
-    };
+    }
+}
+
+/// One family drawn as a tree: inline SVG (no scripts, no Graphviz), the root on top, each
+/// model under its tree parent, edges coloured by verdict (same-weights dashed), the extra
+/// parents of a merge joined by dotted lines.
+fn family_svg(c: &Census, f: &Family) -> String {
+    let layout = TreeLayout::of(c, f);
+    let (width, height) = layout.size();
     let mut s = format!(
         "<svg class=\"tree\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\" aria-label=\"family {} tree\">",
         f.id
     );
+    svg_edges(&mut s, c, f, &layout);
+    svg_nodes(&mut s, f, &layout);
+    s.push_str("</svg>");
+    s
+}
+
+/// The edges into `f`'s members, labelled with verdict (or `merge`) and closeness.
+fn svg_edges(s: &mut String, c: &Census, f: &Family, layout: &TreeLayout) {
     for e in c.edges.iter().filter(|e| f.members.contains(&e.child)) {
-        let (Some((px, py)), Some((cx, cy))) = (at(&e.parent), at(&e.child)) else {
+        let (Some((px, py)), Some((cx, cy))) = (layout.at(&e.parent), layout.at(&e.child)) else {
             continue;
         };
         let dash = match (e.direction, e.verdict) {
@@ -813,8 +1004,13 @@ fn family_svg(c: &Census, f: &Family) -> String {
             e.closeness
         );
     }
+}
+
+/// One box per member, its name (the last 33 characters of a long one) inside, the full
+/// name as its title.
+fn svg_nodes(s: &mut String, f: &Family, layout: &TreeLayout) {
     for m in &f.members {
-        let Some((x, y)) = at(m) else { continue };
+        let Some((x, y)) = layout.at(m) else { continue };
         let label: String = if m.chars().count() > 34 {
             let tail: String = m
                 .chars()
@@ -839,8 +1035,6 @@ fn family_svg(c: &Census, f: &Family) -> String {
             esc(&label)
         );
     }
-    s.push_str("</svg>");
-    s
 }
 
 /// A self-contained HTML view of the forest: each family drawn as a tree (inline SVG), then

@@ -182,9 +182,6 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint) -> Result<FpComparison> {
 /// compared).
 pub fn compare_at(a: &Fingerprint, b: &Fingerprint, alpha: f64) -> Result<FpComparison> {
     let sh = shared(a, b);
-    let mut tests = Vec::new();
-    let mut ln_emb = None;
-    let mut cos_emb = f64::NEG_INFINITY;
     let (Some(ea), Some(eb), Some(ca), Some(cb)) = (&a.emb, &b.emb, &a.canon, &b.canon) else {
         return Ok(FpComparison {
             shared_anchors: sh.len(),
@@ -192,17 +189,44 @@ pub fn compare_at(a: &Fingerprint, b: &Fingerprint, alpha: f64) -> Result<FpComp
             closeness: 0.0,
             copy_like: false,
             layer_map: Vec::new(),
-            tests,
+            tests: Vec::new(),
         });
+    };
+    let emb = embedding_test(ea, eb, &sh)?;
+    let emb_related = emb.ln_p.is_some_and(|l| l < alpha.ln());
+    let blocks = if sh.len() >= 8 && ca.cols == cb.cols {
+        block_tests(a, b, ca, cb, &sh, alpha, emb_related)?
+    } else {
+        BlockFindings::none()
+    };
+    Ok(combine(a, b, sh.len(), emb, blocks))
+}
+
+/// The embedding-columns test on the shared anchors.
+struct EmbeddingFindings {
+    /// ln p-value (None: too few anchors or units to test).
+    ln_p: Option<f64>,
+    /// Mean cosine of the matched columns (−∞ when untested).
+    cos: f64,
+    test: Option<Test>,
+}
+
+/// Matches A's embedding columns to B's on the shared anchors (`sh`: pairs of anchor
+/// indices) and tests the matching against the identity.
+fn embedding_test(ea: &Matrix, eb: &Matrix, sh: &[(usize, usize)]) -> Result<EmbeddingFindings> {
+    let mut out = EmbeddingFindings {
+        ln_p: None,
+        cos: f64::NEG_INFINITY,
+        test: None,
     };
     if sh.len() >= 8 {
         let sa = rows(ea, sh.iter().map(|p| p.0))?;
         let sb = rows(eb, sh.iter().map(|p| p.1))?;
         let (ta, tb) = (sa.view().transpose(), sb.view().transpose());
         if let Some((lnp, rho, cos, n)) = phi(&ta, &tb) {
-            ln_emb = Some(lnp);
-            cos_emb = cos;
-            tests.push(Test {
+            out.ln_p = Some(lnp);
+            out.cos = cos;
+            out.test = Some(Test {
                 test: "embedding-columns",
                 scope: "embeddings".into(),
                 rho,
@@ -212,155 +236,266 @@ pub fn compare_at(a: &Fingerprint, b: &Fingerprint, alpha: f64) -> Result<FpComp
             });
         }
     }
-    let emb_related = ln_emb.is_some_and(|l| l < alpha.ln());
-    // Canonical alignment of B to A.
-    let mut ln_blocks = None;
-    let mut cos_blocks = f64::NEG_INFINITY;
-    let mut layer_map = Vec::new();
-    let mut copy_like = false;
-    if sh.len() >= 8 && ca.cols == cb.cols {
-        let sa = rows(ca, sh.iter().map(|p| p.0))?;
-        let sb = rows(cb, sh.iter().map(|p| p.1))?;
-        if let Some(q) = taoke_evidence::align::procrustes(sa.view(), sb.view()) {
-            let r = ca.cols;
-            let map = |u: &Matrix| -> Option<Matrix> {
-                if !u.cols.is_multiple_of(r) {
-                    return None;
-                }
-                let parts = u.cols / r;
-                let mut out = Matrix::zeros(u.rows, u.cols);
-                for p in 0..parts {
-                    let part = Matrix::from_fn(u.rows, r, |i, j| u.get(i, p * r + j));
-                    let m = taoke_evidence::align::matmul(part.view(), q.view());
-                    for i in 0..u.rows {
-                        out.data[i * u.cols + p * r..i * u.cols + (p + 1) * r]
-                            .copy_from_slice(m.row(i));
-                    }
-                }
-                Some(out)
-            };
-            let (la, lb) = (a.blocks.len(), b.blocks.len());
-            let all = la * lb <= MAX_BLOCK_PAIRS;
-            let mapped: Vec<Option<Matrix>> = b
-                .blocks
-                .iter()
-                .map(|x| x.as_ref().and_then(|x| map(&x.units)))
-                .collect();
-            let mut results: Vec<(usize, usize, f64, f64, f64, usize)> = Vec::new();
-            for (j, ub) in mapped.iter().enumerate() {
-                let Some(ub) = ub else { continue };
-                for (i, ua) in a.blocks.iter().enumerate() {
-                    let Some(ua) = ua else { continue };
-                    if !all {
-                        let ej = i as f64 * lb as f64 / la.max(1) as f64;
-                        if (j as f64 - ej).abs() > 2.0 {
-                            continue;
-                        }
-                    }
-                    let ib = b.blocks[j].as_ref();
-                    let (xa, xb) = common_units(ua, ub, ib);
-                    if let Some((lnp, rho, cos, n)) = phi_screen(&xa, &xb) {
-                        results.push((i, j, lnp, rho, cos, n));
-                    }
+    Ok(out)
+}
+
+/// What the block-units tests found.
+struct BlockFindings {
+    /// ln p-value of the best block pair, Bonferroni-corrected (None: no pair tested).
+    ln_p: Option<f64>,
+    /// Mean counted cosine of each block's best counterpart, both ways (−∞ when none).
+    cos: f64,
+    /// (B block, A block) of the significant counterparts.
+    layer_map: Vec<(u32, u32)>,
+    /// Every B block matched A's block at the same depth at copy level, equal depths.
+    copy_like: bool,
+    /// One `block-units` test per B block with a counterpart.
+    tests: Vec<Test>,
+}
+
+impl BlockFindings {
+    fn none() -> Self {
+        BlockFindings {
+            ln_p: None,
+            cos: f64::NEG_INFINITY,
+            layer_map: Vec::new(),
+            copy_like: false,
+            tests: Vec::new(),
+        }
+    }
+}
+
+/// The screening test of A's block `i` against B's block `j`: ln p-value, mean cosine and
+/// units matched (its ρ, of a subset, is never reported).
+#[derive(Debug, Clone, Copy)]
+struct BlockScreen {
+    i: usize,
+    j: usize,
+    ln_p: f64,
+    cos: f64,
+    n: usize,
+}
+
+/// Aligns B's canonical basis to A's (orthogonal Procrustes on the shared anchors' canonical
+/// coordinates), screens the block pairs, then measures each block's best counterpart.
+fn block_tests(
+    a: &Fingerprint,
+    b: &Fingerprint,
+    ca: &Matrix,
+    cb: &Matrix,
+    sh: &[(usize, usize)],
+    alpha: f64,
+    emb_related: bool,
+) -> Result<BlockFindings> {
+    let sa = rows(ca, sh.iter().map(|p| p.0))?;
+    let sb = rows(cb, sh.iter().map(|p| p.1))?;
+    let Some(q) = taoke_evidence::align::procrustes(sa.view(), sb.view()) else {
+        return Ok(BlockFindings::none());
+    };
+    let mapped: Vec<Option<Matrix>> = b
+        .blocks
+        .iter()
+        .map(|x| x.as_ref().and_then(|x| rotate_units(&x.units, &q, ca.cols)))
+        .collect();
+    let screens = screen_block_pairs(a, b, &mapped);
+    if screens.is_empty() {
+        return Ok(BlockFindings::none());
+    }
+    let m = screens.len() as f64;
+    let min = screens.iter().map(|r| r.ln_p).fold(f64::INFINITY, f64::min);
+    let ln_thr = alpha.ln() - m.ln();
+    let mut counterparts = Counterparts {
+        a,
+        b,
+        mapped: &mapped,
+        ln_thr,
+        emb_related,
+        // In a related pair, a block with no counterpart (pruned, or added by upscaling)
+        // adds 0, not the noisy cosine of its best unrelated block: two copies of the same
+        // model then sit equally close to a pruned relative.
+        related_pair: emb_related || screens.iter().any(|r| r.ln_p < ln_thr),
+        full: std::collections::BTreeMap::new(),
+        screens,
+    };
+    let mut out = counterparts.findings();
+    out.ln_p = Some((min + m.ln()).min(0.0));
+    Ok(out)
+}
+
+/// B's block units (each part of `r` columns) in A's canonical basis: multiplied by `q`.
+fn rotate_units(u: &Matrix, q: &Matrix, r: usize) -> Option<Matrix> {
+    if !u.cols.is_multiple_of(r) {
+        return None;
+    }
+    let parts = u.cols / r;
+    let mut out = Matrix::zeros(u.rows, u.cols);
+    for p in 0..parts {
+        let part = Matrix::from_fn(u.rows, r, |i, j| u.get(i, p * r + j));
+        let m = taoke_evidence::align::matmul(part.view(), q.view());
+        for i in 0..u.rows {
+            out.data[i * u.cols + p * r..i * u.cols + (p + 1) * r].copy_from_slice(m.row(i));
+        }
+    }
+    Some(out)
+}
+
+/// The screening test on every block pair ([`MAX_BLOCK_PAIRS`] at most; above, a band of
+/// two blocks around the diagonal), B's aligned units `mapped` against A's.
+fn screen_block_pairs(
+    a: &Fingerprint,
+    b: &Fingerprint,
+    mapped: &[Option<Matrix>],
+) -> Vec<BlockScreen> {
+    let (la, lb) = (a.blocks.len(), b.blocks.len());
+    let all = la * lb <= MAX_BLOCK_PAIRS;
+    let mut screens = Vec::new();
+    for (j, ub) in mapped.iter().enumerate() {
+        let Some(ub) = ub else { continue };
+        for (i, ua) in a.blocks.iter().enumerate() {
+            let Some(ua) = ua else { continue };
+            if !all {
+                let ej = i as f64 * lb as f64 / la.max(1) as f64;
+                if (j as f64 - ej).abs() > 2.0 {
+                    continue;
                 }
             }
-            if !results.is_empty() {
-                let m = results.len() as f64;
-                let min = results.iter().map(|r| r.2).fold(f64::INFINITY, f64::min);
-                ln_blocks = Some((min + m.ln()).min(0.0));
-                // Per block: the best counterpart (by p-value when significant, else by
-                // cosine, so disguised copies whose unit order changed still count as close).
-                // The screening subset decides; the chosen pairs are measured again on all
-                // stored units (closeness ranks copies finely; those p-values are not used).
-                let ln_thr = alpha.ln() - m.ln();
-                let mut full: std::collections::BTreeMap<(usize, usize), (f64, f64, usize)> =
-                    std::collections::BTreeMap::new();
-                let mut measure = |i: usize, j: usize, screen: (f64, f64, f64, usize)| {
-                    *full.entry((i, j)).or_insert_with(|| {
-                        // Measured in full when the pair is related (by this block, or by the
-                        // embedding test: a copy whose MLP units were permuted matches no
-                        // screening subset, yet its units all have counterparts).
-                        let worth = screen.0 < ln_thr || screen.2 > 0.9 || emb_related;
-                        worth
-                            .then(|| a.blocks[i].as_ref().zip(mapped[j].as_ref()))
-                            .flatten()
-                            .and_then(|(ua, ub)| {
-                                let (xa, xb) = common_units(ua, ub, b.blocks[j].as_ref());
-                                phi(&xa, &xb)
-                            })
-                            .map_or((screen.1, screen.2, screen.3), |(_, r, c, k)| (r, c, k))
-                    })
-                };
-                let pick = |rs: Vec<&(usize, usize, f64, f64, f64, usize)>| {
-                    let by_p = rs.iter().min_by(|x, y| x.2.total_cmp(&y.2)).copied();
-                    match by_p {
-                        Some(r) if r.2 < ln_thr => Some(*r),
-                        _ => rs.iter().max_by(|x, y| x.4.total_cmp(&y.4)).map(|r| **r),
-                    }
-                };
-                // In a related pair, a block with no counterpart (pruned, or added by
-                // upscaling) adds 0, not the noisy cosine of its best unrelated block: two
-                // copies of the same model then sit equally close to a pruned relative.
-                let related_pair = emb_related || results.iter().any(|r| r.2 < ln_thr);
-                let counted = |lnp: f64, cos: f64| {
-                    if !related_pair || lnp < ln_thr || cos > 0.9 {
-                        cos
-                    } else {
-                        0.0
-                    }
-                };
-                let mut cos_sum = 0.0;
-                let mut cos_n = 0usize;
-                let mut same_pos = 0usize;
-                for j in 0..lb {
-                    let Some((i, _, lnp, _, c0, n0)) =
-                        pick(results.iter().filter(|r| r.1 == j).collect())
-                    else {
-                        continue;
-                    };
-                    let (rho, cos, n) = measure(i, j, (lnp, 0.0, c0, n0));
-                    cos_sum += counted(lnp, cos);
-                    cos_n += 1;
-                    if lnp < ln_thr {
-                        layer_map.push((j as u32, i as u32));
-                        if i == j && cos >= COPY_COS {
-                            same_pos += 1;
-                        }
-                    }
-                    tests.push(Test {
-                        test: "block-units",
-                        scope: format!("block {j} ~ block {i}"),
-                        rho,
-                        log10_p: lnp / LN10,
-                        mean_cos: cos,
-                        n,
-                    });
-                }
-                // The other side's blocks too, so that closeness is symmetric.
-                for i in 0..la {
-                    let Some((_, j, lnp, _, c0, n0)) =
-                        pick(results.iter().filter(|r| r.0 == i).collect())
-                    else {
-                        continue;
-                    };
-                    cos_sum += counted(lnp, measure(i, j, (lnp, 0.0, c0, n0)).1);
-                    cos_n += 1;
-                }
-                // A related pair none of whose blocks found a counterpart (MLP units permuted
-                // in blocks wider than the fingerprint keeps, whose sampled units then differ)
-                // is ranked by its embedding columns instead.
-                if cos_n > 0 && (cos_sum > 0.0 || !related_pair) {
-                    cos_blocks = cos_sum / cos_n as f64;
-                }
-                copy_like = la == lb && same_pos == lb && lb > 0;
+            let (xa, xb) = common_units(ua, ub, b.blocks[j].as_ref());
+            if let Some((ln_p, _, cos, n)) = phi_screen(&xa, &xb) {
+                screens.push(BlockScreen { i, j, ln_p, cos, n });
             }
         }
     }
-    let ln_p = match (ln_emb, ln_blocks) {
+    screens
+}
+
+/// Each block's best counterpart on the other side: by p-value when significant, else by
+/// cosine, so disguised copies whose unit order changed still count as close. The screening
+/// subset decides; the chosen pairs are measured again on all stored units (closeness ranks
+/// copies finely; those p-values are not used).
+struct Counterparts<'a> {
+    a: &'a Fingerprint,
+    b: &'a Fingerprint,
+    mapped: &'a [Option<Matrix>],
+    screens: Vec<BlockScreen>,
+    /// ln α, Bonferroni-corrected for the pairs screened.
+    ln_thr: f64,
+    emb_related: bool,
+    /// The embedding test or some block pair relates the two.
+    related_pair: bool,
+    /// (ρ, mean cosine, units) of the pairs measured so far.
+    full: std::collections::BTreeMap<(usize, usize), (f64, f64, usize)>,
+}
+
+impl Counterparts<'_> {
+    /// The best of `rs` (the screens of one block against the other side's).
+    fn pick(&self, rs: Vec<&BlockScreen>) -> Option<BlockScreen> {
+        let by_p = rs.iter().min_by(|x, y| x.ln_p.total_cmp(&y.ln_p)).copied();
+        match by_p {
+            Some(r) if r.ln_p < self.ln_thr => Some(*r),
+            _ => rs
+                .iter()
+                .max_by(|x, y| x.cos.total_cmp(&y.cos))
+                .map(|r| **r),
+        }
+    }
+
+    /// (ρ, mean cosine, units) of the screened pair `s` on all stored units, when the pair
+    /// is related (by this block, or by the embedding test: a copy whose MLP units were
+    /// permuted matches no screening subset, yet its units all have counterparts); else the
+    /// screen's cosine and units with ρ 0.
+    fn measure(&mut self, s: &BlockScreen) -> (f64, f64, usize) {
+        let (i, j) = (s.i, s.j);
+        let worth = s.ln_p < self.ln_thr || s.cos > 0.9 || self.emb_related;
+        let (a, b, mapped) = (self.a, self.b, self.mapped);
+        *self.full.entry((i, j)).or_insert_with(|| {
+            worth
+                .then(|| a.blocks[i].as_ref().zip(mapped[j].as_ref()))
+                .flatten()
+                .and_then(|(ua, ub)| {
+                    let (xa, xb) = common_units(ua, ub, b.blocks[j].as_ref());
+                    phi(&xa, &xb)
+                })
+                .map_or((0.0, s.cos, s.n), |(_, r, c, k)| (r, c, k))
+        })
+    }
+
+    /// The cosine a block adds to closeness (0 for a block without a counterpart in a
+    /// related pair).
+    fn counted(&self, ln_p: f64, cos: f64) -> f64 {
+        if !self.related_pair || ln_p < self.ln_thr || cos > 0.9 {
+            cos
+        } else {
+            0.0
+        }
+    }
+
+    /// The layer map, the block tests and the closeness: B's blocks first, then A's (so that
+    /// closeness is symmetric).
+    fn findings(&mut self) -> BlockFindings {
+        let (la, lb) = (self.a.blocks.len(), self.b.blocks.len());
+        let mut out = BlockFindings::none();
+        let mut cos_sum = 0.0;
+        let mut cos_n = 0usize;
+        let mut same_pos = 0usize;
+        for j in 0..lb {
+            let Some(s) = self.pick(self.screens.iter().filter(|r| r.j == j).collect()) else {
+                continue;
+            };
+            let (rho, cos, n) = self.measure(&s);
+            cos_sum += self.counted(s.ln_p, cos);
+            cos_n += 1;
+            if s.ln_p < self.ln_thr {
+                out.layer_map.push((j as u32, s.i as u32));
+                if s.i == j && cos >= COPY_COS {
+                    same_pos += 1;
+                }
+            }
+            out.tests.push(Test {
+                test: "block-units",
+                scope: format!("block {j} ~ block {}", s.i),
+                rho,
+                log10_p: s.ln_p / LN10,
+                mean_cos: cos,
+                n,
+            });
+        }
+        for i in 0..la {
+            let Some(s) = self.pick(self.screens.iter().filter(|r| r.i == i).collect()) else {
+                continue;
+            };
+            let cos = self.measure(&s).1;
+            cos_sum += self.counted(s.ln_p, cos);
+            cos_n += 1;
+        }
+        // A related pair none of whose blocks found a counterpart (MLP units permuted in
+        // blocks wider than the fingerprint keeps, whose sampled units then differ) is ranked
+        // by its embedding columns instead.
+        if cos_n > 0 && (cos_sum > 0.0 || !self.related_pair) {
+            out.cos = cos_sum / cos_n as f64;
+        }
+        out.copy_like = la == lb && same_pos == lb && lb > 0;
+        out
+    }
+}
+
+/// The combined p-value (Bonferroni over the two test families), the closeness and whether
+/// the pair is a copy.
+fn combine(
+    a: &Fingerprint,
+    b: &Fingerprint,
+    shared_anchors: usize,
+    emb: EmbeddingFindings,
+    blocks: BlockFindings,
+) -> FpComparison {
+    let ln_p = match (emb.ln_p, blocks.ln_p) {
         (Some(x), Some(y)) => Some((x.min(y) + std::f64::consts::LN_2).min(0.0)),
         (Some(x), None) | (None, Some(x)) => Some(x.min(0.0)),
         (None, None) => None,
     };
+    let (cos_emb, cos_blocks, layer_map) = (emb.cos, blocks.cos, blocks.layer_map);
+    let mut copy_like = blocks.copy_like;
+    let mut tests: Vec<Test> = emb.test.into_iter().collect();
+    tests.extend(blocks.tests);
     // Block units see every disguise and every trained change; embeddings change little under
     // fine-tuning, so they rank only when no block could be compared.
     let mut closeness = if cos_blocks.is_finite() {
@@ -379,7 +514,7 @@ pub fn compare_at(a: &Fingerprint, b: &Fingerprint, alpha: f64) -> Result<FpComp
         .any(|t| t.test == "embedding-columns" && t.rho >= 0.999);
     let ids_only = |f: &Fingerprint| f.anchors.iter().all(|s| s.starts_with('#'));
     let bases_differ =
-        ids_only(a) != ids_only(b) && sh.len() < a.anchors.len().min(b.anchors.len());
+        ids_only(a) != ids_only(b) && shared_anchors < a.anchors.len().min(b.anchors.len());
     if bases_differ && emb_identity && cos_emb.is_finite() {
         closeness = cos_emb;
         let lb = b.blocks.len();
@@ -391,8 +526,8 @@ pub fn compare_at(a: &Fingerprint, b: &Fingerprint, alpha: f64) -> Result<FpComp
             copy_like = true;
         }
     }
-    Ok(FpComparison {
-        shared_anchors: sh.len(),
+    FpComparison {
+        shared_anchors,
         log10_p: ln_p.map(|l| l / LN10),
         closeness: if closeness.is_finite() {
             closeness
@@ -403,7 +538,7 @@ pub fn compare_at(a: &Fingerprint, b: &Fingerprint, alpha: f64) -> Result<FpComp
             || (cos_emb >= COPY_COS && a.blocks.len() == b.blocks.len() && cos_blocks >= COPY_COS),
         layer_map,
         tests,
-    })
+    }
 }
 
 /// The prescreen signature: anchors' hashes and the upper triangle of the cosine Gram matrix

@@ -579,119 +579,16 @@ impl Fingerprint {
     /// Parses a fingerprint; `file` names it in errors. Fails on another format version or
     /// algorithm ([`Error::Incompatible`]).
     pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Fingerprint> {
-        let bad = |m: String| Error::Format {
-            file: file.to_owned(),
-            message: m,
-        };
-        let h = taoke_safetensors::Header::parse(bytes).map_err(|e| bad(e.to_string()))?;
-        let version = h
-            .metadata
-            .get(KEY_VERSION)
-            .ok_or_else(|| bad("not a taoke fingerprint (no version key)".into()))?;
-        let algorithm = h.metadata.get(KEY_ALGORITHM).cloned().unwrap_or_default();
-        let legacy = algorithm == LEGACY_ALGORITHM;
-        let previous = algorithm == PREVIOUS_ALGORITHM;
-        if version != &FORMAT_VERSION.to_string()
-            || (algorithm != ALGORITHM && !legacy && !previous)
-        {
-            return Err(Error::Incompatible {
-                file: file.to_owned(),
-                found: format!("format {version}, algorithm {algorithm}"),
-                expected: format!("format {FORMAT_VERSION}, algorithm {ALGORITHM}"),
-            });
-        }
-        let info: ModelInfo = serde_json::from_str(
-            h.metadata
-                .get(KEY_MODEL)
-                .ok_or_else(|| bad("no model key".into()))?,
-        )
-        .map_err(|e| bad(format!("model key: {e}")))?;
-        let anchors: Vec<String> = serde_json::from_str(
-            h.metadata
-                .get(KEY_ANCHORS)
-                .ok_or_else(|| bad("no anchors key".into()))?,
-        )
-        .map_err(|e| bad(format!("anchors key: {e}")))?;
-        if anchors.len() > MAX_ANCHORS {
-            return Err(bad(format!(
-                "{} anchors, more than the cap of {MAX_ANCHORS}",
-                anchors.len()
-            )));
-        }
-        if info.blocks as usize > MAX_BLOCKS {
-            return Err(bad(format!(
-                "{} blocks, more than the cap of {MAX_BLOCKS}",
-                info.blocks
-            )));
-        }
-        // Tensors by name, looked up once each (a search per name was quadratic in the
-        // declared block count: 19 s at 65,536 blocks).
-        let by_name: std::collections::HashMap<&str, &taoke_safetensors::TensorEntry> =
-            h.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
-        let data = |name: &str| -> Result<Option<(Vec<u64>, Vec<f32>)>> {
-            let Some(t) = by_name.get(name) else {
-                return Ok(None);
-            };
-            let (b, e) = t.data_offsets;
-            let start = h
-                .data_start
-                .checked_add(b)
-                .ok_or_else(|| bad(format!("{name}: offset")))?;
-            let end = h
-                .data_start
-                .checked_add(e)
-                .ok_or_else(|| bad(format!("{name}: offset")))?;
-            let raw = bytes
-                .get(start as usize..end as usize)
-                .ok_or_else(|| bad(format!("tensor `{name}` past the end of the file")))?;
-            // The declared size must be the stored one before anything is allocated for it.
-            let n = t
-                .shape
-                .iter()
-                .try_fold(1u64, |a, &d| a.checked_mul(d))
-                .filter(|_| {
-                    matches!(
-                        t.dtype,
-                        taoke_dtype::Dtype::U32
-                            | taoke_dtype::Dtype::F32
-                            | taoke_dtype::Dtype::F16
-                            | taoke_dtype::Dtype::BF16
-                    )
-                });
-            if n.and_then(|n| t.dtype.bytes_for(n)) != Some(raw.len() as u64) {
-                return Err(bad(format!(
-                    "tensor `{name}`: {} bytes of {} for shape {:?}",
-                    raw.len(),
-                    t.dtype_name,
-                    t.shape
-                )));
-            }
-            let mut out = vec![0f32; n.unwrap_or(0) as usize];
-            if matches!(t.dtype, taoke_dtype::Dtype::U32) {
-                for (o, c) in out.iter_mut().zip(raw.chunks_exact(4)) {
-                    *o = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32;
-                }
-            } else {
-                taoke_dtype::decode_f32(t.dtype, raw, &mut out)
-                    .map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
-            }
-            Ok(Some((t.shape.clone(), out)))
-        };
-        let matrix = |name: &str| -> Result<Option<Matrix>> {
-            match data(name)? {
-                Some((s, v)) if s.len() == 2 => Matrix::new(s[0] as usize, s[1] as usize, v)
-                    .map(Some)
-                    .map_err(|e| bad(format!("tensor `{name}`: {e}"))),
-                Some(_) => Err(bad(format!("tensor `{name}`: not 2-D"))),
-                None => Ok(None),
-            }
-        };
-        let emb = matrix("embedding.anchors")?;
-        let canon = matrix("embedding.canonical")?;
+        let h = taoke_safetensors::Header::parse(bytes).map_err(|e| format_error(file, e))?;
+        let r = FpReader::new(bytes, file, &h);
+        let version = r.version()?;
+        let (info, anchors) = r.model_and_anchors()?;
+        let emb = r.matrix("embedding.anchors")?;
+        let canon = r.matrix("embedding.canonical")?;
         for (n, m) in [("embedding.anchors", &emb), ("embedding.canonical", &canon)] {
             if let Some(m) = m {
                 if m.rows != anchors.len() {
-                    return Err(bad(format!(
+                    return Err(r.bad(format!(
                         "tensor `{n}`: {} rows for {} anchors",
                         m.rows,
                         anchors.len()
@@ -699,69 +596,9 @@ impl Fingerprint {
                 }
             }
         }
-        let mut blocks = Vec::new();
-        for i in 0..info.blocks {
-            let units = matrix(&format!("blocks.{i}.units"))?;
-            let index = data(&format!("blocks.{i}.unit_index"))?;
-            let total = data(&format!("blocks.{i}.unit_total"))?;
-            blocks.push(match (units, index) {
-                (Some(u), Some((_, idx))) if idx.len() == u.rows => Some(BlockUnits {
-                    units: u,
-                    index: idx.iter().map(|&x| x as u32).collect(),
-                    total: total.and_then(|t| t.1.first().copied()).unwrap_or(0.0) as u32,
-                }),
-                (None, None) => None,
-                _ => return Err(bad(format!("block {i}: units and index disagree"))),
-            });
-        }
-        if legacy
-            && blocks
-                .iter()
-                .flatten()
-                .any(|b| b.index.len() as u64 != u64::from(b.total))
-        {
-            return Err(Error::Incompatible {
-                file: file.to_owned(),
-                found: format!(
-                    "format {version}, algorithm {algorithm} with blocks of more than {UNITS} units (selected by norm)"
-                ),
-                expected: format!("format {FORMAT_VERSION}, algorithm {ALGORITHM}"),
-            });
-        }
-        // Weight samples: `/3` model fingerprints only (earlier ones have none).
-        let samples = match (algorithm == ALGORITHM, h.metadata.get(KEY_SAMPLES)) {
-            (true, Some(js)) => {
-                let mut ms: Vec<crate::samples::SampledMatrix> =
-                    serde_json::from_str(js).map_err(|e| bad(format!("samples key: {e}")))?;
-                if ms.len() > MAX_SAMPLED_MATRICES {
-                    return Err(bad(format!(
-                        "{} sampled matrices, more than the cap of {MAX_SAMPLED_MATRICES}",
-                        ms.len()
-                    )));
-                }
-                let want: usize = ms.iter().map(|m| m.n as usize).sum();
-                let (_, vals) = data("samples.values")?
-                    .ok_or_else(|| bad("samples key without `samples.values`".into()))?;
-                if vals.len() != want {
-                    return Err(bad(format!(
-                        "tensor `samples.values`: {} values for {want} sampled positions",
-                        vals.len()
-                    )));
-                }
-                let mut at = 0;
-                for m in &mut ms {
-                    m.values = vals[at..at + m.n as usize].to_vec();
-                    at += m.n as usize;
-                }
-                Some(WeightSamples { matrices: ms })
-            }
-            (true, None) if emb.is_some() => {
-                return Err(bad(format!(
-                    "{ALGORITHM} fingerprint without weight samples"
-                )))
-            }
-            _ => None,
-        };
+        let blocks = r.blocks(info.blocks)?;
+        version.check_blocks(&blocks, file)?;
+        let samples = r.samples(&version, emb.is_some())?;
         Ok(Fingerprint {
             info,
             anchors,
@@ -777,5 +614,238 @@ impl Fingerprint {
         taoke_safetensors::Header::parse(bytes)
             .map(|h| h.metadata.contains_key(KEY_VERSION))
             .unwrap_or(false)
+    }
+}
+
+fn format_error(file: &str, e: impl std::fmt::Display) -> Error {
+    Error::Format {
+        file: file.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// A fingerprint file's format version and algorithm, once known to be readable.
+struct FpVersion {
+    version: String,
+    algorithm: String,
+}
+
+impl FpVersion {
+    /// Fingerprints of the legacy algorithm whose blocks were thinned (units selected by
+    /// norm) cannot be compared with today's: [`Error::Incompatible`].
+    fn check_blocks(&self, blocks: &[Option<BlockUnits>], file: &str) -> Result<()> {
+        let thinned = blocks
+            .iter()
+            .flatten()
+            .any(|b| b.index.len() as u64 != u64::from(b.total));
+        if self.algorithm == LEGACY_ALGORITHM && thinned {
+            let (version, algorithm) = (&self.version, &self.algorithm);
+            return Err(Error::Incompatible {
+                file: file.to_owned(),
+                found: format!(
+                    "format {version}, algorithm {algorithm} with blocks of more than {UNITS} units (selected by norm)"
+                ),
+                expected: format!("format {FORMAT_VERSION}, algorithm {ALGORITHM}"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Reads the parts of one fingerprint file: metadata keys and tensors, every size checked
+/// before anything is allocated for it.
+struct FpReader<'a> {
+    bytes: &'a [u8],
+    file: &'a str,
+    h: &'a taoke_safetensors::Header,
+    /// Tensors by name, looked up once each (a search per name was quadratic in the
+    /// declared block count: 19 s at 65,536 blocks).
+    by_name: std::collections::HashMap<&'a str, &'a taoke_safetensors::TensorEntry>,
+}
+
+impl<'a> FpReader<'a> {
+    fn new(bytes: &'a [u8], file: &'a str, h: &'a taoke_safetensors::Header) -> Self {
+        let by_name = h.tensors.iter().map(|t| (t.name.as_str(), t)).collect();
+        FpReader {
+            bytes,
+            file,
+            h,
+            by_name,
+        }
+    }
+
+    fn bad(&self, m: String) -> Error {
+        format_error(self.file, m)
+    }
+
+    /// The format version and algorithm, when this build reads them.
+    fn version(&self) -> Result<FpVersion> {
+        let meta = &self.h.metadata;
+        let version = meta
+            .get(KEY_VERSION)
+            .ok_or_else(|| self.bad("not a taoke fingerprint (no version key)".into()))?;
+        let algorithm = meta.get(KEY_ALGORITHM).cloned().unwrap_or_default();
+        let known = [ALGORITHM, LEGACY_ALGORITHM, PREVIOUS_ALGORITHM].contains(&algorithm.as_str());
+        if version != &FORMAT_VERSION.to_string() || !known {
+            return Err(Error::Incompatible {
+                file: self.file.to_owned(),
+                found: format!("format {version}, algorithm {algorithm}"),
+                expected: format!("format {FORMAT_VERSION}, algorithm {ALGORITHM}"),
+            });
+        }
+        Ok(FpVersion {
+            version: version.clone(),
+            algorithm,
+        })
+    }
+
+    /// The model key and the anchors key, within their caps.
+    fn model_and_anchors(&self) -> Result<(ModelInfo, Vec<String>)> {
+        let meta = &self.h.metadata;
+        let info: ModelInfo = serde_json::from_str(
+            meta.get(KEY_MODEL)
+                .ok_or_else(|| self.bad("no model key".into()))?,
+        )
+        .map_err(|e| self.bad(format!("model key: {e}")))?;
+        let anchors: Vec<String> = serde_json::from_str(
+            meta.get(KEY_ANCHORS)
+                .ok_or_else(|| self.bad("no anchors key".into()))?,
+        )
+        .map_err(|e| self.bad(format!("anchors key: {e}")))?;
+        if anchors.len() > MAX_ANCHORS {
+            return Err(self.bad(format!(
+                "{} anchors, more than the cap of {MAX_ANCHORS}",
+                anchors.len()
+            )));
+        }
+        if info.blocks as usize > MAX_BLOCKS {
+            return Err(self.bad(format!(
+                "{} blocks, more than the cap of {MAX_BLOCKS}",
+                info.blocks
+            )));
+        }
+        Ok((info, anchors))
+    }
+
+    /// Shape and values (as f32) of tensor `name`, if present.
+    fn data(&self, name: &str) -> Result<Option<(Vec<u64>, Vec<f32>)>> {
+        let bad = |m: String| self.bad(m);
+        let Some(t) = self.by_name.get(name) else {
+            return Ok(None);
+        };
+        let (b, e) = t.data_offsets;
+        let start = self
+            .h
+            .data_start
+            .checked_add(b)
+            .ok_or_else(|| bad(format!("{name}: offset")))?;
+        let end = self
+            .h
+            .data_start
+            .checked_add(e)
+            .ok_or_else(|| bad(format!("{name}: offset")))?;
+        let raw = self
+            .bytes
+            .get(start as usize..end as usize)
+            .ok_or_else(|| bad(format!("tensor `{name}` past the end of the file")))?;
+        // The declared size must be the stored one before anything is allocated for it.
+        let n = t
+            .shape
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .filter(|_| {
+                matches!(
+                    t.dtype,
+                    taoke_dtype::Dtype::U32
+                        | taoke_dtype::Dtype::F32
+                        | taoke_dtype::Dtype::F16
+                        | taoke_dtype::Dtype::BF16
+                )
+            });
+        if n.and_then(|n| t.dtype.bytes_for(n)) != Some(raw.len() as u64) {
+            return Err(bad(format!(
+                "tensor `{name}`: {} bytes of {} for shape {:?}",
+                raw.len(),
+                t.dtype_name,
+                t.shape
+            )));
+        }
+        let mut out = vec![0f32; n.unwrap_or(0) as usize];
+        if matches!(t.dtype, taoke_dtype::Dtype::U32) {
+            for (o, c) in out.iter_mut().zip(raw.chunks_exact(4)) {
+                *o = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32;
+            }
+        } else {
+            taoke_dtype::decode_f32(t.dtype, raw, &mut out)
+                .map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        }
+        Ok(Some((t.shape.clone(), out)))
+    }
+
+    /// Tensor `name` as a matrix (it must be 2-D), if present.
+    fn matrix(&self, name: &str) -> Result<Option<Matrix>> {
+        match self.data(name)? {
+            Some((s, v)) if s.len() == 2 => Matrix::new(s[0] as usize, s[1] as usize, v)
+                .map(Some)
+                .map_err(|e| self.bad(format!("tensor `{name}`: {e}"))),
+            Some(_) => Err(self.bad(format!("tensor `{name}`: not 2-D"))),
+            None => Ok(None),
+        }
+    }
+
+    /// The units of each of the `count` blocks (None for a block without them).
+    fn blocks(&self, count: u32) -> Result<Vec<Option<BlockUnits>>> {
+        let mut blocks = Vec::new();
+        for i in 0..count {
+            let units = self.matrix(&format!("blocks.{i}.units"))?;
+            let index = self.data(&format!("blocks.{i}.unit_index"))?;
+            let total = self.data(&format!("blocks.{i}.unit_total"))?;
+            blocks.push(match (units, index) {
+                (Some(u), Some((_, idx))) if idx.len() == u.rows => Some(BlockUnits {
+                    units: u,
+                    index: idx.iter().map(|&x| x as u32).collect(),
+                    total: total.and_then(|t| t.1.first().copied()).unwrap_or(0.0) as u32,
+                }),
+                (None, None) => None,
+                _ => return Err(self.bad(format!("block {i}: units and index disagree"))),
+            });
+        }
+        Ok(blocks)
+    }
+
+    /// Weight samples: `/3` model fingerprints only (earlier ones have none; a `/3` model
+    /// fingerprint, one with embeddings, must have them).
+    fn samples(&self, v: &FpVersion, has_emb: bool) -> Result<Option<WeightSamples>> {
+        let js = match (v.algorithm == ALGORITHM, self.h.metadata.get(KEY_SAMPLES)) {
+            (true, Some(js)) => js,
+            (true, None) if has_emb => {
+                return Err(self.bad(format!("{ALGORITHM} fingerprint without weight samples")))
+            }
+            _ => return Ok(None),
+        };
+        let mut ms: Vec<crate::samples::SampledMatrix> =
+            serde_json::from_str(js).map_err(|e| self.bad(format!("samples key: {e}")))?;
+        if ms.len() > MAX_SAMPLED_MATRICES {
+            return Err(self.bad(format!(
+                "{} sampled matrices, more than the cap of {MAX_SAMPLED_MATRICES}",
+                ms.len()
+            )));
+        }
+        let want: usize = ms.iter().map(|m| m.n as usize).sum();
+        let (_, vals) = self
+            .data("samples.values")?
+            .ok_or_else(|| self.bad("samples key without `samples.values`".into()))?;
+        if vals.len() != want {
+            return Err(self.bad(format!(
+                "tensor `samples.values`: {} values for {want} sampled positions",
+                vals.len()
+            )));
+        }
+        let mut at = 0;
+        for m in &mut ms {
+            m.values = vals[at..at + m.n as usize].to_vec();
+            at += m.n as usize;
+        }
+        Ok(Some(WeightSamples { matrices: ms }))
     }
 }

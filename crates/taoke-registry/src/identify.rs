@@ -229,107 +229,33 @@ pub fn identify(
     let qs = Screen::of(query);
     let top = prescreen(&qs, entries, opts.candidates);
     let tested = top.len();
-    let ln_alpha = opts.alpha.log10();
-    let corr = (tested.max(1) as f64).log10();
-    let mut matches = Vec::new();
-    let mut fps = Vec::new();
     let loaded: Vec<(usize, f64, Fingerprint)> = top
         .into_iter()
         .map(|(i, s)| load(i).map(|fp| (i, s, fp)))
         .collect::<Result<_>>()?;
-    use rayon::prelude::*;
-    let compared: Vec<(
-        usize,
-        f64,
-        bool,
-        crate::compare::FpComparison,
-        String,
-        Option<String>,
-    )> = loaded
-        .par_iter()
-        .map(|(i, s, fp)| {
-            compare_at(fp, query, opts.alpha).map(|c| {
-                (
-                    *i,
-                    *s,
-                    identical(fp, query),
-                    c,
-                    fp.info.format.clone(),
-                    fp.info.dtype.clone(),
-                )
-            })
-        })
-        .collect::<Result<_>>()?;
-    for ((i, score, same, c, format, dtype), (_, _, fp)) in compared.into_iter().zip(loaded) {
-        let corrected = c.log10_p.map(|l| (l + corr).min(0.0));
-        let verdict = match corrected {
-            Some(l) if l < ln_alpha => {
-                if same {
-                    "identical"
-                } else if c.copy_like {
-                    "same-weights"
-                } else {
-                    "related"
-                }
-            }
-            Some(l) if l >= -2.0 => "independent",
-            _ => "inconclusive",
-        };
-        let e = &entries[i];
-        matches.push(Match {
-            name: e.name.clone(),
-            publisher: e.publisher.clone(),
-            verdict,
-            log10_p: c.log10_p,
-            log10_p_corrected: corrected,
-            screen: score,
-            closeness: c.closeness,
-            shared_anchors: c.shared_anchors,
-            layer_map: c.layer_map,
-            format,
-            aligned: aligned(&c.tests),
-            dtype,
-            direction: None,
-            direction_reason: None,
-            evidence: c.tests,
-        });
+    let corr = (tested.max(1) as f64).log10();
+    let mut matches = Vec::new();
+    let mut fps = Vec::new();
+    for (candidate, (_, _, fp)) in compare_candidates(query, &loaded, opts.alpha)?
+        .into_iter()
+        .zip(loaded)
+    {
+        let entry = &entries[candidate.index];
+        matches.push(candidate.into_match(entry, corr, opts.alpha));
         fps.push(fp);
     }
     direction(&mut matches, &fps, query, opts.alpha)?;
     let merge_of = merge_of(query, &matches, &fps);
     rank(&mut matches, &query.info);
     let known = matches.first().is_some_and(rel);
-    let summary = match matches.first() {
-        Some(m) if known => format!(
-            "{}: {} (p ≤ 1e{:.0} after testing {} candidates, closeness {:.4})",
-            m.name,
-            m.verdict,
-            m.log10_p_corrected.unwrap_or(0.0).ceil(),
-            tested,
-            m.closeness
-        ),
-        _ => format!(
-            "no known ancestor among {} entries ({} tested exactly; none below α = {:e})",
-            entries.len(),
-            tested,
-            opts.alpha
-        ),
-    };
-    let summary = match &merge_of {
-        Some(mo) if known => format!("{summary}; the query is {}", mo.describe()),
-        _ => summary,
-    };
-    let same_tokenizer = match query.info.tokenizer.as_ref() {
-        Some(t) => entries
-            .iter()
-            .filter(|e| e.tokenizer_hash.as_deref() == Some(t.set_hash.as_str()))
-            .map(|e| TokenizerMatch {
-                name: e.name.clone(),
-                publisher: e.publisher.clone(),
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    let summary = summary(
+        &matches,
+        merge_of.as_ref(),
+        known,
+        entries.len(),
+        tested,
+        opts.alpha,
+    );
     Ok(Identification {
         schema_version: SCHEMA_VERSION,
         query: query.info.clone(),
@@ -343,9 +269,128 @@ pub fn identify(
         tested,
         alpha: opts.alpha,
         matches,
-        same_tokenizer,
+        same_tokenizer: same_tokenizer(query, entries),
         merge_of,
     })
+}
+
+/// One prescreened entry compared with the query.
+struct Candidate {
+    /// Index into the entries.
+    index: usize,
+    /// Prescreen score.
+    screen: f64,
+    /// The entry's fingerprint is the query's, bit for bit.
+    identical: bool,
+    comparison: crate::compare::FpComparison,
+    format: String,
+    dtype: Option<String>,
+}
+
+/// Compares the query with each loaded entry (`(index, prescreen score, fingerprint)`), in
+/// parallel, in the order given.
+fn compare_candidates(
+    query: &Fingerprint,
+    loaded: &[(usize, f64, Fingerprint)],
+    alpha: f64,
+) -> Result<Vec<Candidate>> {
+    use rayon::prelude::*;
+    loaded
+        .par_iter()
+        .map(|(i, s, fp)| {
+            compare_at(fp, query, alpha).map(|c| Candidate {
+                index: *i,
+                screen: *s,
+                identical: identical(fp, query),
+                comparison: c,
+                format: fp.info.format.clone(),
+                dtype: fp.info.dtype.clone(),
+            })
+        })
+        .collect()
+}
+
+impl Candidate {
+    /// The match of `entry`, its p-value Bonferroni-corrected by `corr` (log10 of the
+    /// candidates tested) and judged at `alpha`; its direction is filled later.
+    fn into_match(self, entry: &EntryRef, corr: f64, alpha: f64) -> Match {
+        let c = self.comparison;
+        let corrected = c.log10_p.map(|l| (l + corr).min(0.0));
+        let verdict = match corrected {
+            Some(l) if l < alpha.log10() => {
+                if self.identical {
+                    "identical"
+                } else if c.copy_like {
+                    "same-weights"
+                } else {
+                    "related"
+                }
+            }
+            Some(l) if l >= -2.0 => "independent",
+            _ => "inconclusive",
+        };
+        Match {
+            name: entry.name.clone(),
+            publisher: entry.publisher.clone(),
+            verdict,
+            log10_p: c.log10_p,
+            log10_p_corrected: corrected,
+            screen: self.screen,
+            closeness: c.closeness,
+            shared_anchors: c.shared_anchors,
+            layer_map: c.layer_map,
+            format: self.format,
+            aligned: aligned(&c.tests),
+            dtype: self.dtype,
+            direction: None,
+            direction_reason: None,
+            evidence: c.tests,
+        }
+    }
+}
+
+/// The one-line summary: the best match when it is related (and the merge the query is,
+/// if any), else "no known ancestor".
+fn summary(
+    matches: &[Match],
+    merge_of: Option<&taoke_evidence::MergeFinding>,
+    known: bool,
+    entries: usize,
+    tested: usize,
+    alpha: f64,
+) -> String {
+    let summary = match matches.first() {
+        Some(m) if known => format!(
+            "{}: {} (p ≤ 1e{:.0} after testing {} candidates, closeness {:.4})",
+            m.name,
+            m.verdict,
+            m.log10_p_corrected.unwrap_or(0.0).ceil(),
+            tested,
+            m.closeness
+        ),
+        _ => format!(
+            "no known ancestor among {entries} entries ({tested} tested exactly; none below α = {alpha:e})",
+        ),
+    };
+    match merge_of {
+        Some(mo) if known => format!("{summary}; the query is {}", mo.describe()),
+        _ => summary,
+    }
+}
+
+/// The entries with the query's tokenizer (same token set).
+fn same_tokenizer(query: &Fingerprint, entries: &[EntryRef]) -> Vec<TokenizerMatch> {
+    match query.info.tokenizer.as_ref() {
+        Some(t) => entries
+            .iter()
+            .filter(|e| e.tokenizer_hash.as_deref() == Some(t.set_hash.as_str()))
+            .map(|e| TokenizerMatch {
+                name: e.name.clone(),
+                publisher: e.publisher.clone(),
+            })
+            .collect(),
+        None => Vec::new(),
+    }
 }
 
 fn rel(m: &Match) -> bool {

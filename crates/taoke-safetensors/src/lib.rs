@@ -6,10 +6,11 @@
 //!
 //! - parses the header from a byte slice ([`Header::parse`]) without touching tensor data, and
 //!   validates every offset against the data length it is given, with checked arithmetic;
-//! - is tolerant: an unknown dtype string is kept by name ([`Dtype::Unknown`]), and non-string
-//!   `__metadata__` values are kept as JSON text rather than rejected;
+//! - is tolerant: an unknown dtype string is kept by name
+//!   ([`taoke_dtype::Dtype::Unknown`]), and non-string `__metadata__` values are kept as JSON
+//!   text rather than rejected;
 //! - parses sharded-checkpoint indexes (`model.safetensors.index.json`, [`ShardIndex`]);
-//! - writes files ([`write`]) for tests and for the zoo.
+//! - writes files ([`write()`]) for tests and for the zoo.
 //!
 //! Caps: the header is at most [`MAX_HEADER_LEN`] bytes and holds at most [`MAX_TENSORS`]
 //! tensors of at most [`MAX_DIMS`] dimensions.
