@@ -192,8 +192,9 @@ fn profile_candidates(fa: &[Option<Matrix>], fb: &[Option<Matrix>]) -> Vec<(u32,
     out
 }
 
-/// Unit features of every block of both sides. Large models: on a seeded subset of units
-/// (the same on both sides when the widths agree), so all blocks fit in memory.
+/// Unit features of every block of both sides. Large models: on a seeded subset of
+/// [`SCREEN_UNITS`] units, the same indices on both sides (among the units both sides have
+/// when the widths differ), so all blocks fit in memory whatever the widths.
 #[allow(clippy::type_complexity)]
 fn screening_features(
     va: &ModelView<'_>,
@@ -209,8 +210,11 @@ fn screening_features(
             units::unit_count(v, i, None)?,
             units::unit_count(o, j, None)?,
         );
-        (large && h == g && h > SCREEN_UNITS)
-            .then(|| SplitMix64::new(opts.seed ^ SEED_UNITS).sample_sorted(h, SCREEN_UNITS))
+        // The same indices on both sides, drawn among the units both have (so a width-pruned
+        // copy keeps its identity matching), independently of the weights.
+        let shared = h.min(g);
+        (large && shared > SCREEN_UNITS)
+            .then(|| SplitMix64::new(opts.seed ^ SEED_UNITS).sample_sorted(shared, SCREEN_UNITS))
     };
     let fa: Vec<Option<Matrix>> = (0..la)
         .map(|i| {
