@@ -568,7 +568,7 @@ fn blocks_from_names(
 /// The head dimension: the configuration's when it divides the widths, else the candidate
 /// with the strongest head structure on Q/K/V rows.
 fn pick_head_dim(config_hd: Option<u64>, d: u64, kv: Option<u64>) -> Vec<u64> {
-    let fits = |h: u64| h > 1 && d % h == 0 && kv.is_none_or(|k| k % h == 0);
+    let fits = |h: u64| h > 1 && d.is_multiple_of(h) && kv.is_none_or(|k| k.is_multiple_of(h));
     match config_hd.filter(|&h| fits(h)) {
         Some(h) => vec![h],
         None => HEAD_DIMS.iter().copied().filter(|&h| fits(h)).collect(),
