@@ -45,6 +45,10 @@ use crate::{AnatomyError, TensorDesc, TensorSource};
 /// Most rows of a matrix read for its statistics.
 pub const MAX_SAMPLE_ROWS: u64 = 1024;
 
+/// Most values read from one matrix (fewer rows are sampled from very wide matrices; a
+/// matrix with longer rows is skipped).
+pub const MAX_SAMPLE_VALUES: u64 = 1 << 25;
+
 /// Rows per sampled chunk (chunks are aligned, so they hold whole heads).
 const CHUNK_ROWS: u64 = 256;
 
@@ -510,6 +514,9 @@ struct Stat {
 /// Rows kept per matrix to pair gate and up by the alignment of their units.
 const PAIR_ROWS: usize = 128;
 
+/// Most values kept for pairing over a whole class (256 MiB of f32).
+const PAIR_KEPT_VALUES: u64 = 1 << 26;
+
 fn read_stats(
     tensors: &[TensorDesc],
     src: &dyn TensorSource,
@@ -522,11 +529,17 @@ fn read_stats(
     for &i in members {
         let t = &tensors[i];
         let [r, c] = t.shape[..] else { continue };
-        let rows = sample_rows(r);
+        if c == 0 || c > MAX_SAMPLE_VALUES {
+            continue;
+        }
+        let mut rows = sample_rows(r);
+        rows.truncate((MAX_SAMPLE_VALUES / c) as usize);
         let v = read_rows(src, t, i, &rows)?;
         let mut f = features(&v, &rows, c, hd);
         let kept = if keep_rows && !transposed {
-            let step = rows.len().div_ceil(PAIR_ROWS).max(1);
+            // At most PAIR_KEPT_VALUES kept over the whole class.
+            let budget = (PAIR_KEPT_VALUES / (members.len() as u64 * c).max(1)) as usize;
+            let step = rows.len().div_ceil(PAIR_ROWS.min(budget).max(16)).max(1);
             v.chunks_exact(c as usize)
                 .step_by(step)
                 .flatten()
@@ -693,7 +706,7 @@ fn decide_two(
     layers: u64,
 ) -> Vec<SingleRole> {
     let mut out: Vec<(bool, f64)> = vec![(false, 0.0); stats.len()];
-    match pairs {
+    match pairs.filter(|p| !p.is_empty()) {
         Some(pairs) => {
             let gaps: Vec<f64> = pairs
                 .iter()
@@ -1039,14 +1052,16 @@ fn drop_outlier(
     let logs: Vec<f64> = stats.iter().map(|s| s.f.std.max(1e-30).ln()).collect();
     let mut sorted = logs.clone();
     sorted.sort_by(f64::total_cmp);
-    let med = sorted[sorted.len() / 2];
-    let far =
-        (0..logs.len()).max_by(|&a, &b| (logs[a] - med).abs().total_cmp(&(logs[b] - med).abs()));
+    let Some(&med) = sorted.get(sorted.len() / 2) else {
+        return Ok(members.to_vec());
+    };
+    let far = (0..logs.len())
+        .max_by(|&a, &b| (logs[a] - med).abs().total_cmp(&(logs[b] - med).abs()))
+        .map(|k| stats[k].index);
     Ok(members
         .iter()
-        .enumerate()
-        .filter(|&(k, _)| Some(k) != far)
-        .map(|(_, &i)| i)
+        .copied()
+        .filter(|&i| Some(i) != far)
         .collect())
 }
 

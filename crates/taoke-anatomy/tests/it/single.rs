@@ -156,6 +156,8 @@ fn stories260k_opaque_roles() {
     }
 }
 
+/// Prints the tally for the checkpoints listed in `SINGLE_PATHS` (comma-separated): the
+/// accuracy figures of the report.
 #[test]
 #[ignore]
 fn measure_paths() {
@@ -163,102 +165,5 @@ fn measure_paths() {
     for p in list.split(',').filter(|p| !p.is_empty()) {
         let t = measure(&load(std::path::Path::new(p)), 11);
         eprintln!("  unknown block matrices: {}", t.unknown_matrices);
-    }
-}
-
-#[test]
-#[ignore]
-fn debug_pairs() {
-    let p = std::env::var("SINGLE_PATHS").unwrap();
-    let l = load(std::path::Path::new(&p));
-    let a = l.anatomy();
-    let find = |b: u32, r: Role| {
-        a.tensors
-            .iter()
-            .position(|t| {
-                t.canonical.block == Some(b)
-                    && t.canonical.role == r
-                    && t.canonical.param == taoke_anatomy::Param::Weight
-            })
-            .unwrap()
-    };
-    let nb = a.description.layers.as_ref().unwrap().value as u32;
-    let norms = |i: usize| -> (Vec<f64>, Vec<f32>, usize) {
-        let v = l.values(i);
-        let c = l.tensors[i].shape[1] as usize;
-        (
-            v.chunks(c)
-                .map(|r| r.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt())
-                .collect(),
-            v,
-            c,
-        )
-    };
-    let cols_of = |i: usize| -> (Vec<f64>, Vec<f32>, usize) {
-        // transpose
-        let v = l.values(i);
-        let (r, c) = (
-            l.tensors[i].shape[0] as usize,
-            l.tensors[i].shape[1] as usize,
-        );
-        let mut t = vec![0f32; v.len()];
-        for x in 0..r {
-            for y in 0..c {
-                t[y * r + x] = v[x * c + y];
-            }
-        }
-        (
-            t.chunks(r)
-                .map(|q| q.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt())
-                .collect(),
-            t,
-            r,
-        )
-    };
-    let cos = |x: &(Vec<f64>, Vec<f32>, usize), y: &(Vec<f64>, Vec<f32>, usize)| -> f64 {
-        let c = x.2;
-        let mut s = 0.0;
-        let n = x.0.len().min(y.0.len()).min(256);
-        for i in 0..n {
-            let d: f64 = x.1[i * c..(i + 1) * c]
-                .iter()
-                .zip(&y.1[i * c..(i + 1) * c])
-                .map(|(a, b)| f64::from(*a) * f64::from(*b))
-                .sum();
-            s += (d / (x.0[i] * y.0[i]).max(1e-12)).abs();
-        }
-        s / n as f64
-    };
-    let combos: Vec<(Role, bool, Role, bool)> = vec![
-        (Role::MlpUp, false, Role::MlpDown, true),
-        (Role::AttnK, false, Role::AttnV, false),
-        (Role::AttnQ, false, Role::AttnO, true),
-        (Role::AttnV, false, Role::AttnO, true),
-        (Role::AttnQ, false, Role::AttnK, false),
-    ];
-    for (ra, ta, rb, tb) in combos {
-        let get = |r: Role, t: bool| -> Vec<_> {
-            (0..nb)
-                .map(|b| {
-                    if t {
-                        cols_of(find(b, r))
-                    } else {
-                        norms(find(b, r))
-                    }
-                })
-                .collect()
-        };
-        let xa = get(ra, ta);
-        let xb = get(rb, tb);
-        let mut line = format!("{ra:?}/{rb:?}:");
-        for b in 0..nb as usize {
-            let cs = cos(&xa[b], &xb[b]);
-            let co = (0..nb as usize)
-                .filter(|&k| k != b)
-                .map(|k| cos(&xa[b], &xb[k]))
-                .fold(0.0, f64::max);
-            line += &format!(" {cs:.3}/{co:.3}");
-        }
-        eprintln!("{line}");
     }
 }
