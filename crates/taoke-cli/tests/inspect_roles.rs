@@ -203,6 +203,19 @@ fn smol_shell_roles_from_the_model_alone() {
 }
 
 #[test]
+fn rotated_shell_roles_from_the_model_alone() {
+    // The residual stream rotated (not only permuted): row norms of Q, the head axis of O and
+    // the alignment of gate and up rows survive a rotation.
+    let Some(dir) = shells_dir() else { return };
+    // The rotation unties the head and folds the norms into the matrices (gains all ones).
+    let mut names = llama_names(30);
+    names.insert("lm_head.weight".into());
+    let t = check(&dir, "smol-rotated", &names);
+    assert_eq!(share(&t, "down"), 1.0);
+    assert!(share(&t, "q/o") >= 0.95);
+}
+
+#[test]
 fn minilm_shell_roles_from_the_model_alone() {
     let Some(dir) = shells_dir() else { return };
     let Some(names) = minilm_names() else {

@@ -413,11 +413,12 @@ fn infer_roles(
     };
     let assigned = anatomy.apply_single(&inf);
     notes.extend(inf.notes.iter().cloned());
-    let blocks_ordered = inf
-        .roles
+    let blocks_ordered = anatomy
+        .tensors
         .iter()
-        .filter(|r| r.role.kind() == taoke_anatomy::role::RoleKind::Block)
-        .all(|r| r.block.is_some());
+        .filter(|t| matches!(t.source, RoleSource::SingleModel { .. }))
+        .filter(|t| t.canonical.role.kind() == taoke_anatomy::role::RoleKind::Block)
+        .all(|t| t.canonical.block.is_some());
     Some(InferredSkeleton {
         hidden: inf.hidden,
         layers: inf.layers,
@@ -539,8 +540,17 @@ fn render_tensors(s: &mut String, r: &InspectReport, max_tensors: usize) {
 fn role_text(t: &TensorEntry) -> String {
     match (&t.role_candidates, t.role_margin) {
         (Some(c), Some(m)) if m < taoke_anatomy::single::DECIDED_MARGIN && c.len() > 1 => {
-            let stem = t.role.rsplit_once('.').map_or("weight", |x| x.1);
-            format!("{}.{stem} (undecided, margin {m:.2})", c.join("|"))
+            // `blk.3.attn_q.weight` → `blk.3.attn_q|attn_output.weight`
+            let (head, param) = t
+                .role
+                .rsplit_once('.')
+                .unwrap_or((t.role.as_str(), "weight"));
+            let prefix = head.rsplit_once('.').map_or("", |x| x.0);
+            let sep = if prefix.is_empty() { "" } else { "." };
+            format!(
+                "{prefix}{sep}{}.{param} (undecided, margin {m:.2})",
+                c.join("|")
+            )
         }
         (Some(_), Some(m)) => format!("{} (margin {m:.2})", t.role),
         _ => t.role.clone(),
@@ -585,13 +595,13 @@ fn render_terminal(r: &InspectReport, max_tensors: usize, out: &Output) -> Strin
     if let Some(i) = &r.inferred {
         let _ = writeln!(
             s,
-            "\nroles inferred from the model alone (names tell nothing): {} blocks, width {}, MLP {}{}, head dim {}, {} tensors{}",
+            "\nroles inferred from the model alone for {} tensors the names leave unknown: {} blocks, width {}, MLP {}{}, head dim {}{}",
+            i.assigned,
             i.layers,
             i.hidden,
             i.intermediate.map_or("?".to_owned(), |x| x.to_string()),
             if i.gated { " gated" } else { "" },
             i.head_dim.map_or("?".to_owned(), |x| x.to_string()),
-            i.assigned,
             if i.blocks_ordered { "" } else { "; block order not recovered" }
         );
     }
