@@ -969,10 +969,15 @@ pub fn infer_single(
         }
     }
     let mut square = sk.members(Side::Square).to_vec();
-    // One extra [d, d] matrix is a head's (BERT pooler, MLM transform): the outlier in scale.
+    // One or two extra [d, d] matrices belong to the head or the embeddings (BERT pooler, MLM
+    // transform, positions when there are d of them): the outliers in scale.
     let fits = |n: usize| n as u64 == 2 * l || n as u64 == 4 * l;
-    if !fits(square.len()) && fits(square.len().saturating_sub(1)) {
-        square = drop_outlier(tensors, src, &square)?;
+    for extra in 1..=2 {
+        if !fits(square.len()) && fits(square.len().saturating_sub(extra)) {
+            for _ in 0..extra {
+                square = drop_outlier(tensors, src, &square)?;
+            }
+        }
     }
     let square_ok = fits(square.len());
     if square_ok {
