@@ -388,6 +388,40 @@ impl taoke_anatomy::TensorSource for Rows<'_> {
     }
 }
 
+/// A note on the named matrices whose values clearly say another role (lying or misleading
+/// names: GPT-2's `c_fc` on a llama gate), at most five listed.
+fn disagreements(
+    anatomy: &taoke_anatomy::Anatomy,
+    inf: &taoke_anatomy::SingleInference,
+) -> Option<String> {
+    let found: Vec<String> = inf
+        .roles
+        .iter()
+        .filter(|r| r.decided())
+        .filter_map(|r| {
+            let t = anatomy.tensors.get(r.index)?;
+            // Matrices only: the statistics of norm vectors are too weak to overrule a name.
+            let named = matches!(t.source, RoleSource::Name { .. }) && t.shape.len() == 2;
+            let differs = t.canonical.role != taoke_anatomy::Role::Unknown
+                && t.canonical.role != r.role
+                && t.canonical.param == r.param;
+            (named && differs).then(|| {
+                format!(
+                    "`{}` is named {}, its values say {}",
+                    t.name, t.canonical.role, r.role
+                )
+            })
+        })
+        .collect();
+    (!found.is_empty()).then(|| {
+        format!(
+            "names and values disagree on {} tensor(s): {}",
+            found.len(),
+            found.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+        )
+    })
+}
+
 /// When names leave tensors without a role, infers them from the model alone (shapes and
 /// sampled statistics) and applies them; a read failure becomes a note.
 fn infer_roles(
@@ -411,6 +445,9 @@ fn infer_roles(
             return None;
         }
     };
+    if let Some(n) = disagreements(anatomy, &inf) {
+        notes.push(n);
+    }
     let assigned = anatomy.apply_single(&inf);
     notes.extend(inf.notes.iter().cloned());
     let blocks_ordered = anatomy
