@@ -924,50 +924,8 @@ pub fn infer_single(
     }
     let mut roles: Vec<SingleRole> = Vec::new();
     let mut groups: Vec<Vec<usize>> = Vec::new();
-    // MLP.
-    let mut mlp_pair: Option<Vec<usize>> = None;
-    if let Some(ff) = sk.ff {
-        let (reads, writes) = (sk.reads(ff).to_vec(), sk.writes(ff).to_vec());
-        roles.extend(
-            writes
-                .iter()
-                .map(|&i| shape_role(i, Role::MlpDown, Param::Weight)),
-        );
-        groups.push(writes);
-        if sk.gated {
-            mlp_pair = Some(reads.clone());
-        } else {
-            roles.extend(
-                reads
-                    .iter()
-                    .map(|&i| shape_role(i, Role::MlpUp, Param::Weight)),
-            );
-            for (i, t) in tensors.iter().enumerate() {
-                if t.shape[..] == [ff] {
-                    roles.push(shape_role(i, Role::MlpUp, Param::Bias));
-                }
-            }
-        }
-        groups.push(reads);
-    }
-    // Attention: K/V of grouped-query attention, Q/O wider or narrower than d.
-    let mut kv_class: Option<(u64, Vec<usize>)> = None;
-    for (&(side, o), members) in &sk.classes {
-        if side == 2 || Some(o) == sk.ff || sk.writes(o).len() + sk.reads(o).len() != members.len()
-        {
-            continue;
-        }
-        let (r, w) = (sk.reads(o), sk.writes(o));
-        if r.len() as u64 == 2 * l && w.is_empty() {
-            kv_class = Some((o, r.to_vec()));
-            groups.push(r.to_vec());
-        } else if r.len() as u64 == l && w.len() as u64 == l && side == 0 {
-            roles.extend(r.iter().map(|&i| shape_role(i, Role::AttnQ, Param::Weight)));
-            roles.extend(w.iter().map(|&i| shape_role(i, Role::AttnO, Param::Weight)));
-            groups.push(r.to_vec());
-            groups.push(w.to_vec());
-        }
-    }
+    let mlp_pair = mlp_shapes(tensors, &sk, &mut roles, &mut groups);
+    let kv_class = attention_shapes(&sk, &mut roles, &mut groups);
     let mut square = sk.members(Side::Square).to_vec();
     // One or two extra [d, d] matrices belong to the head or the embeddings (BERT pooler, MLM
     // transform, positions when there are d of them): the outliers in scale.
@@ -1068,6 +1026,70 @@ fn drop_outlier(
         .copied()
         .filter(|&i| Some(i) != far)
         .collect())
+}
+
+/// MLP roles the shapes decide (down; up of a plain MLP and its bias); returns the gate/up
+/// class of a gated MLP, for the statistics.
+fn mlp_shapes(
+    tensors: &[TensorDesc],
+    sk: &Skeleton,
+    roles: &mut Vec<SingleRole>,
+    groups: &mut Vec<Vec<usize>>,
+) -> Option<Vec<usize>> {
+    let ff = sk.ff?;
+    let (reads, writes) = (sk.reads(ff).to_vec(), sk.writes(ff).to_vec());
+    roles.extend(
+        writes
+            .iter()
+            .map(|&i| shape_role(i, Role::MlpDown, Param::Weight)),
+    );
+    groups.push(writes);
+    groups.push(reads.clone());
+    if sk.gated {
+        return Some(reads);
+    }
+    roles.extend(
+        reads
+            .iter()
+            .map(|&i| shape_role(i, Role::MlpUp, Param::Weight)),
+    );
+    for (i, t) in tensors.iter().enumerate() {
+        if t.shape[..] == [ff] {
+            roles.push(shape_role(i, Role::MlpUp, Param::Bias));
+        }
+    }
+    None
+}
+
+/// Attention classes other than `[d, d]`: K/V of grouped-query attention (`2L` matrices reading
+/// the residual stream, returned for the statistics), and Q/O when their width is not `d`
+/// (`L` reading, `L` writing: the shapes decide).
+fn attention_shapes(
+    sk: &Skeleton,
+    roles: &mut Vec<SingleRole>,
+    groups: &mut Vec<Vec<usize>>,
+) -> Option<(u64, Vec<usize>)> {
+    let l = sk.layers as usize;
+    let widths: std::collections::BTreeSet<u64> = sk
+        .classes
+        .keys()
+        .filter(|k| k.0 < 2 && Some(k.1) != sk.ff)
+        .map(|k| k.1)
+        .collect();
+    let mut kv = None;
+    for o in widths {
+        let (r, w) = (sk.reads(o), sk.writes(o));
+        if r.len() == 2 * l && w.is_empty() && kv.is_none() {
+            kv = Some((o, r.to_vec()));
+            groups.push(r.to_vec());
+        } else if r.len() == l && w.len() == l {
+            roles.extend(r.iter().map(|&i| shape_role(i, Role::AttnQ, Param::Weight)));
+            roles.extend(w.iter().map(|&i| shape_role(i, Role::AttnO, Param::Weight)));
+            groups.push(r.to_vec());
+            groups.push(w.to_vec());
+        }
+    }
+    kv
 }
 
 /// Reads the `[d, d]` class once per head-dimension candidate and keeps the candidate with
