@@ -59,6 +59,7 @@ pub mod invariant;
 pub mod layout;
 pub mod role;
 pub mod scheme;
+pub mod single;
 pub mod tables;
 pub mod values;
 
@@ -72,6 +73,7 @@ pub use invariant::{match_by_invariants, InvariantMatch, ResidualAxis};
 pub use layout::{halve_qk_rows, interleave_qk_rows, normalize_qk_rows, Orientation, QkRowOrder};
 pub use role::{CanonicalName, Component, Param, Role};
 pub use scheme::{classify_names, NameReport, SchemeId};
+pub use single::{infer_single, SingleEvidence, SingleInference, SingleRole};
 pub use values::{compare_matrix_values, compare_tensor_values, TensorValueRelation};
 
 /// A tensor as the anatomy sees it: name and row-major shape (`[out, in]` like PyTorch; GGUF
@@ -112,6 +114,28 @@ pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
 pub trait TensorSource {
     /// All values of tensor `index`, row-major.
     fn read_f32(&self, index: usize) -> Result<Vec<f32>, SourceError>;
+
+    /// Rows `rows` (increasing) of 2-D tensor `index`, whose rows hold `cols` values,
+    /// concatenated. The default reads the whole tensor and keeps those rows; sources over
+    /// files override it to read only them.
+    fn read_rows_f32(
+        &self,
+        index: usize,
+        cols: u64,
+        rows: &[u64],
+    ) -> Result<Vec<f32>, SourceError> {
+        let all = self.read_f32(index)?;
+        let c = usize::try_from(cols)?;
+        let mut out = Vec::with_capacity(rows.len().saturating_mul(c));
+        for &r in rows {
+            let start = usize::try_from(r)?.saturating_mul(c);
+            let row = all
+                .get(start..start.saturating_add(c))
+                .ok_or_else(|| format!("row {r} past the {} values read", all.len()))?;
+            out.extend_from_slice(row);
+        }
+        Ok(out)
+    }
 }
 
 /// Errors of the anatomy's content steps.
@@ -174,6 +198,17 @@ pub enum RoleSource {
         margin: f64,
         /// Whether stored transposed relative to the reference.
         transposed: bool,
+    },
+    /// From the model alone: its shape skeleton and, within a shape class, statistics that
+    /// survive permutations ([`infer_single`]).
+    SingleModel {
+        /// Shape or statistics.
+        evidence: SingleEvidence,
+        /// Distance from the split in units of the within-group spread (`None`: the shape
+        /// decided); below 1 the statistics barely decide.
+        margin: Option<f64>,
+        /// The roles the shape allows, the chosen one first.
+        candidates: Vec<Role>,
     },
     /// Not assigned: the role is [`Role::Unknown`].
     Unassigned,
@@ -351,6 +386,39 @@ impl Anatomy {
             };
             self.take_role(reference, m.target, m.reference, m.transposed, source);
         }
+    }
+
+    /// Gives the tensors whose role is still unknown the role inferred from the model alone
+    /// ([`infer_single`]); roles from names, graphs or a reference are kept. Returns how many
+    /// tensors took a role.
+    pub fn apply_single(&mut self, inferred: &SingleInference) -> usize {
+        let mut n = 0;
+        for r in &inferred.roles {
+            let Some(t) = self.tensors.get_mut(r.index) else {
+                continue;
+            };
+            if t.canonical.role != Role::Unknown {
+                continue;
+            }
+            t.canonical = CanonicalName {
+                block: r.block,
+                expert: None,
+                role: r.role,
+                param: r.param,
+            };
+            t.source = RoleSource::SingleModel {
+                evidence: r.evidence,
+                margin: r.margin.is_finite().then_some(r.margin),
+                candidates: r.candidates.clone(),
+            };
+            t.orientation = match (t.shape.len(), inferred.transposed) {
+                (2, false) => Orientation::Expected,
+                (2, true) => Orientation::Transposed,
+                _ => Orientation::NotMatrix,
+            };
+            n += 1;
+        }
+        n
     }
 
     /// Tensor `target` takes the role of `reference`'s tensor `from`.

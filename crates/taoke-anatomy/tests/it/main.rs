@@ -6,4 +6,5 @@ mod content;
 mod models;
 mod onnx_graph;
 mod renames;
+mod single;
 mod stories;

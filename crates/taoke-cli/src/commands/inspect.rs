@@ -8,6 +8,12 @@
 //!   "tensors": [{"name","shape","dtype","bytes"}], "tokenizer": {...} | null,
 //!   "metadata": {key: short value}, "notes": [..] }
 //! ```
+//!
+//! When some tensors have no role from their names (opaque names), the roles inferred from the
+//! model alone are added: per tensor `role_source` `single-model`, `role_candidates` (the
+//! roles its shape allows, the chosen one first) and `role_margin` (how sure; below 1 the
+//! statistics barely decide), and at the top `inferred` (the skeleton read from the shapes).
+//! Reports of models whose names explain every tensor are unchanged.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,6 +21,7 @@ use std::fmt::Write as _;
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
+use taoke_anatomy::RoleSource;
 use taoke_model::{Checkpoint, MetaValue, TensorSummary};
 
 use crate::args::{Format, InspectArgs};
@@ -56,6 +63,9 @@ pub struct InspectReport {
     pub tokenizer: Option<BTreeMap<String, Value>>,
     /// Other metadata (short renderings).
     pub metadata: BTreeMap<String, String>,
+    /// The skeleton inferred from the shapes when names left tensors without a role.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inferred: Option<InferredSkeleton>,
     /// Remarks.
     pub notes: Vec<String>,
 }
@@ -73,6 +83,35 @@ pub struct TensorEntry {
     pub role_source: String,
     /// Storage orientation of matrices (`expected`, `transposed`, `ambiguous`, …).
     pub orientation: String,
+    /// For roles inferred from the model alone: the roles the shape allows, the chosen one
+    /// first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_candidates: Option<Vec<String>>,
+    /// For roles inferred by statistics: distance from the split in units of the
+    /// within-group spread (below 1: barely decided).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role_margin: Option<f64>,
+}
+
+/// The architecture skeleton read from the shapes alone (names and config.json not trusted).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct InferredSkeleton {
+    /// Residual width.
+    pub hidden: u64,
+    /// Blocks.
+    pub layers: u64,
+    /// MLP width.
+    pub intermediate: Option<u64>,
+    /// Head dimension used by the head statistics.
+    pub head_dim: Option<u64>,
+    /// Gated MLP.
+    pub gated: bool,
+    /// Matrices stored `[in, out]`.
+    pub transposed: bool,
+    /// Whether the block of each tensor was recovered (else roles carry no block index).
+    pub blocks_ordered: bool,
+    /// Tensors that took a role.
+    pub assigned: usize,
 }
 
 /// One file.
@@ -153,8 +192,80 @@ fn wire<T: Serialize>(v: &T) -> String {
 
 /// Builds the report from an opened checkpoint.
 pub fn build(ck: &Checkpoint) -> InspectReport {
-    let anatomy = taoke_evidence::view::anatomy_of(ck);
+    let mut anatomy = taoke_evidence::view::anatomy_of(ck);
     let vocab = taoke_evidence::view::vocab_of(ck);
+    let (architecture, metadata, mut tokenizer) = architecture_and_metadata(ck);
+    let mut notes = ck.notes.clone();
+    let unknown: Vec<&str> = ck
+        .tensors
+        .iter()
+        .filter(|t| t.dtype == taoke_dtype::Dtype::Unknown)
+        .map(|t| t.name.as_str())
+        .collect();
+    if !unknown.is_empty() {
+        notes.push(format!(
+            "{} tensor(s) have a dtype this version cannot decode (listed, not read): {}",
+            unknown.len(),
+            unknown
+                .iter()
+                .take(5)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let inferred = infer_roles(ck, &mut anatomy, &mut notes);
+    if let Some(v) = &vocab {
+        tokenizer.insert(
+            "kind".into(),
+            serde_json::to_value(v.kind).unwrap_or(Value::Null),
+        );
+        tokenizer.insert("tokens".into(), Value::from(v.tokens.len()));
+        tokenizer.insert("merges".into(), Value::from(v.merges.len()));
+        tokenizer.insert("source".into(), Value::from(v.source.clone()));
+    }
+    InspectReport {
+        schema_version: 1,
+        path: ck.path.display().to_string(),
+        reference: ck.reference.clone(),
+        format: ck.format.name().to_owned(),
+        files: ck
+            .files
+            .iter()
+            .map(|f| FileEntry {
+                path: f.path.display().to_string(),
+                bytes: f.len,
+            })
+            .collect(),
+        architecture,
+        tensor_count: ck.tensors.len(),
+        parameter_count: ck.parameter_count(),
+        stored_bytes: ck.tensors.iter().map(|t| t.stored_bytes).sum(),
+        dtypes: dtype_histogram(ck),
+        tensors: tensor_entries(ck, &anatomy),
+        description: serde_json::to_value(&anatomy.description).unwrap_or(Value::Null),
+        role_sources: {
+            let mut m = BTreeMap::new();
+            for a in &anatomy.tensors {
+                *m.entry(wire(&a.source)).or_insert(0) += 1;
+            }
+            m
+        },
+        tokenizer: (!tokenizer.is_empty()).then_some(tokenizer),
+        metadata,
+        inferred,
+        notes,
+    }
+}
+
+type Sections = (
+    BTreeMap<String, Value>,
+    BTreeMap<String, String>,
+    BTreeMap<String, Value>,
+);
+
+/// Architecture hints, other metadata and the tokenizer section (before the vocabulary).
+fn architecture_and_metadata(ck: &Checkpoint) -> Sections {
     let mut architecture = BTreeMap::new();
     if let Some(cfg) = &ck.config {
         for k in CONFIG_KEYS {
@@ -197,6 +308,10 @@ pub fn build(ck: &Checkpoint) -> InspectReport {
             }
         }
     }
+    (architecture, metadata, tokenizer)
+}
+
+fn dtype_histogram(ck: &Checkpoint) -> Vec<DtypeCount> {
     let mut hist: BTreeMap<String, DtypeCount> = BTreeMap::new();
     for t in &ck.tensors {
         let e = hist
@@ -211,77 +326,146 @@ pub fn build(ck: &Checkpoint) -> InspectReport {
         e.parameters += t.n_elements();
         e.bytes += t.stored_bytes;
     }
-    let mut notes = ck.notes.clone();
-    let unknown: Vec<&str> = ck
-        .tensors
+    hist.into_values().collect()
+}
+
+fn tensor_entries(ck: &Checkpoint, anatomy: &taoke_anatomy::Anatomy) -> Vec<TensorEntry> {
+    ck.tensors
         .iter()
-        .filter(|t| t.dtype == taoke_dtype::Dtype::Unknown)
-        .map(|t| t.name.as_str())
-        .collect();
-    if !unknown.is_empty() {
-        notes.push(format!(
-            "{} tensor(s) have a dtype this version cannot decode (listed, not read): {}",
-            unknown.len(),
-            unknown
-                .iter()
-                .take(5)
-                .copied()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    InspectReport {
-        schema_version: 1,
-        path: ck.path.display().to_string(),
-        reference: ck.reference.clone(),
-        format: ck.format.name().to_owned(),
-        files: ck
-            .files
-            .iter()
-            .map(|f| FileEntry {
-                path: f.path.display().to_string(),
-                bytes: f.len,
-            })
-            .collect(),
-        architecture,
-        tensor_count: ck.tensors.len(),
-        parameter_count: ck.parameter_count(),
-        stored_bytes: ck.tensors.iter().map(|t| t.stored_bytes).sum(),
-        dtypes: hist.into_values().collect(),
-        tensors: ck
-            .tensors
-            .iter()
-            .zip(&anatomy.tensors)
-            .map(|(t, a)| TensorEntry {
+        .zip(&anatomy.tensors)
+        .map(|(t, a)| {
+            let (role_candidates, role_margin) = match &a.source {
+                RoleSource::SingleModel {
+                    candidates, margin, ..
+                } => (
+                    Some(candidates.iter().map(|r| r.as_str().to_owned()).collect()),
+                    margin.map(|m| (m * 100.0).round() / 100.0),
+                ),
+                _ => (None, None),
+            };
+            TensorEntry {
                 summary: TensorSummary::from(t),
                 role: a.canonical.to_string(),
                 role_source: wire(&a.source),
                 orientation: wire(&a.orientation),
-            })
-            .collect(),
-        description: serde_json::to_value(&anatomy.description).unwrap_or(Value::Null),
-        role_sources: {
-            let mut m = BTreeMap::new();
-            for a in &anatomy.tensors {
-                *m.entry(wire(&a.source)).or_insert(0) += 1;
+                role_candidates,
+                role_margin,
             }
-            m
-        },
-        tokenizer: {
-            if let Some(v) = &vocab {
-                tokenizer.insert(
-                    "kind".into(),
-                    serde_json::to_value(v.kind).unwrap_or(Value::Null),
-                );
-                tokenizer.insert("tokens".into(), Value::from(v.tokens.len()));
-                tokenizer.insert("merges".into(), Value::from(v.merges.len()));
-                tokenizer.insert("source".into(), Value::from(v.source.clone()));
-            }
-            (!tokenizer.is_empty()).then_some(tokenizer)
-        },
-        metadata,
-        notes,
+        })
+        .collect()
+}
+
+/// Reads sampled rows of a checkpoint's tensors for the single-model inference.
+struct Rows<'a>(&'a Checkpoint);
+
+impl taoke_anatomy::TensorSource for Rows<'_> {
+    fn read_f32(&self, index: usize) -> Result<Vec<f32>, taoke_anatomy::SourceError> {
+        let t = self.0.tensors.get(index).ok_or("no such tensor")?;
+        Ok(self.0.read_f32(t)?)
     }
+
+    fn read_rows_f32(
+        &self,
+        index: usize,
+        cols: u64,
+        rows: &[u64],
+    ) -> Result<Vec<f32>, taoke_anatomy::SourceError> {
+        let t = self.0.tensors.get(index).ok_or("no such tensor")?;
+        let c = usize::try_from(cols)?;
+        let mut out = vec![0f32; rows.len().checked_mul(c).ok_or("row sample too large")?];
+        // Consecutive rows are read together.
+        let mut k = 0;
+        while k < rows.len() {
+            let mut n = 1;
+            while k + n < rows.len() && rows[k + n] == rows[k] + n as u64 {
+                n += 1;
+            }
+            self.0
+                .read_rows(t, rows[k], n as u64, &mut out[k * c..(k + n) * c])?;
+            k += n;
+        }
+        Ok(out)
+    }
+}
+
+/// A note on the named matrices whose values clearly say another role (lying or misleading
+/// names: GPT-2's `c_fc` on a llama gate), at most five listed.
+fn disagreements(
+    anatomy: &taoke_anatomy::Anatomy,
+    inf: &taoke_anatomy::SingleInference,
+) -> Option<String> {
+    let found: Vec<String> = inf
+        .roles
+        .iter()
+        .filter(|r| r.decided())
+        .filter_map(|r| {
+            let t = anatomy.tensors.get(r.index)?;
+            // Matrices only: the statistics of norm vectors are too weak to overrule a name.
+            let named = matches!(t.source, RoleSource::Name { .. }) && t.shape.len() == 2;
+            let differs = t.canonical.role != taoke_anatomy::Role::Unknown
+                && t.canonical.role != r.role
+                && t.canonical.param == r.param;
+            (named && differs).then(|| {
+                format!(
+                    "`{}` is named {}, its values say {}",
+                    t.name, t.canonical.role, r.role
+                )
+            })
+        })
+        .collect();
+    (!found.is_empty()).then(|| {
+        format!(
+            "names and values disagree on {} tensor(s): {}",
+            found.len(),
+            found.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+        )
+    })
+}
+
+/// When names leave tensors without a role, infers them from the model alone (shapes and
+/// sampled statistics) and applies them; a read failure becomes a note.
+fn infer_roles(
+    ck: &Checkpoint,
+    anatomy: &mut taoke_anatomy::Anatomy,
+    notes: &mut Vec<String>,
+) -> Option<InferredSkeleton> {
+    let unknown = anatomy
+        .unknown()
+        .filter(|(_, t)| matches!(t.shape.len(), 1 | 2))
+        .count();
+    if unknown == 0 {
+        return None;
+    }
+    let descs = taoke_evidence::view::descs(ck);
+    let inf = match taoke_anatomy::infer_single(&descs, ck.config.as_ref(), &Rows(ck)) {
+        Ok(Some(inf)) => inf,
+        Ok(None) => return None,
+        Err(e) => {
+            notes.push(format!("roles not inferred from the values: {e}"));
+            return None;
+        }
+    };
+    if let Some(n) = disagreements(anatomy, &inf) {
+        notes.push(n);
+    }
+    let assigned = anatomy.apply_single(&inf);
+    notes.extend(inf.notes.iter().cloned());
+    let blocks_ordered = anatomy
+        .tensors
+        .iter()
+        .filter(|t| matches!(t.source, RoleSource::SingleModel { .. }))
+        .filter(|t| t.canonical.role.kind() == taoke_anatomy::role::RoleKind::Block)
+        .all(|t| t.canonical.block.is_some());
+    Some(InferredSkeleton {
+        hidden: inf.hidden,
+        layers: inf.layers,
+        intermediate: inf.intermediate,
+        head_dim: inf.head_dim,
+        gated: inf.gated,
+        transposed: inf.transposed,
+        blocks_ordered,
+        assigned,
+    })
 }
 
 fn human(n: u64) -> String {
@@ -330,6 +514,86 @@ fn terminal_safe(text: &str) -> String {
     out
 }
 
+fn render_tensors(s: &mut String, r: &InspectReport, max_tensors: usize) {
+    let shown = if max_tensors == 0 {
+        r.tensors.len()
+    } else {
+        max_tensors.min(r.tensors.len())
+    };
+    let _ = writeln!(s, "\ntensors ({} of {}):", shown, r.tensors.len());
+    let names: Vec<String> = r
+        .tensors
+        .iter()
+        .take(shown)
+        .map(|t| terminal_safe(&t.summary.name))
+        .collect();
+    // Pad names to a common width, but never past NAME_COLUMN_CAP characters (a longer name
+    // runs over; format widths above u16::MAX would panic).
+    let w = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(NAME_COLUMN_CAP);
+    for (t, name) in r.tensors.iter().take(shown).zip(&names) {
+        let inferred = if t.role_source == "name" { "" } else { " *" };
+        let role = role_text(t);
+        let pad = w.saturating_sub(name.chars().count());
+        let _ = writeln!(
+            s,
+            "  {name}{:pad$}  {:<8} {:<18} {:>10}  {}{}{}",
+            "",
+            t.summary.dtype,
+            format!("{:?}", t.summary.shape),
+            bytes(t.summary.bytes),
+            terminal_safe(&role),
+            inferred,
+            if t.orientation == "transposed" {
+                " (stored transposed)"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "  roles assigned by: {}  (* = not from the name)",
+        r.role_sources
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if shown < r.tensors.len() {
+        let _ = writeln!(
+            s,
+            "  … {} more (--max-tensors 0 lists all)",
+            r.tensors.len() - shown
+        );
+    }
+}
+
+/// The role as shown: inferred roles the statistics barely decide list their candidates.
+fn role_text(t: &TensorEntry) -> String {
+    match (&t.role_candidates, t.role_margin) {
+        (Some(c), Some(m)) if m < taoke_anatomy::single::DECIDED_MARGIN && c.len() > 1 => {
+            // `blk.3.attn_q.weight` → `blk.3.attn_q|attn_output.weight`
+            let (head, param) = t
+                .role
+                .rsplit_once('.')
+                .unwrap_or((t.role.as_str(), "weight"));
+            let prefix = head.rsplit_once('.').map_or("", |x| x.0);
+            let sep = if prefix.is_empty() { "" } else { "." };
+            format!(
+                "{prefix}{sep}{}.{param} (undecided, margin {m:.2})",
+                c.join("|")
+            )
+        }
+        (Some(_), Some(m)) => format!("{} (margin {m:.2})", t.role),
+        _ => t.role.clone(),
+    }
+}
+
 fn render_terminal(r: &InspectReport, max_tensors: usize, out: &Output) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -365,67 +629,26 @@ fn render_terminal(r: &InspectReport, max_tensors: usize, out: &Output) -> Strin
             bytes(d.bytes)
         );
     }
+    if let Some(i) = &r.inferred {
+        let _ = writeln!(
+            s,
+            "\nroles inferred from the model alone for {} tensors the names leave unknown: {} blocks, width {}, MLP {}{}, head dim {}{}",
+            i.assigned,
+            i.layers,
+            i.hidden,
+            i.intermediate.map_or("?".to_owned(), |x| x.to_string()),
+            if i.gated { " gated" } else { "" },
+            i.head_dim.map_or("?".to_owned(), |x| x.to_string()),
+            if i.blocks_ordered { "" } else { "; block order not recovered" }
+        );
+    }
     if let Some(t) = &r.tokenizer {
         let _ = writeln!(s, "\ntokenizer:");
         for (k, v) in t {
             let _ = writeln!(s, "  {}: {v}", terminal_safe(k));
         }
     }
-    let shown = if max_tensors == 0 {
-        r.tensors.len()
-    } else {
-        max_tensors.min(r.tensors.len())
-    };
-    let _ = writeln!(s, "\ntensors ({} of {}):", shown, r.tensors.len());
-    let names: Vec<String> = r
-        .tensors
-        .iter()
-        .take(shown)
-        .map(|t| terminal_safe(&t.summary.name))
-        .collect();
-    // Pad names to a common width, but never past NAME_COLUMN_CAP characters (a longer name
-    // runs over; format widths above u16::MAX would panic).
-    let w = names
-        .iter()
-        .map(|n| n.chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(NAME_COLUMN_CAP);
-    for (t, name) in r.tensors.iter().take(shown).zip(&names) {
-        let inferred = if t.role_source == "name" { "" } else { " *" };
-        let pad = w.saturating_sub(name.chars().count());
-        let _ = writeln!(
-            s,
-            "  {name}{:pad$}  {:<8} {:<18} {:>10}  {}{}{}",
-            "",
-            t.summary.dtype,
-            format!("{:?}", t.summary.shape),
-            bytes(t.summary.bytes),
-            terminal_safe(&t.role),
-            inferred,
-            if t.orientation == "transposed" {
-                " (stored transposed)"
-            } else {
-                ""
-            }
-        );
-    }
-    let _ = writeln!(
-        s,
-        "  roles assigned by: {}  (* = not from the name)",
-        r.role_sources
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if shown < r.tensors.len() {
-        let _ = writeln!(
-            s,
-            "  … {} more (--max-tensors 0 lists all)",
-            r.tensors.len() - shown
-        );
-    }
+    render_tensors(&mut s, r, max_tensors);
     for n in &r.notes {
         let _ = writeln!(s, "\nnote: {}", terminal_safe(n));
     }
