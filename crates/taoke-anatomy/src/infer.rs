@@ -62,8 +62,21 @@ pub fn assign_from_graph(
                 .is_some_and(|h| MATMUL_OPS.contains(&h.consumer_op.as_str()))
     };
     let mut out: BTreeMap<usize, CanonicalName> = BTreeMap::new();
+    pair_with_biases(tensors, roles, &order, &is_candidate, &mut out);
+    graph_constants(tensors, roles, hints, &mut out);
+    block_sequence(tensors, roles, d, &order, &is_candidate, &mut out);
+    out.into_iter().collect()
+}
 
-    // 1. Pair each anonymous matrix with the named bias consumed right after it.
+/// Stage 1 of [`assign_from_graph`]: each anonymous matrix takes the role of the named bias
+/// consumed right after it.
+fn pair_with_biases(
+    tensors: &[TensorDesc],
+    roles: &[Option<CanonicalName>],
+    order: &[(usize, usize, usize)],
+    is_candidate: &dyn Fn(usize) -> bool,
+    out: &mut BTreeMap<usize, CanonicalName>,
+) {
     for (pos, &(ord, _, i)) in order.iter().enumerate() {
         if !is_candidate(i) {
             continue;
@@ -88,8 +101,15 @@ pub fn assign_from_graph(
             );
         }
     }
+}
 
-    // 2. Small constants feeding plumbing operators.
+/// Stage 2 of [`assign_from_graph`]: small constants feeding plumbing operators.
+fn graph_constants(
+    tensors: &[TensorDesc],
+    roles: &[Option<CanonicalName>],
+    hints: &[Option<GraphHint>],
+    out: &mut BTreeMap<usize, CanonicalName>,
+) {
     for (i, h) in hints.iter().enumerate() {
         let Some(h) = h else { continue };
         if roles.get(i).is_some_and(Option::is_none)
@@ -99,8 +119,18 @@ pub fn assign_from_graph(
             out.insert(i, CanonicalName::global(Role::GraphConstant, Param::Buffer));
         }
     }
+}
 
-    // 3. The rest: per-block sequence in graph order, when the count and shapes fit.
+/// Stage 3 of [`assign_from_graph`]: the remaining matrices as a per-block sequence in graph
+/// order, when their count and shapes fit the block template.
+fn block_sequence(
+    tensors: &[TensorDesc],
+    roles: &[Option<CanonicalName>],
+    d: &ModelDescription,
+    order: &[(usize, usize, usize)],
+    is_candidate: &dyn Fn(usize) -> bool,
+    out: &mut BTreeMap<usize, CanonicalName>,
+) {
     let rest: Vec<usize> = order
         .iter()
         .map(|&(_, _, i)| i)
@@ -172,7 +202,6 @@ pub fn assign_from_graph(
             }
         }
     }
-    out.into_iter().collect()
 }
 
 /// Assigns roles from shapes alone where they are unambiguous: the token embedding as the only
